@@ -1,0 +1,136 @@
+/**
+ * The Node crypto backend: `node:crypto` KeyObjects, the fastest path on Node (DESIGN: hot path).
+ * WebCrypto `CryptoKey`s, extractable or not, are accepted too and converted once with
+ * `KeyObject.from` (cached per key).
+ *
+ * @module
+ */
+import * as crypto from 'node:crypto';
+import { ALGORITHMS, type DPoPAlgorithm } from './algorithms.js';
+import { backend as webBackend } from './web.js';
+import { publicMembers, type CryptoBackend, type DPoPKeyPair, type PublicJwk } from './backend.js';
+
+const NODE_HASH = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' } as const;
+
+interface NodeSignParams {
+  hash: string | null;
+  options: Omit<crypto.SignKeyObjectInput, 'key'>;
+}
+
+/** The `crypto.sign`/`crypto.verify` arguments for each JWS alg, computed once. */
+const PARAMS = new Map<string, NodeSignParams>();
+for (const [alg, spec] of Object.entries(ALGORITHMS)) {
+  const hash = spec.hash ? NODE_HASH[spec.hash] : null;
+  const options: Omit<crypto.SignKeyObjectInput, 'key'> = spec.kty === 'EC'
+    ? { dsaEncoding: 'ieee-p1363' }
+    : spec.pss
+      ? { padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: crypto.constants.RSA_PSS_SALTLEN_DIGEST }
+      : {};
+  PARAMS.set(alg, { hash, options });
+}
+
+function params(alg: string): NodeSignParams {
+  const p = PARAMS.get(alg);
+  if (!p) throw new TypeError(`unsupported alg ${alg}`);
+  return p;
+}
+
+const fromCryptoKey = new WeakMap<object, crypto.KeyObject>();
+
+function isCryptoKey(key: unknown): key is crypto.webcrypto.CryptoKey {
+  return typeof key === 'object' && key !== null && key instanceof globalThis.CryptoKey;
+}
+
+/** A KeyObject for a KeyObject or an extractable CryptoKey (converted once, cached). */
+export function toKeyObject(key: unknown): crypto.KeyObject {
+  if (key instanceof crypto.KeyObject) return key;
+  if (isCryptoKey(key) && (key.extractable || key.type === 'public')) {
+    let ko = fromCryptoKey.get(key);
+    if (!ko) {
+      ko = crypto.KeyObject.from(key as crypto.webcrypto.CryptoKey);
+      fromCryptoKey.set(key, ko);
+    }
+    return ko;
+  }
+  throw new TypeError('key must be a node:crypto KeyObject or a WebCrypto CryptoKey');
+}
+
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** JWS signing input is ASCII: latin1 is the cheapest exact conversion. */
+function toBytes(data: Uint8Array | string): Buffer {
+  return typeof data === 'string' ? Buffer.from(data, 'latin1') : asBuffer(data);
+}
+
+export const backend: CryptoBackend = {
+  name: 'node',
+
+  importPublicJwk(jwk: PublicJwk): crypto.KeyObject {
+    return crypto.createPublicKey({ key: jwk as crypto.JsonWebKey, format: 'jwk' });
+  },
+
+  verify(alg, key, data, signature): boolean {
+    const p = params(alg);
+    return crypto.verify(p.hash, toBytes(data), { key: key as crypto.KeyObject, ...p.options }, asBuffer(signature));
+  },
+
+  sign(alg, privateKey, data): Uint8Array | Promise<Uint8Array> {
+    // A non-extractable CryptoKey stays inside WebCrypto: converting it to a KeyObject would
+    // make it exportable again (Node's KeyObject.from does not carry the flag over).
+    if (isCryptoKey(privateKey) && !privateKey.extractable) return webBackend.sign(alg, privateKey, toBytes(data));
+    const p = params(alg);
+    return crypto.sign(p.hash, toBytes(data), { key: toKeyObject(privateKey), ...p.options });
+  },
+
+  generateKeyPair(alg, { extractable, modulusLength = 2048 }): DPoPKeyPair | Promise<DPoPKeyPair> {
+    const spec = ALGORITHMS[alg as DPoPAlgorithm];
+    if (!spec) throw new TypeError(`unsupported alg ${alg}`);
+    if (!extractable) {
+      // A non-extractable private key exists only as a WebCrypto CryptoKey.
+      return webGenerate(alg as DPoPAlgorithm, modulusLength);
+    }
+    if (spec.kty === 'EC') return crypto.generateKeyPairSync('ec', { namedCurve: spec.crv! });
+    if (spec.kty === 'OKP') return crypto.generateKeyPairSync('ed25519');
+    // A plain RSA key serves PS* too, and exports as a JWK (an rsa-pss KeyObject does not).
+    return crypto.generateKeyPairSync('rsa', { modulusLength });
+  },
+
+  exportPublicJwk(publicKey): PublicJwk {
+    const key = toKeyObject(publicKey);
+    // Never export private material by accident: derive the public half first.
+    const pub = key.type === 'private' ? crypto.createPublicKey(key) : key;
+    return publicMembers(pub.export({ format: 'jwk' }) as PublicJwk);
+  },
+
+  sha256(data): Uint8Array {
+    return crypto.createHash('sha256').update(data).digest();
+  },
+
+  hmacSha256(secret, data): Uint8Array {
+    return crypto.createHmac('sha256', secret).update(data).digest();
+  },
+
+  randomBytes(length): Uint8Array {
+    return crypto.randomBytes(length);
+  },
+
+  base64urlEncode(data): string {
+    return (typeof data === 'string' ? Buffer.from(data, 'utf8') : asBuffer(data)).toString('base64url');
+  },
+
+  base64urlDecode(text): Uint8Array {
+    return Buffer.from(text, 'base64url');
+  },
+
+  base64urlDecodeText(text): string {
+    return Buffer.from(text, 'base64url').toString('utf8');
+  },
+};
+
+function webGenerate(alg: DPoPAlgorithm, modulusLength: number): Promise<DPoPKeyPair> {
+  return webBackend.generateKeyPair(alg, { extractable: false, modulusLength }) as Promise<DPoPKeyPair>;
+}
+
+export default backend;

@@ -1,0 +1,102 @@
+/**
+ * `createProof` (RFC 9449 §4.2): a `dpop+jwt` compact JWS over `jti`, `htm`, `htu`, `iat` and,
+ * when given, `ath` and `nonce`. The header is encoded once per key pair and reused.
+ *
+ * @module
+ */
+import { backend } from '#crypto';
+import { algorithmForJwk, isSupportedAlgorithm, type DPoPAlgorithm } from '../crypto/algorithms.js';
+import type { DPoPKeyPair } from '../crypto/backend.js';
+import { invalidArgument } from '../errors.js';
+import { stripQueryAndFragment } from '../htu.js';
+import { accessTokenHash } from '../thumbprint.js';
+import { BoundedCache } from './parse.js';
+
+export interface CreateProofOptions {
+  /** HTTP method of the request, as sent (§4.2 `htm`). */
+  htm: string;
+  /** Target URI; query and fragment are removed (§4.2 `htu`). */
+  htu: string;
+  /** Access token the request carries: adds `ath` (§4.2). */
+  accessToken?: string;
+  /** Latest `DPoP-Nonce` from this server (§8, §9). */
+  nonce?: string;
+  /** Creation time in epoch seconds (default: now). */
+  iat?: number;
+  /** Unique identifier (default: 128 random bits, base64url). */
+  jti?: string;
+  /** Signature algorithm (default: from the key: ES256/384/512, EdDSA, RS256). */
+  alg?: DPoPAlgorithm;
+  /** Extra claims, for extensions; they cannot override the ones above. */
+  claims?: Record<string, unknown>;
+}
+
+interface KeyHeader {
+  alg: DPoPAlgorithm;
+  segment: string;
+}
+
+const headers = new WeakMap<object, Map<string, KeyHeader>>();
+const athMemo = new BoundedCache<string, string>(64);
+
+async function keyHeader(keyPair: DPoPKeyPair, alg: DPoPAlgorithm | undefined): Promise<KeyHeader> {
+  const privateKey = keyPair.privateKey as object;
+  let byAlg = headers.get(privateKey);
+  const cached = byAlg?.get(alg ?? '');
+  if (cached) return cached;
+  const jwk = await backend.exportPublicJwk(keyPair.publicKey);
+  const chosen = alg ?? algorithmForJwk(jwk);
+  if (!isSupportedAlgorithm(chosen)) throw invalidArgument(`unsupported alg ${String(chosen)}`);
+  const entry: KeyHeader = { alg: chosen, segment: backend.base64urlEncode(JSON.stringify({ typ: 'dpop+jwt', alg: chosen, jwk })) };
+  if (!byAlg) headers.set(privateKey, (byAlg = new Map()));
+  byAlg.set(alg ?? '', entry);
+  return entry;
+}
+
+// jti randomness is drawn in blocks: one system call per 256 proofs.
+let pool: Uint8Array = new Uint8Array(0);
+let poolOffset = 0;
+function randomJti(): string {
+  if (poolOffset + 16 > pool.length) {
+    pool = backend.randomBytes(4096);
+    poolOffset = 0;
+  }
+  const bytes = pool.subarray(poolOffset, poolOffset + 16);
+  poolOffset += 16;
+  return backend.base64urlEncode(bytes);
+}
+
+/**
+ * Create a DPoP proof for one request.
+ *
+ * @example
+ * ```ts
+ * const keyPair = await generateKeyPair('ES256');
+ * const proof = await createProof(keyPair, { htm: 'POST', htu: 'https://server.example.com/token' });
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.2
+ */
+export async function createProof(keyPair: DPoPKeyPair, options: CreateProofOptions): Promise<string> {
+  if (!keyPair || typeof keyPair !== 'object' || !keyPair.privateKey || !keyPair.publicKey) {
+    throw invalidArgument('createProof needs a key pair { privateKey, publicKey }');
+  }
+  if (typeof options?.htm !== 'string' || options.htm === '') throw invalidArgument('createProof needs htm (the HTTP method)');
+  if (typeof options.htu !== 'string' || options.htu === '') throw invalidArgument('createProof needs htu (the target URI)');
+  const header = await keyHeader(keyPair, options.alg);
+  const claims: Record<string, unknown> = {
+    ...options.claims,
+    jti: options.jti ?? randomJti(),
+    htm: options.htm,
+    htu: stripQueryAndFragment(options.htu),
+    iat: options.iat ?? Math.floor(Date.now() / 1000),
+  };
+  if (options.accessToken !== undefined) {
+    let ath = athMemo.get(options.accessToken);
+    if (ath === undefined) athMemo.set(options.accessToken, (ath = await accessTokenHash(options.accessToken)));
+    claims.ath = ath;
+  }
+  if (options.nonce !== undefined) claims.nonce = options.nonce;
+  const signingInput = `${header.segment}.${backend.base64urlEncode(JSON.stringify(claims))}`;
+  const signature = await backend.sign(header.alg, keyPair.privateKey, signingInput);
+  return `${signingInput}.${backend.base64urlEncode(signature)}`;
+}

@@ -1,0 +1,184 @@
+/**
+ * `verifyProof`: every check of RFC 9449 §4.3, in order, as named functions; the `jti` is spent
+ * last, so a proof refused for any other reason can still be corrected and sent again.
+ *
+ * @module
+ */
+import { backend } from '#crypto';
+import { DEFAULT_ALGORITHMS } from '../crypto/algorithms.js';
+import type { PublicJwk } from '../crypto/backend.js';
+import { DPoPError, invalidArgument } from '../errors.js';
+import { checkPublicJwk } from '../jwk.js';
+import type { NonceSource } from '../nonce.js';
+import { replayKey, type ReplayCache } from '../replay.js';
+import { accessTokenHash, jwkThumbprint } from '../thumbprint.js';
+import {
+  checkAlg, checkAth, checkClaimTypes, checkHeaderShape, checkHtm, checkHtu, checkIat, checkJkt,
+  checkSignature, checkTyp, type ProofClaims, type ProofHeader,
+} from './checks.js';
+import { BoundedCache, decodeJsonSegment, singleProof, splitCompact } from './parse.js';
+
+export interface ProofExpectations {
+  /** The request method, exactly as received (compared case-sensitively, §4.3 (8)). */
+  method: string;
+  /** The absolute request URI the server was reached at (§4.3 (9)); see the resource server's `request-url`. */
+  url: string;
+  /**
+   * Where `jti`s are spent (§11.1). Required: pass `false` only where replay does not matter
+   * (the CLI's offline `verify`).
+   */
+  replayCache: ReplayCache | false;
+  /** The access token presented with the proof: `ath` becomes required and must match (§4.3 (12)). */
+  accessToken?: string;
+  /** The thumbprint the proof's key must have (`cnf.jkt` of a token, `dpop_jkt` of a code). */
+  jkt?: string;
+  /** Error name for a `jkt` mismatch: `invalid_token` at a resource server (§7.1). Default `invalid_dpop_proof`. */
+  jktError?: 'invalid_token' | 'invalid_dpop_proof';
+  /** Allowed algorithms (default: every asymmetric one dpopkit supports). */
+  algs?: readonly string[];
+  /** When set, a nonce from this source is required (§8, §9); a valid one stands in for the iat window. */
+  nonce?: NonceSource;
+  /** Seconds a proof may be old (default 300). */
+  maxAge?: number;
+  /** Seconds a proof may be ahead of the server clock (default 5). */
+  maxFuture?: number;
+  /** Server time in epoch seconds (default: now). */
+  now?: number;
+}
+
+export interface VerifiedProof {
+  /** RFC 7638 thumbprint of the proof's key (compare with `cnf.jkt`). */
+  jkt: string;
+  jti: string;
+  iat: number;
+  header: Readonly<ProofHeader>;
+  claims: Readonly<ProofClaims>;
+  /** The proof's public key (public members only). */
+  jwk: Readonly<PublicJwk>;
+}
+
+/** What a protected-header segment resolves to, computed once per distinct header. */
+interface HeaderEntry {
+  header: Readonly<ProofHeader>;
+  jwk: Readonly<PublicJwk>;
+  key: unknown;
+  jkt: string;
+}
+
+const headerCache = new BoundedCache<string, HeaderEntry>(4096);
+const algSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+const DEFAULT_ALG_SET: ReadonlySet<string> = new Set(DEFAULT_ALGORITHMS);
+
+/** Parse, check and import a protected header; cached by its exact base64url segment. */
+async function resolveHeader(segment: string): Promise<HeaderEntry> {
+  const cached = headerCache.get(segment);
+  if (cached) return cached;
+  const header = decodeJsonSegment(segment, 'header');
+  checkHeaderShape(header);
+  checkTyp(header);
+  checkAlg(header.alg, DEFAULT_ALG_SET);
+  const jwk = Object.freeze(checkPublicJwk(header.jwk, header.alg));
+  let key: unknown;
+  try {
+    key = await backend.importPublicJwk(jwk, header.alg);
+  } catch (cause) {
+    throw new DPoPError('invalid_dpop_proof', 'bad_jwk', 'the "jwk" header parameter is not a valid public key', { cause });
+  }
+  const entry: HeaderEntry = { header: Object.freeze(header) as ProofHeader, jwk, key, jkt: await jwkThumbprint(jwk) };
+  headerCache.set(segment, entry);
+  return entry;
+}
+
+function allowedAlgs(algs: readonly string[] | undefined): ReadonlySet<string> {
+  if (!algs) return DEFAULT_ALG_SET;
+  let set = algSets.get(algs);
+  if (!set) {
+    set = new Set(algs);
+    algSets.set(algs, set);
+  }
+  return set;
+}
+
+/**
+ * Check a DPoP proof against the request it came with (RFC 9449 §4.3).
+ *
+ * @param proof The `DPoP` header value(s): a string, or an array when the framework keeps repeats apart.
+ * @returns The proof's key thumbprint, `jti`, `iat`, header and claims.
+ * @throws DPoPError with `reason` naming the failed check.
+ * @example
+ * ```ts
+ * const { jkt } = await verifyProof(request.headers.get('dpop'), {
+ *   method: 'POST', url: 'https://server.example.com/token', replayCache,
+ * });
+ * ```
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
+ */
+export async function verifyProof(proof: string | readonly string[] | null | undefined, expectations: ProofExpectations): Promise<VerifiedProof> {
+  if (expectations === null || typeof expectations !== 'object' || typeof expectations.method !== 'string' || typeof expectations.url !== 'string') {
+    throw invalidArgument('verifyProof needs expectations with a method and a url');
+  }
+  if (expectations.replayCache === undefined) throw invalidArgument('verifyProof needs a replayCache (or replayCache: false to skip replay checks deliberately)');
+
+  // §4.3 (1)–(2)
+  const parts = splitCompact(singleProof(proof));
+  // §4.3 (4)–(7) on the header, cached by segment; the allow-list is applied every time.
+  const entry = await resolveHeader(parts.header);
+  checkAlg(entry.header.alg, allowedAlgs(expectations.algs));
+  // §4.3 (3)
+  const claims = checkClaimTypes(decodeJsonSegment(parts.payload, 'payload'));
+  // §4.3 (6)
+  checkSignature(await backend.verify(entry.header.alg, entry.key, parts.signingInput, backend.base64urlDecode(parts.signature)));
+  // §4.3 (8)–(9)
+  checkHtm(claims, expectations.method);
+  checkHtu(claims, expectations.url);
+  // §4.3 (12)
+  if (expectations.accessToken !== undefined) checkAth(claims, await accessTokenHash(expectations.accessToken));
+  if (expectations.jkt !== undefined) checkJkt(entry.jkt, expectations.jkt, expectations.jktError);
+
+  const now = expectations.now ?? Date.now() / 1000;
+  const maxAge = expectations.maxAge ?? 300;
+  // §4.3 (10)–(11): a valid server nonce carries the server's time and replaces the iat window.
+  let expiresAt: number;
+  if (expectations.nonce) {
+    expiresAt = await checkNonce(claims, expectations.nonce, now);
+  } else {
+    checkIat(claims, now, { maxAge, maxFuture: expectations.maxFuture ?? 5 });
+    // The proof stops passing the window maxAge seconds after its own iat (never "now").
+    expiresAt = claims.iat + maxAge + 1;
+  }
+
+  // §11.1: spend the jti last, atomically.
+  if (expectations.replayCache) await spendJti(expectations.replayCache, entry.jkt, claims.jti, expiresAt);
+
+  return { jkt: entry.jkt, jti: claims.jti, iat: claims.iat, header: entry.header, claims, jwk: entry.jwk };
+}
+
+/** §4.3 (10): `nonce` present and currently valid; otherwise `use_dpop_nonce` with a fresh one (§8, §9). */
+async function checkNonce(claims: ProofClaims, source: NonceSource, now: number): Promise<number> {
+  if (claims.nonce === undefined) {
+    throw new DPoPError('use_dpop_nonce', 'nonce_missing', 'the server requires a nonce in the DPoP proof', { nonce: await source.current(now) });
+  }
+  const result = await source.check(claims.nonce, now);
+  if (!result.valid) {
+    // A stale nonce is use_dpop_nonce, never invalid_dpop_proof (draft-dpop #91).
+    throw new DPoPError('use_dpop_nonce', 'nonce_invalid', 'the DPoP proof nonce is stale or unknown; use the new one', { nonce: await source.current(now) });
+  }
+  return result.expiresAt + 1;
+}
+
+/** §11.1: record (jkt, jti) once; a second use is a replay. A failing store fails closed. */
+async function spendJti(cache: ReplayCache, jkt: string, jti: string, expiresAt: number): Promise<void> {
+  let fresh: boolean;
+  try {
+    fresh = await cache.reserve(replayKey(jkt, jti), expiresAt);
+  } catch (err) {
+    if (err instanceof DPoPError) throw err;
+    throw new DPoPError('temporarily_unavailable', 'replay_cache_unavailable', 'the replay cache cannot be reached; the proof was not accepted', { cause: err });
+  }
+  if (!fresh) throw new DPoPError('invalid_dpop_proof', 'replayed', 'the DPoP proof has been used before (its jti was seen)');
+}
+
+/** Drop cached headers (tests, key-rotation drills). */
+export function clearProofCaches(): void {
+  headerCache.clear();
+}
