@@ -10,6 +10,7 @@
 /** RFC 3986 §2.3 unreserved characters: percent-encodings of these are decoded (§6.2.2.2). */
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 const PERCENT_ENCODED = /%([0-9A-Fa-f]{2})/g;
+const HTTP_URI = /^https?:\/\/[^/?#]/i;
 
 /** The URI without query and fragment (RFC 9449 §4.2 `htu`). */
 export function stripQueryAndFragment(uri: string): string {
@@ -49,7 +50,8 @@ export function normalizeHtu(uri: string): string | null {
  */
 export function htuMatches(claimed: string, requestUri: string): boolean {
   const request = stripQueryAndFragment(requestUri);
-  if (stripQueryAndFragment(claimed) === request) return normalizeHtu(request) !== null;
+  // Identical strings: only the scheme needs checking (the request URI is the server's own).
+  if (stripQueryAndFragment(claimed) === request) return HTTP_URI.test(request);
   const a = normalizeHtu(claimed);
   return a !== null && a === normalizeHtu(request);
 }

@@ -73,8 +73,7 @@ export function createMemoryReplayCache(options: MemoryReplayCacheOptions = {}):
 
   function insert(digest: Uint8Array, expiresAt: number): boolean {
     const now = clock();
-    const view = new DataView(digest.buffer, digest.byteOffset, 16);
-    const a = view.getUint32(0, true), b = view.getUint32(4, true), c = view.getUint32(8, true), x = view.getUint32(12, true);
+    const a = word(digest, 0), b = word(digest, 4), c = word(digest, 8), x = word(digest, 12);
     const expiry = Math.max(Math.ceil(expiresAt), Math.floor(now) + 1);
     const mask = slots - 1;
     let i = a & mask;
@@ -129,6 +128,11 @@ export function createMemoryReplayCache(options: MemoryReplayCacheOptions = {}):
       return digests.byteLength + expiries.byteLength;
     },
   };
+}
+
+/** Little-endian uint32 at `offset`. */
+function word(bytes: Uint8Array, offset: number): number {
+  return (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>> 0;
 }
 
 function nextPowerOfTwo(n: number): number {

@@ -35,6 +35,9 @@ function params(alg: string): NodeSignParams {
   return p;
 }
 
+/** `crypto.hash` (Node 20.12+): a one-shot digest, about twice as fast as createHash for short input. */
+const oneShotHash = (crypto as unknown as { hash?: (alg: string, data: Uint8Array | string, enc: 'buffer') => Buffer }).hash;
+
 const fromCryptoKey = new WeakMap<object, crypto.KeyObject>();
 
 function isCryptoKey(key: unknown): key is crypto.webcrypto.CryptoKey {
@@ -105,7 +108,7 @@ export const backend: CryptoBackend = {
   },
 
   sha256(data): Uint8Array {
-    return crypto.createHash('sha256').update(data).digest();
+    return oneShotHash ? oneShotHash('sha256', data, 'buffer') : crypto.createHash('sha256').update(data).digest();
   },
 
   hmacSha256(secret, data): Uint8Array {

@@ -59,6 +59,8 @@ export interface VerifiedProof {
 
 /** What a protected-header segment resolves to, computed once per distinct header. */
 interface HeaderEntry {
+  /** The exact segment this entry was computed from; a hit must equal it in full. */
+  segment: string;
   header: Readonly<ProofHeader>;
   jwk: Readonly<PublicJwk>;
   key: unknown;
@@ -66,13 +68,29 @@ interface HeaderEntry {
 }
 
 const headerCache = new BoundedCache<string, HeaderEntry>(4096);
+
+/**
+ * A short key for a header segment: its length and 24 characters spread across it (key material
+ * sits in different places for EC and RSA keys). Hashing a 30-character key instead of a
+ * 600-character RSA header saves most of the lookup; a hit is still confirmed by comparing the
+ * whole segment, so a collision only costs a cache miss.
+ */
+function fingerprint(segment: string): string {
+  const n = segment.length;
+  let key = `${n}:`;
+  for (let i = 1; i <= 24; i++) key += segment[Math.floor((n * i) / 25)];
+  return key;
+}
+
+function cachedHeader(segment: string): HeaderEntry | undefined {
+  const entry = headerCache.get(fingerprint(segment));
+  return entry !== undefined && entry.segment === segment ? entry : undefined;
+}
 const algSets = new WeakMap<readonly string[], ReadonlySet<string>>();
 const DEFAULT_ALG_SET: ReadonlySet<string> = new Set(DEFAULT_ALGORITHMS);
 
-/** Parse, check and import a protected header; cached by its exact base64url segment. */
+/** Parse, check and import a protected header (a cache miss); cached by its exact base64url segment. */
 async function resolveHeader(segment: string): Promise<HeaderEntry> {
-  const cached = headerCache.get(segment);
-  if (cached) return cached;
   const header = decodeJsonSegment(segment, 'header');
   checkHeaderShape(header);
   checkTyp(header);
@@ -84,8 +102,8 @@ async function resolveHeader(segment: string): Promise<HeaderEntry> {
   } catch (cause) {
     throw new DPoPError('invalid_dpop_proof', 'bad_jwk', 'the "jwk" header parameter is not a valid public key', { cause });
   }
-  const entry: HeaderEntry = { header: Object.freeze(header) as ProofHeader, jwk, key, jkt: await jwkThumbprint(jwk) };
-  headerCache.set(segment, entry);
+  const entry: HeaderEntry = { segment, header: Object.freeze(header) as ProofHeader, jwk, key, jkt: await jwkThumbprint(jwk) };
+  headerCache.set(fingerprint(segment), entry);
   return entry;
 }
 
@@ -122,12 +140,14 @@ export async function verifyProof(proof: string | readonly string[] | null | und
   // §4.3 (1)–(2)
   const parts = splitCompact(singleProof(proof));
   // §4.3 (4)–(7) on the header, cached by segment; the allow-list is applied every time.
-  const entry = await resolveHeader(parts.header);
+  const entry = cachedHeader(parts.header) ?? (await resolveHeader(parts.header));
   checkAlg(entry.header.alg, allowedAlgs(expectations.algs));
   // §4.3 (3)
   const claims = checkClaimTypes(decodeJsonSegment(parts.payload, 'payload'));
   // §4.3 (6)
-  checkSignature(await backend.verify(entry.header.alg, entry.key, parts.signingInput, backend.base64urlDecode(parts.signature)));
+  const verified = backend.verify(entry.header.alg, entry.key, parts.signingInput, backend.base64urlDecode(parts.signature));
+  // Node answers synchronously: skip the microtask an `await` would cost on the hot path.
+  checkSignature(typeof verified === 'boolean' ? verified : await verified);
   // §4.3 (8)–(9)
   checkHtm(claims, expectations.method);
   checkHtu(claims, expectations.url);
@@ -148,7 +168,10 @@ export async function verifyProof(proof: string | readonly string[] | null | und
   }
 
   // §11.1: spend the jti last, atomically.
-  if (expectations.replayCache) await spendJti(expectations.replayCache, entry.jkt, claims.jti, expiresAt);
+  if (expectations.replayCache) {
+    const spent = spendJti(expectations.replayCache, entry.jkt, claims.jti, expiresAt);
+    if (spent) await spent;
+  }
 
   return { jkt: entry.jkt, jti: claims.jti, iat: claims.iat, header: entry.header, claims, jwk: entry.jwk };
 }
@@ -166,16 +189,31 @@ async function checkNonce(claims: ProofClaims, source: NonceSource, now: number)
   return result.expiresAt + 1;
 }
 
-/** §11.1: record (jkt, jti) once; a second use is a replay. A failing store fails closed. */
-async function spendJti(cache: ReplayCache, jkt: string, jti: string, expiresAt: number): Promise<void> {
-  let fresh: boolean;
+/**
+ * §11.1: record (jkt, jti) once; a second use is a replay. A failing store fails closed.
+ * Returns a promise only when the cache answers asynchronously (Redis, SQL).
+ */
+function spendJti(cache: ReplayCache, jkt: string, jti: string, expiresAt: number): Promise<void> | undefined {
+  let answer: boolean | Promise<boolean>;
   try {
-    fresh = await cache.reserve(replayKey(jkt, jti), expiresAt);
+    answer = cache.reserve(replayKey(jkt, jti), expiresAt);
   } catch (err) {
-    if (err instanceof DPoPError) throw err;
-    throw new DPoPError('temporarily_unavailable', 'replay_cache_unavailable', 'the replay cache cannot be reached; the proof was not accepted', { cause: err });
+    throw unavailable(err);
   }
+  if (typeof answer === 'boolean') return checkFresh(answer);
+  return answer.then(checkFresh, (err: unknown) => {
+    throw unavailable(err);
+  });
+}
+
+function checkFresh(fresh: boolean): undefined {
   if (!fresh) throw new DPoPError('invalid_dpop_proof', 'replayed', 'the DPoP proof has been used before (its jti was seen)');
+  return undefined;
+}
+
+function unavailable(err: unknown): DPoPError {
+  if (err instanceof DPoPError) return err;
+  return new DPoPError('temporarily_unavailable', 'replay_cache_unavailable', 'the replay cache cannot be reached; the proof was not accepted', { cause: err });
 }
 
 /** Drop cached headers (tests, key-rotation drills). */

@@ -1,0 +1,81 @@
+// Core benchmark (issue 2): verifyProof and createProof against raw node:crypto and against the
+// jose EmbeddedJWK + calculateJwkThumbprint path node-oidc-provider uses; replay-cache memory.
+// Ratios are measured in one run, interleaved, as medians over rounds.
+import * as crypto from 'node:crypto';
+import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify } from 'jose';
+import { createProof, generateKeyPair, verifyProof } from '../../dist/index.js';
+import { createMemoryReplayCache } from '../../dist/stores/memory.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 300);
+const URL = 'https://api.example.com/resource';
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+
+/** Operations per second of `fn` (async allowed) over about ROUND_MS. */
+async function rate(fn) {
+  let n = 0;
+  const start = performance.now();
+  let end = start;
+  while ((end = performance.now()) - start < ROUND_MS) {
+    for (let i = 0; i < 50; i++) await fn(n++);
+  }
+  return (n * 1000) / (end - start);
+}
+
+const NODE_PARAMS = {
+  ES256: ['sha256', { dsaEncoding: 'ieee-p1363' }],
+  EdDSA: [null, {}],
+  RS256: ['sha256', {}],
+  PS256: ['sha256', { padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: crypto.constants.RSA_PSS_SALTLEN_DIGEST }],
+};
+
+const rows = [];
+for (const alg of ['ES256', 'EdDSA', 'RS256', 'PS256']) {
+  const keyPair = await generateKeyPair(alg, { extractable: true });
+  const [hash, opts] = NODE_PARAMS[alg];
+  // Distinct jti per proof: pre-generate enough proofs for every round.
+  const proofs = [];
+  for (let i = 0; i < 20000; i++) proofs.push(await createProof(keyPair, { htm: 'GET', htu: URL, alg }));
+  const sample = proofs[0];
+  const dot = sample.lastIndexOf('.');
+  const data = Buffer.from(sample.slice(0, dot));
+  const sig = Buffer.from(sample.slice(dot + 1), 'base64url');
+  const publicKey = keyPair.publicKey;
+
+  const ratioRaw = [], ratioJose = [], ratioSign = [], ours = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    let i = 0;
+    const replayCache = createMemoryReplayCache();
+    const raw = await rate(() => crypto.verify(hash, data, { key: publicKey, ...opts }, sig));
+    const mine = await rate(() => verifyProof(proofs[i++ % proofs.length], { method: 'GET', url: URL, replayCache, maxAge: 3600 }));
+    let j = 0;
+    const jose = await rate(async () => {
+      const { protectedHeader } = await jwtVerify(proofs[j++ % proofs.length], EmbeddedJWK, { typ: 'dpop+jwt', algorithms: [alg], maxTokenAge: 3600 });
+      await calculateJwkThumbprint(protectedHeader.jwk);
+    });
+    const rawSign = await rate(() => crypto.sign(hash, data, { key: keyPair.privateKey, ...opts }));
+    const mineSign = await rate(() => createProof(keyPair, { htm: 'GET', htu: URL, alg }));
+    ratioRaw.push(mine / raw); ratioJose.push(mine / jose); ratioSign.push(mineSign / rawSign); ours.push(mine);
+  }
+  rows.push({ alg, 'verify/s': Math.round(median(ours)), 'verify ÷ raw crypto.verify': median(ratioRaw).toFixed(2), 'verify ÷ jose+EmbeddedJWK': median(ratioJose).toFixed(2), 'createProof ÷ raw crypto.sign': median(ratioSign).toFixed(2) });
+}
+console.log(`verifyProof (full checks, memory replay cache, distinct jti) and createProof; medians of ${ROUNDS} rounds`);
+console.table(rows);
+const es = rows.find((r) => r.alg === 'ES256');
+const verdict = (ok) => (ok ? 'PASS' : 'MISS');
+for (const r of rows) {
+  console.log(`${r.alg}: verify÷raw ${r['verify ÷ raw crypto.verify']} (target ≥ 0.85: ${verdict(r['verify ÷ raw crypto.verify'] >= 0.85)}), createProof÷raw ${r['createProof ÷ raw crypto.sign']} (target ≥ 0.8: ${verdict(r['createProof ÷ raw crypto.sign'] >= 0.8)})`);
+}
+console.log(`ES256 verify ÷ jose path ${es['verify ÷ jose+EmbeddedJWK']} (target ≥ 4: ${verdict(es['verify ÷ jose+EmbeddedJWK'] >= 4)})`);
+
+// Replay-cache memory per entry at 1,000,000 live entries.
+global.gc?.();
+const before = process.memoryUsage();
+const cache = createMemoryReplayCache({ maxEntries: 1_000_000 });
+const exp = Math.floor(Date.now() / 1000) + 3600;
+for (let i = 0; i < 1_000_000; i++) cache.reserve(`jkt-${i % 1000}:jti-${i}`, exp);
+global.gc?.();
+const after = process.memoryUsage();
+const heapDelta = (after.heapUsed + after.arrayBuffers) - (before.heapUsed + before.arrayBuffers);
+const perEntry = Math.max(heapDelta, cache.bytes) / cache.size;
+console.log(`memory replay cache: ${cache.size} entries, table ${(cache.bytes / 1e6).toFixed(1)} MB, ${perEntry.toFixed(1)} bytes/entry (target ≤ 150: ${verdict(perEntry <= 150)})`);
