@@ -33,6 +33,11 @@ export interface CryptoBackend {
   importPublicJwk(jwk: PublicJwk, alg: string): MaybePromise<unknown>;
   /** Verify a JWS signature (a string `data` is the ASCII signing input) (ECDSA in IEEE P1363 form, as JWS uses). */
   verify(alg: string, key: unknown, data: Uint8Array | string, signature: Uint8Array): MaybePromise<boolean>;
+  /**
+   * Verify a compact JWS's signature straight from its text: `signingInput` is `header.payload`,
+   * `signature` the third segment (base64url). Lets Node decode into reused buffers.
+   */
+  verifyCompact(alg: string, key: unknown, signingInput: string, signature: string): MaybePromise<boolean>;
   /** Sign with a private key (KeyObject or CryptoKey, including non-extractable ones). */
   sign(alg: string, privateKey: unknown, data: Uint8Array | string): MaybePromise<Uint8Array>;
   /** Generate a key pair for `alg`; `extractable` applies to the private key only. */

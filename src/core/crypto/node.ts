@@ -62,6 +62,12 @@ function asBuffer(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
+/**
+ * Scratch space for decoding a proof's signing input and signature on the hot path. Safe to
+ * reuse: `crypto.verify` is synchronous and keeps no reference to its arguments.
+ */
+let scratch = Buffer.allocUnsafe(16384);
+
 /** JWS signing input is ASCII: latin1 is the cheapest exact conversion. */
 function toBytes(data: Uint8Array | string): Buffer {
   return typeof data === 'string' ? Buffer.from(data, 'latin1') : asBuffer(data);
@@ -77,6 +83,15 @@ export const backend: CryptoBackend = {
   verify(alg, key, data, signature): boolean {
     const p = params(alg);
     return crypto.verify(p.hash, toBytes(data), { key: key as crypto.KeyObject, ...p.options }, asBuffer(signature));
+  },
+
+  verifyCompact(alg, key, signingInput, signature): boolean {
+    const p = params(alg);
+    const need = signingInput.length + signature.length;
+    if (need > scratch.length) scratch = Buffer.allocUnsafe(need * 2);
+    const dataLength = scratch.write(signingInput, 0, 'latin1');
+    const sigLength = scratch.write(signature, dataLength, 'base64url');
+    return crypto.verify(p.hash, scratch.subarray(0, dataLength), { key: key as crypto.KeyObject, ...p.options }, scratch.subarray(dataLength, dataLength + sigLength));
   },
 
   sign(alg, privateKey, data): Uint8Array | Promise<Uint8Array> {
@@ -128,7 +143,9 @@ export const backend: CryptoBackend = {
   },
 
   base64urlDecodeText(text): string {
-    return Buffer.from(text, 'base64url').toString('utf8');
+    if (text.length > scratch.length) scratch = Buffer.allocUnsafe(text.length * 2);
+    const length = scratch.write(text, 0, 'base64url');
+    return scratch.toString('utf8', 0, length);
   },
 };
 

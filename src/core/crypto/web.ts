@@ -49,6 +49,10 @@ export const backend: CryptoBackend = {
     return subtle().verify(signParams(alg as DPoPAlgorithm) as unknown as EcdsaParams, key as CryptoKey, signature as BufferSource, bytes(data) as BufferSource);
   },
 
+  verifyCompact(alg, key, signingInput, signature): Promise<boolean> {
+    return backend.verify(alg, key, signingInput, backend.base64urlDecode(signature)) as Promise<boolean>;
+  },
+
   async sign(alg, privateKey, data): Promise<Uint8Array> {
     const sig = await subtle().sign(signParams(alg as DPoPAlgorithm) as unknown as EcdsaParams, privateKey as CryptoKey, bytes(data) as BufferSource);
     return new Uint8Array(sig);

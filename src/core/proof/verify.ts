@@ -145,7 +145,7 @@ export async function verifyProof(proof: string | readonly string[] | null | und
   // §4.3 (3)
   const claims = checkClaimTypes(decodeJsonSegment(parts.payload, 'payload'));
   // §4.3 (6)
-  const verified = backend.verify(entry.header.alg, entry.key, parts.signingInput, backend.base64urlDecode(parts.signature));
+  const verified = backend.verifyCompact(entry.header.alg, entry.key, parts.signingInput, parts.signature);
   // Node answers synchronously: skip the microtask an `await` would cost on the hot path.
   checkSignature(typeof verified === 'boolean' ? verified : await verified);
   // §4.3 (8)–(9)
