@@ -64,9 +64,19 @@ export function splitCompact(proof: string): CompactParts {
   return parts;
 }
 
-/** base64url without padding; a length of 1 mod 4 can encode nothing (RFC 4648 §5). */
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * Canonical base64url without padding (RFC 4648 §5, §3.5): a length of 1 mod 4 encodes nothing,
+ * and the bits left over in the last character must be zero, so that one byte string has exactly
+ * one text form (no signature malleability through the encoding).
+ */
 export function isBase64url(segment: string): boolean {
-  return segment.length > 0 && segment.length % 4 !== 1 && BASE64URL.test(segment);
+  const rest = segment.length % 4;
+  if (segment.length === 0 || rest === 1 || !BASE64URL.test(segment)) return false;
+  if (rest === 0) return true;
+  const last = ALPHABET.indexOf(segment[segment.length - 1]!);
+  return (last & (rest === 2 ? 0x0f : 0x03)) === 0;
 }
 
 /**

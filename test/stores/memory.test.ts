@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { createMemoryReplayCache } from '../../src/stores/memory.js';
+import { DPoPError } from '../../src/core/errors.js';
+
+describe('memory replay cache (RFC 9449 §11.1)', () => {
+  it('records a key once; a second reserve within its life is a replay', () => {
+    const cache = createMemoryReplayCache({ clock: () => 1000 });
+    expect(cache.reserve('jkt:a', 1300)).toBe(true);
+    expect(cache.reserve('jkt:a', 1300)).toBe(false);
+    expect(cache.reserve('jkt:b', 1300)).toBe(true);
+  });
+
+  it('forgets an entry only after it expires', () => {
+    let now = 1000;
+    const cache = createMemoryReplayCache({ clock: () => now });
+    cache.reserve('k', 1300);
+    now = 1299;
+    expect(cache.reserve('k', 1600)).toBe(false);
+    now = 1301;
+    expect(cache.reserve('k', 1600)).toBe(true);
+  });
+
+  it('CVE-2026-41707: when full of live entries it refuses new proofs instead of evicting the oldest', () => {
+    let now = 1000;
+    const cache = createMemoryReplayCache({ maxEntries: 100, clock: () => now });
+    expect(cache.reserve('victim-proof', 1300)).toBe(true);
+    // The attacker floods the cache with throw-away proofs…
+    let refused: unknown;
+    for (let i = 0; i < 200 && !refused; i++) {
+      try {
+        cache.reserve(`attacker-${i}`, 1300);
+      } catch (err) {
+        refused = err;
+      }
+    }
+    expect(refused).toBeInstanceOf(DPoPError);
+    expect(refused).toMatchObject({ reason: 'replay_cache_full', status: 503 });
+    // …but the victim's proof is still remembered: the replay is refused.
+    expect(cache.reserve('victim-proof', 1300)).toBe(false);
+    // Once entries expire there is room again.
+    now = 1301;
+    expect(cache.reserve('new-proof', 1600)).toBe(true);
+  });
+
+  it('grows its table and keeps every live entry across growth', () => {
+    const cache = createMemoryReplayCache({ clock: () => 0 });
+    for (let i = 0; i < 20_000; i++) expect(cache.reserve(`k${i}`, 100)).toBe(true);
+    for (let i = 0; i < 20_000; i++) expect(cache.reserve(`k${i}`, 100)).toBe(false);
+    expect(cache.size).toBe(20_000);
+  });
+
+  it('concurrent copies of one proof: exactly one passes', async () => {
+    const cache = createMemoryReplayCache();
+    const results = await Promise.all(Array.from({ length: 100 }, () => Promise.resolve().then(() => cache.reserve('same', Date.now() / 1000 + 60))));
+    expect(results.filter(Boolean)).toHaveLength(1);
+  });
+
+  it('keeps an entry alive at least one second even when expiresAt is already past (never negative TTL)', () => {
+    const cache = createMemoryReplayCache({ clock: () => 1000 });
+    expect(cache.reserve('k', 10)).toBe(true);
+    expect(cache.reserve('k', 10)).toBe(false);
+  });
+});
