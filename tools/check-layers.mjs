@@ -1,0 +1,53 @@
+// Layer check (DESIGN.md "dependencies point down only"): every relative import in src/ must
+// stay inside its own layer or point to a layer below it. Run by `npm test`.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+
+const SRC = resolve('src');
+/** What each top-level folder may import (besides itself). */
+const ALLOWED = {
+  core: [],
+  stores: ['core'],
+  client: ['core'],
+  'resource-server': ['core', 'stores'],
+  'authorization-server': ['core', 'stores'],
+  cli: ['core', 'stores', 'client', 'resource-server', 'authorization-server', 'demo'],
+  '': ['core'], // src/index.ts
+};
+/** Files of core that must run anywhere: no node: imports (the Node backend is the one exception). */
+const NODE_ALLOWED_IN_CORE = new Set(['core/crypto/node.ts']);
+const BROWSER_LAYERS = new Set(['core', 'client']);
+
+function* files(dir) {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) yield* files(path);
+    else if (path.endsWith('.ts')) yield path;
+  }
+}
+
+const layerOf = (path) => {
+  const rel = relative(SRC, path);
+  return rel.includes('/') ? rel.split('/')[0] : '';
+};
+
+const problems = [];
+for (const file of files(SRC)) {
+  const rel = relative(SRC, file);
+  const layer = layerOf(file);
+  const text = readFileSync(file, 'utf8');
+  for (const match of text.matchAll(/(?:^|\n)\s*(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+    const spec = match[1] ?? match[2];
+    if (spec.startsWith('.')) {
+      const target = layerOf(resolve(dirname(file), spec));
+      if (target !== layer && !(ALLOWED[layer] ?? []).includes(target)) problems.push(`${rel} imports ${spec} (${layer || 'index'} → ${target || 'index'})`);
+    } else if (spec.startsWith('node:') && BROWSER_LAYERS.has(layer) && !NODE_ALLOWED_IN_CORE.has(rel) && !rel.startsWith('client/key-store/file')) {
+      problems.push(`${rel} imports ${spec}: ${layer}/ must run in browsers and edge runtimes`);
+    }
+  }
+}
+if (problems.length) {
+  console.error(`layer check: ${problems.length} import(s) point the wrong way:\n  ${problems.join('\n  ')}`);
+  process.exit(1);
+}
+console.log('layer check: every import points down');
