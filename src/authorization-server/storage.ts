@@ -1,0 +1,166 @@
+/**
+ * The authorization server's `Storage` port: everything it must remember across requests and
+ * restarts. One SQL implementation (`dpopkit/stores/postgres`) runs on PGlite (the embedded
+ * default) and on PostgreSQL; every implementation passes `test/contracts/storage.ts`.
+ *
+ * Conventions of the contract:
+ * - Times are epoch seconds (integers). `now` is always passed in, so tests control the clock.
+ * - Secrets are never stored: codes, refresh tokens, PAR `request_uri`s and interaction ids are
+ *   stored by the SHA-256 the server computes (`id`/`tokenHash`), so a database leak yields no
+ *   usable credential. Client secrets are stored as scrypt hashes.
+ * - "Atomic" means one statement or one transaction: two concurrent callers can never both win.
+ * - Expired records behave as absent; `purgeExpired` deletes them eventually.
+ *
+ * @module
+ */
+
+export type ClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
+
+/** A registered client (seeded from configuration at start; `upsertClient` replaces it whole). */
+export interface ClientRecord {
+  clientId: string;
+  clientName?: string;
+  tokenEndpointAuthMethod: ClientAuthMethod;
+  /** scrypt hash (`scrypt$N$r$p$salt$hash`) for the client_secret_* methods. */
+  clientSecretHash?: string;
+  /** Public keys for `private_key_jwt` (RFC 7523), as a JWK Set. */
+  jwks?: { keys: Record<string, unknown>[] };
+  /** Exact-match redirect URIs (RFC 9700 §4.1.3). */
+  redirectUris: string[];
+  grantTypes: GrantType[];
+  /** Space-separated scopes this client may ask for. */
+  scope: string;
+  /** RFC 9449 §5.2 `dpop_bound_access_tokens`: a token request without a proof is refused. */
+  dpopBoundAccessTokens: boolean;
+}
+
+/** A validated authorization request waiting for the user to sign in (the login form's state). */
+export interface InteractionRecord {
+  /** SHA-256 of the interaction id carried by the sign-in form. */
+  id: string;
+  clientId: string;
+  /** The validated request: redirect_uri, scope, state, code_challenge, dpop_jkt, nonce … */
+  params: Record<string, string>;
+  /** SHA-256 of the CSRF token bound to this interaction (the form must echo the token). */
+  csrfHash: string;
+  expiresAt: number;
+}
+
+/** An issued authorization code (RFC 6749 §4.1.2), single-use. */
+export interface AuthorizationCodeRecord {
+  /** SHA-256 of the code. */
+  id: string;
+  clientId: string;
+  subject: string;
+  redirectUri: string;
+  scope: string;
+  codeChallenge: string;
+  codeChallengeMethod: 'S256';
+  /** RFC 9449 §10: the thumbprint the token request's proof key must have. */
+  dpopJkt?: string;
+  /** OpenID `nonce`, if the request had one. */
+  nonce?: string;
+  authTime: number;
+  expiresAt: number;
+}
+
+/** A pushed authorization request (RFC 9126), single-use. */
+export interface PushedRequestRecord {
+  /** SHA-256 of the `request_uri`. */
+  id: string;
+  clientId: string;
+  /** The validated authorization-request parameters (with `dpop_jkt` from the proof, if any). */
+  params: Record<string, string>;
+  expiresAt: number;
+}
+
+/** A refresh-token family: one grant, rotated token by token (RFC 9700 §4.14.2). */
+export interface RefreshFamilyRecord {
+  familyId: string;
+  clientId: string;
+  subject: string;
+  scope: string;
+  /** RFC 9449 §5: refresh tokens of public clients are bound to the DPoP key. */
+  jkt?: string;
+  /** The authorization code's id this family came from (revoked together on code reuse). */
+  grantId?: string;
+  authTime: number;
+  createdAt: number;
+  /** Absolute end of the family; rotation never extends it. */
+  expiresAt: number;
+  revokedAt?: number;
+}
+
+/** A signing key of the authorization server (published in `/jwks`). */
+export interface SigningKeyRecord {
+  kid: string;
+  alg: string;
+  /** Private JWK (stored as is: protect the database like a key store). */
+  privateJwk: Record<string, unknown>;
+  publicJwk: Record<string, unknown>;
+  createdAt: number;
+  /** From this time the key signs (it is published before: `createdAt` ≤ `activatesAt`). */
+  activatesAt: number;
+  /** After this time it no longer signs. */
+  retiresAt: number;
+  /** After this time it is no longer published (every token it signed has expired). */
+  expiresAt: number;
+}
+
+export type ConsumeResult<T> =
+  | { outcome: 'consumed'; record: T }
+  /** Seen and already used: the caller treats this as an attack (RFC 6749 §4.1.2). */
+  | { outcome: 'reused'; record: T }
+  | { outcome: 'missing' };
+
+export type RotateResult =
+  | { outcome: 'rotated'; family: RefreshFamilyRecord }
+  /** The presented token was already rotated: the whole family is now revoked (atomically). */
+  | { outcome: 'reused'; family: RefreshFamilyRecord }
+  | { outcome: 'missing' };
+
+export interface Storage {
+  /** Create or migrate the schema. Idempotent; safe when several processes start together. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  upsertClient(client: ClientRecord): Promise<void>;
+  getClient(clientId: string): Promise<ClientRecord | undefined>;
+
+  saveInteraction(record: InteractionRecord): Promise<void>;
+  getInteraction(id: string, now: number): Promise<InteractionRecord | undefined>;
+  /** Atomic single use: only the first caller gets the record. */
+  consumeInteraction(id: string, now: number): Promise<InteractionRecord | undefined>;
+
+  saveCode(record: AuthorizationCodeRecord): Promise<void>;
+  /** Atomic single use; a second redemption reports `reused` (with the record) instead. */
+  consumeCode(id: string, now: number): Promise<ConsumeResult<AuthorizationCodeRecord>>;
+
+  savePushedRequest(record: PushedRequestRecord): Promise<void>;
+  /** Atomic single use (RFC 9126 §4: a `request_uri` is used once). */
+  consumePushedRequest(id: string, now: number): Promise<PushedRequestRecord | undefined>;
+
+  /** Create a family with its first refresh token (stored by `tokenHash`). */
+  createRefreshFamily(family: RefreshFamilyRecord, tokenHash: string): Promise<void>;
+  /** The family a refresh token belongs to, and whether that token was already rotated. */
+  findRefreshToken(tokenHash: string): Promise<{ family: RefreshFamilyRecord; rotated: boolean } | undefined>;
+  /**
+   * Atomically retire `tokenHash` and add `nextTokenHash` to its family. If `tokenHash` was
+   * already retired, revoke the whole family instead and report `reused`.
+   */
+  rotateRefreshToken(tokenHash: string, nextTokenHash: string, now: number): Promise<RotateResult>;
+  revokeRefreshFamily(familyId: string, now: number): Promise<void>;
+  /** Revoke every family issued from one authorization code (code reuse, RFC 6749 §4.1.2). */
+  revokeGrant(grantId: string, now: number): Promise<void>;
+
+  /** Record a revoked access token by `jti` until it would have expired anyway (RFC 7009). */
+  revokeAccessToken(jti: string, expiresAt: number): Promise<void>;
+  isAccessTokenRevoked(jti: string, now: number): Promise<boolean>;
+
+  listSigningKeys(now: number): Promise<SigningKeyRecord[]>;
+  saveSigningKey(record: SigningKeyRecord): Promise<void>;
+
+  /** Delete what has expired (codes, interactions, PAR requests, families, revocations, keys). */
+  purgeExpired(now: number): Promise<void>;
+}
