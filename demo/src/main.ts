@@ -1,0 +1,222 @@
+/**
+ * The dpopkit browser demo: a public client (single-page app) that signs in with authorization
+ * code + PKCE + DPoP, calls a DPoP-protected API, and shows that a leaked token is useless
+ * without the browser's non-extractable key. Everything DPoP comes from `dpopkit/client`; this
+ * file only wires it to the page.
+ *
+ * @module
+ */
+import {
+  createDPoPClient,
+  createPkce,
+  discover,
+  exchangeCode,
+  authorizationUrl,
+  indexedDbKeyStore,
+} from '../../src/client/index.js';
+import { loadConfig, type DemoConfig } from './config.js';
+import { decodeJws } from './decode.js';
+import { savePending, takePending, randomState } from './session.js';
+import { asBearer, withOtherKey, type Attempt } from './steal.js';
+import { appendProof, byId, reveal, setStatus, showJson, type SentProof } from './view.js';
+
+type Client = ReturnType<typeof createDPoPClient>;
+
+/** Where each proof the client sends is shown (set per step). */
+let proofList: HTMLElement | null = null;
+let accessToken: string | null = null;
+
+function onProof(sent: SentProof): void {
+  if (proofList) appendProof(proofList, sent);
+}
+
+function fatal(message: string): void {
+  const box = byId('fatal');
+  box.textContent = message;
+  reveal(box);
+}
+
+async function showKey(client: Client, keyStore: ReturnType<typeof indexedDbKeyStore>): Promise<string> {
+  const jkt = await client.thumbprint();
+  byId('key-jkt').textContent = jkt;
+  showJson(byId('key-jwk'), await client.publicJwk());
+  const stored = await keyStore.load();
+  const privateKey = stored?.privateKey as CryptoKey | undefined;
+  byId('key-extractable').textContent = privateKey
+    ? `CryptoKey, extractable: ${String(privateKey.extractable)} (usable for signing, never readable)`
+    : 'not yet stored';
+  byId('key-origin').textContent = `IndexedDB of ${location.origin}`;
+  return jkt;
+}
+
+async function signIn(config: DemoConfig, client: Client): Promise<void> {
+  const status = byId('signin-status');
+  setStatus(status, 'Discovering the authorization server…');
+  const metadata = await discover(config.issuer);
+  const pkce = await createPkce();
+  const state = randomState();
+  savePending({ state, codeVerifier: pkce.codeVerifier, issuer: metadata.issuer });
+  // RFC 9449 §10: dpop_jkt binds the authorization code to this key before the code exists.
+  const url = authorizationUrl(metadata, {
+    clientId: config.clientId,
+    redirectUri: config.redirectUri,
+    scope: config.scope,
+    state,
+    codeChallenge: pkce.codeChallenge,
+    dpopJkt: await client.thumbprint(),
+  });
+  setStatus(status, `Going to ${url.origin}…`);
+  location.assign(url.toString());
+}
+
+async function handleCallback(config: DemoConfig, client: Client, jkt: string): Promise<void> {
+  const params = new URLSearchParams(location.search);
+  const status = byId('signin-status');
+  // The code must not stay in the address bar or history.
+  history.replaceState(null, '', '/');
+  const pending = takePending();
+  if (params.get('error')) {
+    setStatus(status, `The authorization server said ${params.get('error')}: ${params.get('error_description') ?? ''}`, 'bad');
+    return;
+  }
+  const code = params.get('code');
+  if (!code || !pending) {
+    setStatus(status, 'This callback has no pending sign-in (reloaded, or opened in another tab). Sign in again.', 'bad');
+    return;
+  }
+  // RFC 6749 §10.12: state ties the answer to the request this tab made.
+  if (params.get('state') !== pending.state) {
+    setStatus(status, 'The state in the callback does not match the request: refused (possible CSRF).', 'bad');
+    return;
+  }
+  // RFC 9207 §2.4: the answer must come from the issuer the request went to (mix-up defence).
+  const iss = params.get('iss');
+  if (iss !== null && iss !== pending.issuer) {
+    setStatus(status, `The callback's iss (${iss}) is not the issuer the request went to: refused.`, 'bad');
+    return;
+  }
+  setStatus(status, 'Redeeming the code with a DPoP proof…');
+  const section = byId('step-token');
+  reveal(section);
+  proofList = byId('token-proofs');
+  proofList.replaceChildren();
+  const metadata = await discover(config.issuer);
+  const tokens = await exchangeCode(client, metadata, {
+    clientId: config.clientId,
+    code,
+    redirectUri: config.redirectUri,
+    codeVerifier: pending.codeVerifier,
+    ...(iss !== null ? { iss } : {}),
+  });
+  proofList = null;
+  accessToken = tokens.access_token;
+  showJson(byId('token-response'), {
+    ...tokens,
+    access_token: `${tokens.access_token.slice(0, 24)}…`,
+    ...(tokens.refresh_token ? { refresh_token: '(hidden)' } : {}),
+    ...(tokens.id_token ? { id_token: '(hidden)' } : {}),
+  }, 'token_type');
+  const decoded = decodeJws(tokens.access_token);
+  const cnf = decoded?.claims.cnf as { jkt?: unknown } | undefined;
+  showJson(byId('token-claims'), decoded?.claims ?? '(opaque token: the API introspects it)', 'jkt');
+  const verdict = byId('jkt-match');
+  const tokenJkt = typeof cnf?.jkt === 'string' ? cnf.jkt : null;
+  verdict.dataset.tokenJkt = tokenJkt ?? '';
+  verdict.dataset.keyJkt = jkt;
+  verdict.dataset.tokenType = tokens.token_type;
+  if (tokenJkt === jkt && tokens.token_type.toLowerCase() === 'dpop') {
+    verdict.dataset.match = 'true';
+    verdict.className = 'verdict ok';
+    verdict.textContent = `token_type is DPoP and cnf.jkt ${tokenJkt} is this browser key's thumbprint: the token is bound to this key.`;
+  } else {
+    verdict.dataset.match = 'false';
+    verdict.className = 'verdict bad';
+    verdict.textContent = `Not bound to this key: token_type ${tokens.token_type}, cnf.jkt ${tokenJkt ?? '(none)'}, key ${jkt}.`;
+  }
+  setStatus(status, 'Signed in.', 'ok');
+  reveal(byId('step-api'));
+  reveal(byId('step-steal'));
+}
+
+async function callApi(config: DemoConfig, client: Client): Promise<void> {
+  if (!accessToken) return;
+  const status = byId('api-status');
+  const body = byId('api-body');
+  proofList = byId('api-proofs');
+  proofList.replaceChildren();
+  setStatus(status, 'Calling…');
+  try {
+    const response = await client.fetch(config.api, { accessToken });
+    const text = await response.text();
+    const sent = proofList.childElementCount;
+    setStatus(status, `${response.status} ${response.statusText || ''}`.trim() + ` after ${sent} proof${sent === 1 ? '' : 's'}`, response.ok ? 'ok' : 'bad');
+    status.dataset.status = String(response.status);
+    try {
+      showJson(body, JSON.parse(text), 'subject');
+    } catch {
+      body.textContent = text;
+    }
+    reveal(body);
+  } finally {
+    proofList = null;
+  }
+}
+
+function showAttempt(id: string, attempt: Attempt): void {
+  const box = byId(id);
+  const field = (name: string): HTMLElement => box.querySelector<HTMLElement>(`[data-field="${name}"]`)!;
+  box.dataset.status = String(attempt.status);
+  box.dataset.challenge = attempt.challenge ?? '';
+  setStatus(
+    field('status'),
+    attempt.error
+      ? `network error: ${attempt.error}`
+      : `${attempt.status} ${attempt.status === 401 ? 'refused' : attempt.status >= 400 ? 'refused' : 'ACCEPTED (should not be!)'}` +
+        (attempt.thiefJkt ? ` · thief's key ${attempt.thiefJkt}` : ''),
+    attempt.status >= 400 ? 'ok' : 'bad',
+  );
+  field('challenge').textContent = attempt.challenge ?? '(none exposed)';
+  field('body').textContent = attempt.body;
+  reveal(box);
+}
+
+async function steal(config: DemoConfig): Promise<void> {
+  if (!accessToken) return;
+  const [other, bearer] = await Promise.all([withOtherKey(config.api, accessToken), asBearer(config.api, accessToken)]);
+  showAttempt('steal-other-key', other);
+  showAttempt('steal-bearer', bearer);
+}
+
+/** Run a button's action with the button disabled, turning failures into a message. */
+function bind(id: string, action: () => Promise<void>): void {
+  const button = byId<HTMLButtonElement>(id);
+  button.addEventListener('click', () => {
+    button.disabled = true;
+    action()
+      .catch((cause: unknown) => fatal(`${id}: ${(cause as Error)?.message ?? String(cause)}`))
+      .finally(() => { button.disabled = false; });
+  });
+}
+
+async function main(): Promise<void> {
+  const config = await loadConfig();
+  const keyStore = indexedDbKeyStore();
+  const client = createDPoPClient({ keyStore, onProof });
+  const jkt = await showKey(client, keyStore);
+
+  bind('sign-in', () => signIn(config, client));
+  bind('call-api', () => callApi(config, client));
+  bind('steal', () => steal(config));
+  bind('reset-key', async () => {
+    await keyStore.clear();
+    location.assign('/');
+  });
+
+  if (location.pathname === new URL(config.redirectUri).pathname) await handleCallback(config, client, jkt);
+  document.body.dataset.ready = 'true';
+}
+
+main().catch((cause: unknown) => {
+  fatal(`The demo could not start: ${(cause as Error)?.message ?? String(cause)}`);
+  document.body.dataset.ready = 'error';
+});

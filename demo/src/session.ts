@@ -1,0 +1,43 @@
+/**
+ * The pending authorization request, kept in sessionStorage across the trip to the
+ * authorization server: `state` (RFC 6749 §10.12, CSRF) and the PKCE verifier (RFC 7636 §4.1).
+ * sessionStorage is per tab and dies with it; the value is deleted as soon as it is read.
+ *
+ * @module
+ */
+import { backend } from '#crypto';
+
+const KEY = 'dpopkit-demo:pending-authorization';
+
+export interface PendingAuthorization {
+  state: string;
+  codeVerifier: string;
+  /** The issuer the request went to, checked against the callback's `iss` (RFC 9207). */
+  issuer: string;
+}
+
+/** Remember the request about to be sent. */
+export function savePending(pending: PendingAuthorization): void {
+  sessionStorage.setItem(KEY, JSON.stringify(pending));
+}
+
+/** Read and forget the pending request (one use: a replayed callback finds nothing). */
+export function takePending(): PendingAuthorization | null {
+  const text = sessionStorage.getItem(KEY);
+  sessionStorage.removeItem(KEY);
+  if (!text) return null;
+  try {
+    const value = JSON.parse(text) as Partial<PendingAuthorization>;
+    if (typeof value.state === 'string' && typeof value.codeVerifier === 'string' && typeof value.issuer === 'string') {
+      return value as PendingAuthorization;
+    }
+  } catch {
+    // fall through: a corrupt entry is the same as none
+  }
+  return null;
+}
+
+/** A random URL-safe value for `state` (128 bits). */
+export function randomState(): string {
+  return backend.base64urlEncode(backend.randomBytes(16));
+}
