@@ -1,0 +1,64 @@
+/**
+ * SQL storage for the authorization server (`dpopkit/stores/postgres`): one implementation of
+ * the `Storage` port that runs on PostgreSQL (node-postgres) and on PGlite (PostgreSQL compiled
+ * to WebAssembly, in process: the embedded default, in memory or persisted to a directory).
+ *
+ * ```ts
+ * const storage = createPGliteStorage({ dataDir: './data' });      // or
+ * const storage = createPostgresStorage({ connectionString: process.env.DATABASE_URL });
+ * await storage.migrate();   // creates/upgrades the schema; safe with several starters
+ * ```
+ *
+ * @module
+ */
+import type pg from 'pg';
+import type { Storage } from '../authorization-server/storage.js';
+import { createPgExecutor } from './sql/pg-driver.js';
+import { createPGliteExecutor } from './sql/pglite-driver.js';
+import { createSqlStorage } from './sql/storage.js';
+
+export type { Storage } from '../authorization-server/storage.js';
+export { SCHEMA_VERSION } from './sql/schema.js';
+
+/** Default PostgreSQL schema holding dpopkit's tables. */
+export const DEFAULT_SCHEMA = 'dpopkit';
+
+export interface PostgresStorageOptions {
+  /** e.g. `postgres://user@host:5432/db` (typically `DATABASE_URL`). Ignored when `pool` is given. */
+  connectionString?: string;
+  /** An existing node-postgres pool; `close()` leaves it open (its owner ends it). */
+  pool?: pg.Pool;
+  /** Schema for the tables (default `dpopkit`); letters, digits and `_` only. */
+  schema?: string;
+  /** Size of the pool created from `connectionString` (default 10). */
+  maxConnections?: number;
+}
+
+export interface PGliteStorageOptions {
+  /** Directory of the database files; omitted → in memory (gone on `close()`). */
+  dataDir?: string;
+  /** Schema for the tables (default `dpopkit`). */
+  schema?: string;
+}
+
+/**
+ * Storage on PostgreSQL. Call `migrate()` once at start; `close()` ends the pool it created.
+ */
+export function createPostgresStorage(options: PostgresStorageOptions = {}): Storage {
+  if (!options.pool && !options.connectionString) throw new TypeError('createPostgresStorage needs connectionString or pool');
+  const executor = createPgExecutor({
+    ...(options.pool ? { pool: options.pool } : {}),
+    ...(options.connectionString ? { connectionString: options.connectionString } : {}),
+    ...(options.maxConnections ? { max: options.maxConnections } : {}),
+  });
+  return createSqlStorage(executor, options.schema ?? DEFAULT_SCHEMA);
+}
+
+/**
+ * Storage on embedded PGlite (loaded on first use). One connection: operations are queued,
+ * and a transaction holds the queue, so concurrent callers never interleave inside one.
+ */
+export function createPGliteStorage(options: PGliteStorageOptions = {}): Storage {
+  const executor = createPGliteExecutor(options.dataDir === undefined ? {} : { dataDir: options.dataDir });
+  return createSqlStorage(executor, options.schema ?? DEFAULT_SCHEMA);
+}

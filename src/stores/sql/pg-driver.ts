@@ -1,0 +1,64 @@
+/**
+ * node-postgres shim of {@link SqlExecutor}: statements go to the pool; a transaction checks
+ * one client out of it, so its statements run on one connection (PostgreSQL's row locks then
+ * serialize concurrent writers: READ COMMITTED re-checks a conditional UPDATE's WHERE clause
+ * after the lock is released, which is what makes single-use consumption atomic).
+ *
+ * @module
+ */
+import pg from 'pg';
+import type { Queryable, SqlExecutor, SqlResult } from './executor.js';
+
+export interface PgExecutorOptions {
+  connectionString?: string;
+  /** An existing pool (not closed by `close()`: its owner ends it). */
+  pool?: pg.Pool;
+  /** Pool size when the pool is created here (default 10). */
+  max?: number;
+}
+
+export function createPgExecutor(options: PgExecutorOptions): SqlExecutor {
+  const owned = options.pool === undefined;
+  const pool =
+    options.pool ??
+    new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.max ?? 10,
+      connectionTimeoutMillis: 5_000,
+    });
+  // An idle client losing its connection emits 'error' on the pool; unhandled, that would
+  // crash the process. The next query simply gets a new connection (or fails with an error).
+  if (owned) pool.on('error', () => {});
+
+  const run = async <R>(client: pg.Pool | pg.PoolClient, text: string, params?: unknown[]): Promise<SqlResult<R>> => {
+    const result = await client.query(text, params as unknown[]);
+    return { rows: result.rows as R[], rowCount: result.rowCount ?? result.rows.length };
+  };
+
+  return {
+    query: (text, params) => run(pool, text, params),
+    async transaction(fn) {
+      const client = await pool.connect();
+      let broken = false;
+      try {
+        await client.query('BEGIN');
+        const tx: Queryable = { query: (text, params) => run(client, text, params) };
+        const value = await fn(tx);
+        await client.query('COMMIT');
+        return value;
+      } catch (err) {
+        try {
+          await client.query('ROLLBACK');
+        } catch {
+          broken = true; // the connection itself failed: do not hand it back to the pool
+        }
+        throw err;
+      } finally {
+        client.release(broken);
+      }
+    },
+    async close() {
+      if (owned) await pool.end();
+    },
+  };
+}

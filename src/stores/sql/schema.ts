@@ -1,0 +1,141 @@
+/**
+ * Schema of the SQL storage, as numbered migrations, and `migrate()`.
+ *
+ * Times are BIGINT epoch seconds (the port's convention); structured values are jsonb.
+ * Secrets never appear: ids of codes, PAR requests, interactions and refresh tokens are the
+ * SHA-256 the server computes.
+ *
+ * @module
+ */
+import type { Queryable, SqlExecutor } from './executor.js';
+
+/** A PostgreSQL identifier we are willing to interpolate (quoted) into SQL. */
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** Validate and quote a schema name. */
+export function quoteSchema(schema: string): string {
+  if (!IDENTIFIER.test(schema)) throw new TypeError(`schema must match ${IDENTIFIER} (got ${JSON.stringify(schema)})`);
+  return `"${schema}"`;
+}
+
+/** Migration `i` brings the schema to version `i + 1`. Never edit a shipped one: append. */
+export const MIGRATIONS: ReadonlyArray<(s: string) => string> = [
+  (s) => `
+    CREATE TABLE ${s}.clients (
+      client_id text PRIMARY KEY,
+      client_name text,
+      token_endpoint_auth_method text NOT NULL,
+      client_secret_hash text,
+      jwks jsonb,
+      redirect_uris jsonb NOT NULL,
+      grant_types jsonb NOT NULL,
+      scope text NOT NULL,
+      dpop_bound_access_tokens boolean NOT NULL
+    );
+    CREATE TABLE ${s}.interactions (
+      id text PRIMARY KEY,
+      client_id text NOT NULL,
+      params jsonb NOT NULL,
+      csrf_hash text NOT NULL,
+      expires_at bigint NOT NULL,
+      consumed_at bigint
+    );
+    CREATE INDEX interactions_expires_at ON ${s}.interactions (expires_at);
+    CREATE TABLE ${s}.authorization_codes (
+      id text PRIMARY KEY,
+      client_id text NOT NULL,
+      subject text NOT NULL,
+      redirect_uri text NOT NULL,
+      scope text NOT NULL,
+      code_challenge text NOT NULL,
+      code_challenge_method text NOT NULL,
+      dpop_jkt text,
+      nonce text,
+      auth_time bigint NOT NULL,
+      expires_at bigint NOT NULL,
+      consumed_at bigint
+    );
+    CREATE INDEX authorization_codes_expires_at ON ${s}.authorization_codes (expires_at);
+    CREATE TABLE ${s}.pushed_requests (
+      id text PRIMARY KEY,
+      client_id text NOT NULL,
+      params jsonb NOT NULL,
+      expires_at bigint NOT NULL,
+      consumed_at bigint
+    );
+    CREATE INDEX pushed_requests_expires_at ON ${s}.pushed_requests (expires_at);
+    CREATE TABLE ${s}.refresh_families (
+      family_id text PRIMARY KEY,
+      client_id text NOT NULL,
+      subject text NOT NULL,
+      scope text NOT NULL,
+      jkt text,
+      grant_id text,
+      auth_time bigint NOT NULL,
+      created_at bigint NOT NULL,
+      expires_at bigint NOT NULL,
+      revoked_at bigint
+    );
+    CREATE INDEX refresh_families_grant_id ON ${s}.refresh_families (grant_id);
+    CREATE INDEX refresh_families_expires_at ON ${s}.refresh_families (expires_at);
+    CREATE TABLE ${s}.refresh_tokens (
+      token_hash text PRIMARY KEY,
+      family_id text NOT NULL REFERENCES ${s}.refresh_families (family_id) ON DELETE CASCADE,
+      created_at bigint NOT NULL,
+      rotated_at bigint
+    );
+    CREATE INDEX refresh_tokens_family_id ON ${s}.refresh_tokens (family_id);
+    CREATE TABLE ${s}.revoked_access_tokens (
+      jti text PRIMARY KEY,
+      expires_at bigint NOT NULL
+    );
+    CREATE INDEX revoked_access_tokens_expires_at ON ${s}.revoked_access_tokens (expires_at);
+    CREATE TABLE ${s}.signing_keys (
+      kid text PRIMARY KEY,
+      alg text NOT NULL,
+      private_jwk jsonb NOT NULL,
+      public_jwk jsonb NOT NULL,
+      created_at bigint NOT NULL,
+      activates_at bigint NOT NULL,
+      retires_at bigint NOT NULL,
+      expires_at bigint NOT NULL
+    );`,
+];
+
+/** The schema version this code expects. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Create or upgrade the schema, idempotently. One transaction holds a transaction-scoped
+ * advisory lock keyed on the schema name, so processes starting together take turns: the
+ * first applies the migrations, the others then find the version current and do nothing.
+ * (Even `CREATE SCHEMA IF NOT EXISTS` races without the lock: both see "absent", one fails
+ * on the catalog's unique index.)
+ */
+export async function migrate(executor: SqlExecutor, schema: string): Promise<void> {
+  const s = quoteSchema(schema);
+  await executor.transaction(async (tx: Queryable) => {
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`dpopkit:migrate:${schema}`]);
+    await tx.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+    await tx.query(
+      `CREATE TABLE IF NOT EXISTS ${s}.schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)`,
+    );
+    const { rows } = await tx.query<{ version: number | null }>(`SELECT max(version) AS version FROM ${s}.schema_migrations`);
+    const current = Number(rows[0]?.version ?? 0);
+    if (current > SCHEMA_VERSION) {
+      throw new Error(`schema ${schema} is at version ${current}, newer than this dpopkit (${SCHEMA_VERSION}); upgrade dpopkit`);
+    }
+    for (let v = current; v < SCHEMA_VERSION; v++) {
+      for (const statement of splitStatements(MIGRATIONS[v]!(s))) await tx.query(statement);
+      await tx.query(`INSERT INTO ${s}.schema_migrations (version, applied_at) VALUES ($1, $2)`, [v + 1, Math.floor(Date.now() / 1000)]);
+    }
+  });
+}
+
+/** Our migrations contain no semicolons inside literals, so a plain split is exact. */
+function splitStatements(sql: string): string[] {
+  return sql
+    .split(';')
+    .map((x) => x.trim())
+    .filter(Boolean);
+}

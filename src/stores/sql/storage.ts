@@ -1,0 +1,319 @@
+/**
+ * The authorization server's `Storage` port in SQL, written once for PostgreSQL and PGlite
+ * (both speak the same dialect; only the driver shim differs, see `executor.ts`).
+ *
+ * Atomicity (the port's "two concurrent callers can never both win"):
+ * - single use (codes, PAR `request_uri`s, interactions) is ONE conditional statement,
+ *   `UPDATE … SET consumed_at = now WHERE id = $1 AND consumed_at IS NULL AND expires_at > now
+ *   RETURNING …`: under PostgreSQL's row lock only the first UPDATE matches; a second query
+ *   afterwards only tells `reused` from `missing` (RFC 6749 §4.1.2, RFC 9126 §4);
+ * - refresh rotation is one transaction: conditional retire of the presented token plus insert
+ *   of its successor; if the token was already retired the same transaction revokes the whole
+ *   family (RFC 9700 §4.14.2 reuse detection). A failing statement rolls everything back.
+ *
+ * @module
+ */
+import type {
+  AuthorizationCodeRecord,
+  ClientRecord,
+  ConsumeResult,
+  InteractionRecord,
+  PushedRequestRecord,
+  RefreshFamilyRecord,
+  RotateResult,
+  SigningKeyRecord,
+  Storage,
+} from '../../authorization-server/storage.js';
+import type { Queryable, SqlExecutor } from './executor.js';
+import { migrate, quoteSchema } from './schema.js';
+
+type Row = Record<string, unknown>;
+
+/** BIGINT arrives as a string (node-postgres) or a number (PGlite). */
+const num = (v: unknown): number => Number(v);
+const opt = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v));
+const optNum = (v: unknown): number | undefined => (v === null || v === undefined ? undefined : Number(v));
+/** jsonb goes in as text cast to jsonb, so neither driver re-encodes it (node-postgres would
+ *  turn a JS array into a PostgreSQL array literal). */
+const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
+
+function toClient(r: Row): ClientRecord {
+  const client: ClientRecord = {
+    clientId: String(r.client_id),
+    tokenEndpointAuthMethod: r.token_endpoint_auth_method as ClientRecord['tokenEndpointAuthMethod'],
+    redirectUris: r.redirect_uris as string[],
+    grantTypes: r.grant_types as ClientRecord['grantTypes'],
+    scope: String(r.scope),
+    dpopBoundAccessTokens: Boolean(r.dpop_bound_access_tokens),
+  };
+  if (r.client_name != null) client.clientName = String(r.client_name);
+  if (r.client_secret_hash != null) client.clientSecretHash = String(r.client_secret_hash);
+  if (r.jwks != null) client.jwks = r.jwks as ClientRecord['jwks'];
+  return client;
+}
+
+function toInteraction(r: Row): InteractionRecord {
+  return {
+    id: String(r.id),
+    clientId: String(r.client_id),
+    params: r.params as Record<string, string>,
+    csrfHash: String(r.csrf_hash),
+    expiresAt: num(r.expires_at),
+  };
+}
+
+function toCode(r: Row): AuthorizationCodeRecord {
+  const code: AuthorizationCodeRecord = {
+    id: String(r.id),
+    clientId: String(r.client_id),
+    subject: String(r.subject),
+    redirectUri: String(r.redirect_uri),
+    scope: String(r.scope),
+    codeChallenge: String(r.code_challenge),
+    codeChallengeMethod: 'S256',
+    authTime: num(r.auth_time),
+    expiresAt: num(r.expires_at),
+  };
+  const dpopJkt = opt(r.dpop_jkt);
+  if (dpopJkt !== undefined) code.dpopJkt = dpopJkt;
+  const nonce = opt(r.nonce);
+  if (nonce !== undefined) code.nonce = nonce;
+  return code;
+}
+
+function toPushed(r: Row): PushedRequestRecord {
+  return { id: String(r.id), clientId: String(r.client_id), params: r.params as Record<string, string>, expiresAt: num(r.expires_at) };
+}
+
+function toFamily(r: Row): RefreshFamilyRecord {
+  const family: RefreshFamilyRecord = {
+    familyId: String(r.family_id),
+    clientId: String(r.client_id),
+    subject: String(r.subject),
+    scope: String(r.scope),
+    authTime: num(r.auth_time),
+    createdAt: num(r.created_at),
+    expiresAt: num(r.expires_at),
+  };
+  const jkt = opt(r.jkt);
+  if (jkt !== undefined) family.jkt = jkt;
+  const grantId = opt(r.grant_id);
+  if (grantId !== undefined) family.grantId = grantId;
+  const revokedAt = optNum(r.revoked_at);
+  if (revokedAt !== undefined) family.revokedAt = revokedAt;
+  return family;
+}
+
+function toSigningKey(r: Row): SigningKeyRecord {
+  return {
+    kid: String(r.kid),
+    alg: String(r.alg),
+    privateJwk: r.private_jwk as Record<string, unknown>,
+    publicJwk: r.public_jwk as Record<string, unknown>,
+    createdAt: num(r.created_at),
+    activatesAt: num(r.activates_at),
+    retiresAt: num(r.retires_at),
+    expiresAt: num(r.expires_at),
+  };
+}
+
+/**
+ * Build a {@link Storage} over an executor. `schema` is the PostgreSQL schema holding the tables
+ * (created by `migrate()`).
+ */
+export function createSqlStorage(executor: SqlExecutor, schema: string): Storage {
+  const s = quoteSchema(schema);
+  const FAMILY_COLUMNS = 'f.family_id, f.client_id, f.subject, f.scope, f.jkt, f.grant_id, f.auth_time, f.created_at, f.expires_at, f.revoked_at';
+
+  /** Single use for the three consumable tables: one conditional UPDATE. */
+  const consume = (table: string, id: string, now: number, q: Queryable = executor) =>
+    q.query<Row>(
+      `UPDATE ${s}.${table} SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL AND expires_at > $2 RETURNING *`,
+      [id, now],
+    );
+
+  return {
+    migrate: () => migrate(executor, schema),
+    close: () => executor.close(),
+
+    async upsertClient(c) {
+      await executor.query(
+        `INSERT INTO ${s}.clients (client_id, client_name, token_endpoint_auth_method, client_secret_hash, jwks,
+           redirect_uris, grant_types, scope, dpop_bound_access_tokens)
+         VALUES ($1, $2, $3, $4, $5::text::jsonb, $6::text::jsonb, $7::text::jsonb, $8, $9)
+         ON CONFLICT (client_id) DO UPDATE SET client_name = EXCLUDED.client_name,
+           token_endpoint_auth_method = EXCLUDED.token_endpoint_auth_method,
+           client_secret_hash = EXCLUDED.client_secret_hash, jwks = EXCLUDED.jwks,
+           redirect_uris = EXCLUDED.redirect_uris, grant_types = EXCLUDED.grant_types,
+           scope = EXCLUDED.scope, dpop_bound_access_tokens = EXCLUDED.dpop_bound_access_tokens`,
+        [
+          c.clientId,
+          c.clientName ?? null,
+          c.tokenEndpointAuthMethod,
+          c.clientSecretHash ?? null,
+          json(c.jwks),
+          json(c.redirectUris),
+          json(c.grantTypes),
+          c.scope,
+          c.dpopBoundAccessTokens,
+        ],
+      );
+    },
+    async getClient(clientId) {
+      const { rows } = await executor.query<Row>(`SELECT * FROM ${s}.clients WHERE client_id = $1`, [clientId]);
+      return rows[0] ? toClient(rows[0]) : undefined;
+    },
+
+    async saveInteraction(r) {
+      await executor.query(
+        `INSERT INTO ${s}.interactions (id, client_id, params, csrf_hash, expires_at) VALUES ($1, $2, $3::text::jsonb, $4, $5)`,
+        [r.id, r.clientId, json(r.params), r.csrfHash, r.expiresAt],
+      );
+    },
+    async getInteraction(id, now) {
+      const { rows } = await executor.query<Row>(
+        `SELECT * FROM ${s}.interactions WHERE id = $1 AND consumed_at IS NULL AND expires_at > $2`,
+        [id, now],
+      );
+      return rows[0] ? toInteraction(rows[0]) : undefined;
+    },
+    async consumeInteraction(id, now) {
+      const { rows } = await consume('interactions', id, now);
+      return rows[0] ? toInteraction(rows[0]) : undefined;
+    },
+
+    async saveCode(r) {
+      await executor.query(
+        `INSERT INTO ${s}.authorization_codes (id, client_id, subject, redirect_uri, scope, code_challenge,
+           code_challenge_method, dpop_jkt, nonce, auth_time, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+        [r.id, r.clientId, r.subject, r.redirectUri, r.scope, r.codeChallenge, r.codeChallengeMethod, r.dpopJkt ?? null, r.nonce ?? null, r.authTime, r.expiresAt],
+      );
+    },
+    async consumeCode(id, now): Promise<ConsumeResult<AuthorizationCodeRecord>> {
+      const won = await consume('authorization_codes', id, now);
+      if (won.rows[0]) return { outcome: 'consumed', record: toCode(won.rows[0]) };
+      // Lost: was it used already (an attack: RFC 6749 §4.1.2 says revoke what it issued), or
+      // never issued / expired unused? A used code stays `reused` until purged, even past its
+      // expiry, so a late replay still triggers revocation of its grant.
+      const { rows } = await executor.query<Row>(`SELECT * FROM ${s}.authorization_codes WHERE id = $1 AND consumed_at IS NOT NULL`, [id]);
+      return rows[0] ? { outcome: 'reused', record: toCode(rows[0]) } : { outcome: 'missing' };
+    },
+
+    async savePushedRequest(r) {
+      await executor.query(
+        `INSERT INTO ${s}.pushed_requests (id, client_id, params, expires_at) VALUES ($1, $2, $3::text::jsonb, $4)`,
+        [r.id, r.clientId, json(r.params), r.expiresAt],
+      );
+    },
+    async consumePushedRequest(id, now) {
+      const { rows } = await consume('pushed_requests', id, now);
+      return rows[0] ? toPushed(rows[0]) : undefined;
+    },
+
+    async createRefreshFamily(f, tokenHash) {
+      await executor.transaction(async (tx) => {
+        await tx.query(
+          `INSERT INTO ${s}.refresh_families (family_id, client_id, subject, scope, jkt, grant_id, auth_time, created_at, expires_at, revoked_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+          [f.familyId, f.clientId, f.subject, f.scope, f.jkt ?? null, f.grantId ?? null, f.authTime, f.createdAt, f.expiresAt, f.revokedAt ?? null],
+        );
+        await tx.query(`INSERT INTO ${s}.refresh_tokens (token_hash, family_id, created_at) VALUES ($1, $2, $3)`, [tokenHash, f.familyId, f.createdAt]);
+      });
+    },
+    async findRefreshToken(tokenHash) {
+      const { rows } = await executor.query<Row>(
+        `SELECT ${FAMILY_COLUMNS}, t.rotated_at FROM ${s}.refresh_tokens t JOIN ${s}.refresh_families f USING (family_id) WHERE t.token_hash = $1`,
+        [tokenHash],
+      );
+      const r = rows[0];
+      return r ? { family: toFamily(r), rotated: r.rotated_at !== null && r.rotated_at !== undefined } : undefined;
+    },
+    rotateRefreshToken(tokenHash, nextTokenHash, now): Promise<RotateResult> {
+      return executor.transaction(async (tx): Promise<RotateResult> => {
+        // Retire the presented token only if it is current and its family is live. Concurrent
+        // rotations of one token queue on its row lock; after the winner commits, PostgreSQL
+        // re-evaluates the WHERE for the others, which then match nothing.
+        const won = await tx.query<Row>(
+          `UPDATE ${s}.refresh_tokens t SET rotated_at = $2 FROM ${s}.refresh_families f
+            WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND f.family_id = t.family_id
+              AND f.revoked_at IS NULL AND f.expires_at > $2
+            RETURNING ${FAMILY_COLUMNS}`,
+          [tokenHash, now],
+        );
+        if (won.rows[0]) {
+          const family = toFamily(won.rows[0]);
+          // A duplicate nextTokenHash throws here and the whole transaction rolls back: the
+          // presented token stays current (nothing half-written).
+          await tx.query(`INSERT INTO ${s}.refresh_tokens (token_hash, family_id, created_at) VALUES ($1, $2, $3)`, [nextTokenHash, family.familyId, now]);
+          return { outcome: 'rotated', family };
+        }
+        const seen = await tx.query<Row>(
+          `SELECT t.rotated_at, t.family_id FROM ${s}.refresh_tokens t WHERE t.token_hash = $1`,
+          [tokenHash],
+        );
+        const token = seen.rows[0];
+        if (!token) return { outcome: 'missing' };
+        if (token.rotated_at === null || token.rotated_at === undefined) {
+          // Current token of a revoked or expired family: behaves as absent.
+          return { outcome: 'missing' };
+        }
+        // RFC 9700 §4.14.2: a retired refresh token came back, so either the client or an
+        // attacker holds a stolen copy: revoke the whole family, in this same transaction.
+        const revoked = await tx.query<Row>(
+          `UPDATE ${s}.refresh_families f SET revoked_at = COALESCE(f.revoked_at, $2) WHERE f.family_id = $1 RETURNING ${FAMILY_COLUMNS}`,
+          [token.family_id, now],
+        );
+        return revoked.rows[0] ? { outcome: 'reused', family: toFamily(revoked.rows[0]) } : { outcome: 'missing' };
+      });
+    },
+    async revokeRefreshFamily(familyId, now) {
+      await executor.query(`UPDATE ${s}.refresh_families SET revoked_at = COALESCE(revoked_at, $2) WHERE family_id = $1`, [familyId, now]);
+    },
+    async revokeGrant(grantId, now) {
+      await executor.query(`UPDATE ${s}.refresh_families SET revoked_at = COALESCE(revoked_at, $2) WHERE grant_id = $1`, [grantId, now]);
+    },
+
+    async revokeAccessToken(jti, expiresAt) {
+      await executor.query(
+        `INSERT INTO ${s}.revoked_access_tokens (jti, expires_at) VALUES ($1, $2)
+         ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(${s}.revoked_access_tokens.expires_at, EXCLUDED.expires_at)`,
+        [jti, expiresAt],
+      );
+    },
+    async isAccessTokenRevoked(jti, now) {
+      const { rows } = await executor.query(`SELECT 1 FROM ${s}.revoked_access_tokens WHERE jti = $1 AND expires_at > $2`, [jti, now]);
+      return rows.length > 0;
+    },
+
+    async listSigningKeys(now) {
+      const { rows } = await executor.query<Row>(
+        `SELECT * FROM ${s}.signing_keys WHERE expires_at > $1 ORDER BY activates_at DESC, kid`,
+        [now],
+      );
+      return rows.map(toSigningKey);
+    },
+    async saveSigningKey(k) {
+      await executor.query(
+        `INSERT INTO ${s}.signing_keys (kid, alg, private_jwk, public_jwk, created_at, activates_at, retires_at, expires_at)
+         VALUES ($1, $2, $3::text::jsonb, $4::text::jsonb, $5, $6, $7, $8)
+         ON CONFLICT (kid) DO UPDATE SET alg = EXCLUDED.alg, private_jwk = EXCLUDED.private_jwk,
+           public_jwk = EXCLUDED.public_jwk, created_at = EXCLUDED.created_at, activates_at = EXCLUDED.activates_at,
+           retires_at = EXCLUDED.retires_at, expires_at = EXCLUDED.expires_at`,
+        [k.kid, k.alg, json(k.privateJwk), json(k.publicJwk), k.createdAt, k.activatesAt, k.retiresAt, k.expiresAt],
+      );
+    },
+
+    async purgeExpired(now) {
+      await executor.transaction(async (tx) => {
+        await tx.query(`DELETE FROM ${s}.interactions WHERE expires_at <= $1 OR consumed_at IS NOT NULL`, [now]);
+        await tx.query(`DELETE FROM ${s}.authorization_codes WHERE expires_at <= $1`, [now]);
+        await tx.query(`DELETE FROM ${s}.pushed_requests WHERE expires_at <= $1 OR consumed_at IS NOT NULL`, [now]);
+        // refresh_tokens go with their family (ON DELETE CASCADE).
+        await tx.query(`DELETE FROM ${s}.refresh_families WHERE expires_at <= $1`, [now]);
+        await tx.query(`DELETE FROM ${s}.revoked_access_tokens WHERE expires_at <= $1`, [now]);
+        await tx.query(`DELETE FROM ${s}.signing_keys WHERE expires_at <= $1`, [now]);
+      });
+    },
+  };
+}

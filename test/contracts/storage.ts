@@ -1,0 +1,406 @@
+/**
+ * The `Storage` contract (src/authorization-server/storage.ts): one suite every implementation
+ * must pass. Called from test/stores/storage.contract.test.ts for PGlite (memory and a data
+ * directory) and PostgreSQL.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type {
+  AuthorizationCodeRecord,
+  ClientRecord,
+  RefreshFamilyRecord,
+  SigningKeyRecord,
+  Storage,
+} from '../../src/authorization-server/storage.js';
+
+export interface StorageHarness {
+  /** A new storage instance on the harness's backing store (same store on every call). */
+  open(): Promise<Storage>;
+  /** Whether a closed-then-reopened instance sees earlier writes (false for in-memory). */
+  persistent: boolean;
+  /** Drop the backing store (schema, directory). */
+  cleanup(): Promise<void>;
+}
+
+const T = 1_700_000_000;
+const uid = (p: string) => `${p}-${randomUUID()}`;
+
+function client(over: Partial<ClientRecord> = {}): ClientRecord {
+  return {
+    clientId: uid('client'),
+    clientName: 'Demo',
+    tokenEndpointAuthMethod: 'client_secret_basic',
+    clientSecretHash: 'scrypt$16384$8$1$c2FsdA$aGFzaA',
+    jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', kid: 'k1' }] },
+    redirectUris: ['https://app.example/cb', 'http://127.0.0.1:3000/cb'],
+    grantTypes: ['authorization_code', 'refresh_token'],
+    scope: 'openid api:read',
+    dpopBoundAccessTokens: true,
+    ...over,
+  };
+}
+
+function code(over: Partial<AuthorizationCodeRecord> = {}): AuthorizationCodeRecord {
+  return {
+    id: uid('code'),
+    clientId: 'c1',
+    subject: 'alice',
+    redirectUri: 'https://app.example/cb',
+    scope: 'openid',
+    codeChallenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    codeChallengeMethod: 'S256',
+    dpopJkt: '0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I',
+    nonce: 'n-0S6_WzA2Mj',
+    authTime: T - 5,
+    expiresAt: T + 60,
+    ...over,
+  };
+}
+
+function family(over: Partial<RefreshFamilyRecord> = {}): RefreshFamilyRecord {
+  return {
+    familyId: uid('fam'),
+    clientId: 'c1',
+    subject: 'alice',
+    scope: 'openid offline_access',
+    jkt: '0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I',
+    grantId: uid('grant'),
+    authTime: T - 5,
+    createdAt: T,
+    expiresAt: T + 86_400,
+    ...over,
+  };
+}
+
+function signingKey(over: Partial<SigningKeyRecord> = {}): SigningKeyRecord {
+  return {
+    kid: uid('kid'),
+    alg: 'ES256',
+    privateJwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'd' },
+    publicJwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' },
+    createdAt: T,
+    activatesAt: T + 10,
+    retiresAt: T + 1000,
+    expiresAt: T + 2000,
+    ...over,
+  };
+}
+
+const count = <X>(xs: X[], pred: (x: X) => boolean) => xs.filter(pred).length;
+
+export function storageContract(name: string, makeHarness: () => Promise<StorageHarness>): void {
+  describe(`Storage contract: ${name}`, () => {
+    let h: StorageHarness;
+    let storage: Storage;
+
+    beforeAll(async () => {
+      h = await makeHarness();
+      storage = await h.open();
+      await storage.migrate();
+    });
+    afterAll(async () => {
+      await storage?.close();
+      await h?.cleanup();
+    });
+
+    it('migrate() is idempotent: running it again keeps the data', async () => {
+      const c = client();
+      await storage.upsertClient(c);
+      await storage.migrate();
+      await storage.migrate();
+      expect(await storage.getClient(c.clientId)).toEqual(c);
+    });
+
+    describe('clients', () => {
+      it('absent → undefined; upsert then get round-trips every field (lists and JWKS as JSON)', async () => {
+        expect(await storage.getClient(uid('nobody'))).toBeUndefined();
+        const c = client();
+        await storage.upsertClient(c);
+        expect(await storage.getClient(c.clientId)).toEqual(c);
+      });
+      it('upsert replaces the whole record (fields left out are gone)', async () => {
+        const c = client();
+        await storage.upsertClient(c);
+        const replaced: ClientRecord = {
+          clientId: c.clientId,
+          tokenEndpointAuthMethod: 'none',
+          redirectUris: ['https://other.example/cb'],
+          grantTypes: ['authorization_code'],
+          scope: 'openid',
+          dpopBoundAccessTokens: false,
+        };
+        await storage.upsertClient(replaced);
+        expect(await storage.getClient(c.clientId)).toEqual(replaced);
+      });
+    });
+
+    describe('interactions (the sign-in form state)', () => {
+      it('get while live; absent once expired (expiry is exclusive: now = expiresAt is expired)', async () => {
+        const r = { id: uid('ix'), clientId: 'c1', params: { redirect_uri: 'https://app.example/cb', state: 's', dpop_jkt: 'j' }, csrfHash: 'h', expiresAt: T + 60 };
+        await storage.saveInteraction(r);
+        expect(await storage.getInteraction(r.id, T)).toEqual(r);
+        expect(await storage.getInteraction(r.id, T + 60)).toBeUndefined();
+        expect(await storage.getInteraction(uid('ix'), T)).toBeUndefined();
+      });
+      it('single use: the first consume gets the record, later ones and later gets get nothing', async () => {
+        const r = { id: uid('ix'), clientId: 'c1', params: { a: '1' }, csrfHash: 'h', expiresAt: T + 60 };
+        await storage.saveInteraction(r);
+        expect(await storage.consumeInteraction(r.id, T)).toEqual(r);
+        expect(await storage.consumeInteraction(r.id, T)).toBeUndefined();
+        expect(await storage.getInteraction(r.id, T)).toBeUndefined();
+      });
+      it('an expired interaction cannot be consumed', async () => {
+        const r = { id: uid('ix'), clientId: 'c1', params: {}, csrfHash: 'h', expiresAt: T + 60 };
+        await storage.saveInteraction(r);
+        expect(await storage.consumeInteraction(r.id, T + 61)).toBeUndefined();
+      });
+      it('concurrency: 50 parallel consumes → exactly one gets the record', async () => {
+        const r = { id: uid('ix'), clientId: 'c1', params: {}, csrfHash: 'h', expiresAt: T + 60 };
+        await storage.saveInteraction(r);
+        const results = await Promise.all(Array.from({ length: 50 }, () => storage.consumeInteraction(r.id, T)));
+        expect(count(results, (x) => x !== undefined)).toBe(1);
+      });
+    });
+
+    describe('authorization codes (RFC 6749 §4.1.2: single use)', () => {
+      it('first redemption → consumed with every field; second → reused with the record', async () => {
+        const c = code();
+        await storage.saveCode(c);
+        expect(await storage.consumeCode(c.id, T)).toEqual({ outcome: 'consumed', record: c });
+        expect(await storage.consumeCode(c.id, T + 1)).toEqual({ outcome: 'reused', record: c });
+      });
+      it('optional dpop_jkt (RFC 9449 §10) and nonce absent stay absent', async () => {
+        const { dpopJkt: _j, nonce: _n, ...rest } = code();
+        await storage.saveCode(rest);
+        const result = await storage.consumeCode(rest.id, T);
+        expect(result).toEqual({ outcome: 'consumed', record: rest });
+        expect(result.outcome === 'consumed' && 'dpopJkt' in result.record).toBe(false);
+      });
+      it('unknown code → missing; expired unused code → missing (expired behaves as absent)', async () => {
+        expect(await storage.consumeCode(uid('code'), T)).toEqual({ outcome: 'missing' });
+        const c = code({ expiresAt: T + 60 });
+        await storage.saveCode(c);
+        expect(await storage.consumeCode(c.id, T + 60)).toEqual({ outcome: 'missing' });
+      });
+      it('a used code replayed after its expiry is still reported reused until purged (so the grant gets revoked)', async () => {
+        const c = code({ expiresAt: T + 60 });
+        await storage.saveCode(c);
+        expect((await storage.consumeCode(c.id, T)).outcome).toBe('consumed');
+        expect((await storage.consumeCode(c.id, T + 3600)).outcome).toBe('reused');
+      });
+      it('concurrency: 50 parallel redemptions of one code → exactly one consumed, 49 reused', async () => {
+        const c = code();
+        await storage.saveCode(c);
+        const results = await Promise.all(Array.from({ length: 50 }, () => storage.consumeCode(c.id, T)));
+        expect(count(results, (r) => r.outcome === 'consumed')).toBe(1);
+        expect(count(results, (r) => r.outcome === 'reused')).toBe(49);
+      });
+    });
+
+    describe('pushed authorization requests (RFC 9126 §4: request_uri used once)', () => {
+      it('consumed once with its params; then absent; expired → absent', async () => {
+        const r = { id: uid('par'), clientId: 'c1', params: { response_type: 'code', dpop_jkt: 'jkt' }, expiresAt: T + 60 };
+        await storage.savePushedRequest(r);
+        expect(await storage.consumePushedRequest(r.id, T)).toEqual(r);
+        expect(await storage.consumePushedRequest(r.id, T)).toBeUndefined();
+        const old = { ...r, id: uid('par') };
+        await storage.savePushedRequest(old);
+        expect(await storage.consumePushedRequest(old.id, T + 60)).toBeUndefined();
+        expect(await storage.consumePushedRequest(uid('par'), T)).toBeUndefined();
+      });
+      it('concurrency: 50 parallel consumes of one request_uri → exactly one winner', async () => {
+        const r = { id: uid('par'), clientId: 'c1', params: {}, expiresAt: T + 60 };
+        await storage.savePushedRequest(r);
+        const results = await Promise.all(Array.from({ length: 50 }, () => storage.consumePushedRequest(r.id, T)));
+        expect(count(results, (x) => x !== undefined)).toBe(1);
+      });
+    });
+
+    describe('refresh-token families (RFC 9700 §4.14.2 rotation with reuse detection)', () => {
+      it('find: family and rotated=false for a current token; unknown → undefined', async () => {
+        const f = family();
+        const t0 = uid('rt');
+        await storage.createRefreshFamily(f, t0);
+        expect(await storage.findRefreshToken(t0)).toEqual({ family: f, rotated: false });
+        expect(await storage.findRefreshToken(uid('rt'))).toBeUndefined();
+      });
+      it('rotate retires the presented token and makes the next one current', async () => {
+        const f = family();
+        const [t0, t1, t2] = [uid('rt'), uid('rt'), uid('rt')];
+        await storage.createRefreshFamily(f, t0);
+        expect(await storage.rotateRefreshToken(t0, t1, T + 10)).toEqual({ outcome: 'rotated', family: f });
+        expect(await storage.findRefreshToken(t0)).toEqual({ family: f, rotated: true });
+        expect(await storage.findRefreshToken(t1)).toEqual({ family: f, rotated: false });
+        expect((await storage.rotateRefreshToken(t1, t2, T + 20)).outcome).toBe('rotated');
+      });
+      it('reuse of a retired token → reused, and the whole family is revoked (the current token stops working)', async () => {
+        const f = family();
+        const [t0, t1, t2, t3] = [uid('rt'), uid('rt'), uid('rt'), uid('rt')];
+        await storage.createRefreshFamily(f, t0);
+        await storage.rotateRefreshToken(t0, t1, T + 10);
+        expect(await storage.rotateRefreshToken(t0, t2, T + 20)).toEqual({ outcome: 'reused', family: { ...f, revokedAt: T + 20 } });
+        expect(await storage.rotateRefreshToken(t1, t3, T + 30)).toEqual({ outcome: 'missing' });
+        expect((await storage.findRefreshToken(t1))?.family.revokedAt).toBe(T + 20);
+        expect(await storage.findRefreshToken(t2)).toBeUndefined(); // nothing was added on reuse
+      });
+      it('unknown token → missing; a family past its absolute expiry no longer rotates', async () => {
+        expect(await storage.rotateRefreshToken(uid('rt'), uid('rt'), T)).toEqual({ outcome: 'missing' });
+        const f = family({ expiresAt: T + 100 });
+        const t0 = uid('rt');
+        await storage.createRefreshFamily(f, t0);
+        expect(await storage.rotateRefreshToken(t0, uid('rt'), T + 100)).toEqual({ outcome: 'missing' });
+        expect(await storage.findRefreshToken(t0)).toEqual({ family: f, rotated: false });
+      });
+      it('a family without jkt/grantId round-trips without those fields', async () => {
+        const { jkt: _j, grantId: _g, ...f } = family();
+        const t0 = uid('rt');
+        await storage.createRefreshFamily(f, t0);
+        expect(await storage.findRefreshToken(t0)).toEqual({ family: f, rotated: false });
+      });
+      it('revokeRefreshFamily revokes (first revocation time kept); rotation then → missing', async () => {
+        const f = family();
+        const t0 = uid('rt');
+        await storage.createRefreshFamily(f, t0);
+        await storage.revokeRefreshFamily(f.familyId, T + 5);
+        await storage.revokeRefreshFamily(f.familyId, T + 9);
+        expect((await storage.findRefreshToken(t0))?.family.revokedAt).toBe(T + 5);
+        expect(await storage.rotateRefreshToken(t0, uid('rt'), T + 10)).toEqual({ outcome: 'missing' });
+      });
+      it('revokeGrant (code reuse, RFC 6749 §4.1.2) revokes every family of that code and no other', async () => {
+        const grantId = uid('grant');
+        const a = family({ grantId });
+        const b = family({ grantId });
+        const other = family();
+        const [ta, tb, to] = [uid('rt'), uid('rt'), uid('rt')];
+        await storage.createRefreshFamily(a, ta);
+        await storage.createRefreshFamily(b, tb);
+        await storage.createRefreshFamily(other, to);
+        await storage.revokeGrant(grantId, T + 7);
+        expect((await storage.findRefreshToken(ta))?.family.revokedAt).toBe(T + 7);
+        expect((await storage.findRefreshToken(tb))?.family.revokedAt).toBe(T + 7);
+        expect((await storage.findRefreshToken(to))?.family.revokedAt).toBeUndefined();
+      });
+      it('concurrency: 50 parallel rotations of one token → exactly one rotated, 49 reused, family ends revoked', async () => {
+        const f = family();
+        const t0 = uid('rt');
+        await storage.createRefreshFamily(f, t0);
+        const results = await Promise.all(Array.from({ length: 50 }, (_, i) => storage.rotateRefreshToken(t0, `${t0}-next-${i}`, T + 10)));
+        expect(count(results, (r) => r.outcome === 'rotated')).toBe(1);
+        expect(count(results, (r) => r.outcome === 'reused')).toBe(49);
+        const winner = results.findIndex((r) => r.outcome === 'rotated');
+        const current = await storage.findRefreshToken(`${t0}-next-${winner}`);
+        expect(current?.rotated).toBe(false);
+        expect(current?.family.revokedAt).toBe(T + 10);
+        // The successor of the winner no longer rotates: the family is revoked.
+        expect((await storage.rotateRefreshToken(`${t0}-next-${winner}`, uid('rt'), T + 11)).outcome).toBe('missing');
+      });
+      it('nothing half-written: rotating into an existing token hash fails and the presented token stays current', async () => {
+        const f = family();
+        const g = family();
+        const [t0, taken, t1] = [uid('rt'), uid('rt'), uid('rt')];
+        await storage.createRefreshFamily(f, t0);
+        await storage.createRefreshFamily(g, taken);
+        await expect(storage.rotateRefreshToken(t0, taken, T + 10)).rejects.toThrow();
+        expect(await storage.findRefreshToken(t0)).toEqual({ family: f, rotated: false });
+        expect(await storage.findRefreshToken(taken)).toEqual({ family: g, rotated: false });
+        expect((await storage.rotateRefreshToken(t0, t1, T + 11)).outcome).toBe('rotated');
+      });
+      it('createRefreshFamily is all or nothing: a duplicate token hash leaves no family behind', async () => {
+        const taken = uid('rt');
+        await storage.createRefreshFamily(family(), taken);
+        const f = family();
+        await expect(storage.createRefreshFamily(f, taken)).rejects.toThrow();
+        const other = uid('rt');
+        // The family id is free again: creating it properly now succeeds.
+        await storage.createRefreshFamily(f, other);
+        expect(await storage.findRefreshToken(other)).toEqual({ family: f, rotated: false });
+      });
+    });
+
+    describe('access-token revocation (RFC 7009)', () => {
+      it('revoked until the token would have expired anyway; a later shorter revocation does not shorten it', async () => {
+        const jti = uid('jti');
+        expect(await storage.isAccessTokenRevoked(jti, T)).toBe(false);
+        await storage.revokeAccessToken(jti, T + 300);
+        expect(await storage.isAccessTokenRevoked(jti, T)).toBe(true);
+        expect(await storage.isAccessTokenRevoked(jti, T + 299)).toBe(true);
+        expect(await storage.isAccessTokenRevoked(jti, T + 300)).toBe(false);
+        await storage.revokeAccessToken(jti, T + 100);
+        expect(await storage.isAccessTokenRevoked(jti, T + 200)).toBe(true);
+      });
+    });
+
+    describe('signing keys', () => {
+      it('saved keys are listed (JWKs as JSON) until their expiry, newest activation first; upsert replaces', async () => {
+        const base = T + 10_000_000 + Math.floor(Math.random() * 1_000_000) * 10; // a private time slice
+        const a = signingKey({ createdAt: base, activatesAt: base, retiresAt: base + 100, expiresAt: base + 200 });
+        const b = signingKey({ createdAt: base, activatesAt: base + 50, retiresAt: base + 150, expiresAt: base + 250 });
+        await storage.saveSigningKey(a);
+        await storage.saveSigningKey(b);
+        const mine = (list: SigningKeyRecord[]) => list.filter((k) => k.kid === a.kid || k.kid === b.kid);
+        expect(mine(await storage.listSigningKeys(base))).toEqual([b, a]);
+        expect(mine(await storage.listSigningKeys(base + 200))).toEqual([b]);
+        expect(mine(await storage.listSigningKeys(base + 250))).toEqual([]);
+        const a2 = { ...a, retiresAt: base + 120, publicJwk: { ...a.publicJwk, use: 'sig' } };
+        await storage.saveSigningKey(a2);
+        expect(mine(await storage.listSigningKeys(base))).toEqual([b, a2]);
+      });
+    });
+
+    describe('purgeExpired', () => {
+      it('deletes what has expired and keeps what is live', async () => {
+        const now = T + 500;
+        const oldCode = code({ expiresAt: now });
+        const liveCode = code({ expiresAt: now + 60 });
+        const usedOldCode = code({ expiresAt: now - 1 });
+        await storage.saveCode(oldCode);
+        await storage.saveCode(liveCode);
+        await storage.saveCode(usedOldCode);
+        await storage.consumeCode(usedOldCode.id, now - 10);
+        const oldFam = family({ expiresAt: now });
+        const liveFam = family({ expiresAt: now + 1 });
+        const [to, tl] = [uid('rt'), uid('rt')];
+        await storage.createRefreshFamily(oldFam, to);
+        await storage.createRefreshFamily(liveFam, tl);
+        const jtiOld = uid('jti');
+        const jtiLive = uid('jti');
+        await storage.revokeAccessToken(jtiOld, now);
+        await storage.revokeAccessToken(jtiLive, now + 60);
+        await storage.purgeExpired(now);
+        expect(await storage.consumeCode(usedOldCode.id, now)).toEqual({ outcome: 'missing' });
+        expect((await storage.consumeCode(liveCode.id, now)).outcome).toBe('consumed');
+        expect(await storage.findRefreshToken(to)).toBeUndefined();
+        expect((await storage.findRefreshToken(tl))?.family).toEqual(liveFam);
+        expect(await storage.isAccessTokenRevoked(jtiLive, now)).toBe(true);
+      });
+    });
+
+    it('restart: a new instance on the same store sees clients, keys, families, rotations, revocations and unused codes', async (ctx) => {
+      if (!h.persistent) ctx.skip();
+      const c = client();
+      const k = signingKey({ activatesAt: T, retiresAt: T + 10_000, expiresAt: T + 20_000 });
+      const f = family();
+      const [t0, t1] = [uid('rt'), uid('rt')];
+      const jti = uid('jti');
+      const unused = code({ expiresAt: T + 600 });
+      await storage.upsertClient(c);
+      await storage.saveSigningKey(k);
+      await storage.createRefreshFamily(f, t0);
+      await storage.rotateRefreshToken(t0, t1, T + 1);
+      await storage.revokeAccessToken(jti, T + 600);
+      await storage.saveCode(unused);
+      await storage.close();
+
+      storage = await h.open();
+      await storage.migrate();
+      expect(await storage.getClient(c.clientId)).toEqual(c);
+      expect((await storage.listSigningKeys(T)).find((x) => x.kid === k.kid)).toEqual(k);
+      expect(await storage.findRefreshToken(t0)).toEqual({ family: f, rotated: true });
+      expect(await storage.findRefreshToken(t1)).toEqual({ family: f, rotated: false });
+      expect(await storage.isAccessTokenRevoked(jti, T)).toBe(true);
+      expect(await storage.consumeCode(unused.id, T)).toEqual({ outcome: 'consumed', record: unused });
+      // Reuse detection survives the restart too.
+      expect((await storage.rotateRefreshToken(t0, uid('rt'), T + 2)).outcome).toBe('reused');
+    });
+  });
+}
