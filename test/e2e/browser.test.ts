@@ -1,0 +1,321 @@
+/**
+ * The browser demo, end to end, in real headless Chromium (issue 5 "Evidence"): `dpopkit serve`
+ * runs the authorization server, the demo API and the demo page (examples/demo.config.json with
+ * its three ports moved to free ephemeral ones and its PGlite data in a temp dir); the test signs
+ * in as alice, checks the token is DPoP-bound to the page's key, calls the API (through the
+ * nonce retry), replays the token without the key, and inspects the key kept in IndexedDB.
+ *
+ * Needs `npm run build` first (dist/cli/main.js); the demo bundle is rebuilt here.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { decodeJwt } from 'jose';
+import { chromium, type Browser, type Page, type Request as PwRequest, type Response as PwResponse } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findChallenge } from '../../src/core/challenge.js';
+import { verifyProof } from '../../src/core/proof/verify.js';
+import { jwkThumbprint } from '../../src/core/thumbprint.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const CHROMIUM = '/usr/bin/chromium';
+const HAVE_CHROMIUM = existsSync(CHROMIUM);
+const OUTPUT = join(ROOT, 'test-output', 'e2e');
+const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+
+if (!HAVE_CHROMIUM) {
+  console.warn(`test/e2e/browser.test.ts: SKIPPED, ${CHROMIUM} is absent (apt-get install chromium; .ci/run does it)`);
+}
+
+/** A free TCP port on 127.0.0.1, chosen by the kernel (the server under test binds it next). */
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => ok(port));
+    });
+  });
+}
+
+interface Servers {
+  issuer: string;
+  api: string;
+  demo: string;
+  child: ChildProcess;
+  output: () => string;
+}
+
+/** Run `dpopkit serve` on a copy of the shipped demo config with every port moved. */
+async function startServers(dir: string): Promise<Servers> {
+  const [as, api, demo] = [await freePort(), await freePort(), await freePort()];
+  const shipped = readFileSync(join(ROOT, 'examples', 'demo.config.json'), 'utf8');
+  const moved = shipped
+    .replaceAll('localhost:4000', `localhost:${as}`)
+    .replaceAll('localhost:4001', `localhost:${api}`)
+    .replaceAll('localhost:4002', `localhost:${demo}`);
+  const configFile = join(dir, 'demo.config.json');
+  writeFileSync(configFile, moved);
+  const urls = { issuer: `http://localhost:${as}`, api: `http://localhost:${api}/api/hello`, demo: `http://localhost:${demo}` };
+
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], {
+    cwd: ROOT,
+    env: { ...process.env, DPOPKIT_DATA_DIR: join(dir, 'data'), NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stdout!.on('data', (chunk: Buffer) => { log += chunk.toString(); });
+  child.stderr!.on('data', (chunk: Buffer) => { log += chunk.toString(); });
+
+  // Ready when the demo URL is printed, or when it answers (whichever comes first).
+  const deadline = Date.now() + 40_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`dpopkit serve exited with ${child.exitCode}:\n${log}`);
+    if (log.includes(urls.demo)) {
+      const ok = await fetch(`${urls.demo}/config.json`).then((r) => r.ok, () => false);
+      if (ok) break;
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`dpopkit serve did not get ready in 40 s:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  return { ...urls, child, output: () => log };
+}
+
+interface Exchange {
+  method: string;
+  url: string;
+  requestHeaders: Record<string, string>;
+  status: number;
+  responseHeaders: Record<string, string>;
+}
+
+describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium (issue 5)', () => {
+  let dir: string;
+  let servers: Servers | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
+  const exchanges: Exchange[] = [];
+  const requested: string[] = [];
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(CLI)) throw new Error('dist/cli/main.js is missing: run `npm run build` first');
+    // Rebuild the bundle from the current sources (fast: esbuild).
+    execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-demo.mjs')], { cwd: ROOT, stdio: 'pipe', env: { ...process.env, DPOPKIT_QUIET: '1' } });
+    dir = mkdtempSync(join(tmpdir(), 'dpopkit-e2e-'));
+    servers = await startServers(dir);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+    });
+    const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+    page = await context.newPage();
+    page.setDefaultTimeout(15_000);
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('request', (req: PwRequest) => requested.push(req.url()));
+    page.on('response', async (res: PwResponse) => {
+      const req = res.request();
+      if (req.method() === 'OPTIONS') return;
+      exchanges.push({ method: req.method(), url: req.url(), requestHeaders: await req.allHeaders(), status: res.status(), responseHeaders: await res.allHeaders() });
+    });
+  }, 90_000);
+
+  afterAll(async () => {
+    await browser?.close().catch(() => undefined);
+    if (servers && servers.child.exitCode === null) {
+      const exited = new Promise((r) => servers!.child.once('exit', r));
+      servers.child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+      if (servers.child.exitCode === null) servers.child.kill('SIGKILL');
+    }
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const text = async (selector: string): Promise<string> => (await page.locator(selector).textContent())?.trim() ?? '';
+  const attr = async (selector: string, name: string): Promise<string> => (await page.locator(selector).getAttribute(name)) ?? '';
+
+  it('issue 5: the bundle holds no server code (only demo/, src/client, src/core with the WebCrypto backend)', () => {
+    const build = JSON.parse(readFileSync(join(ROOT, 'demo', 'dist', 'build.json'), 'utf8')) as { inputs: string[] };
+    expect(build.inputs).toContain('src/core/crypto/web.ts');
+    expect(build.inputs).not.toContain('src/core/crypto/node.ts');
+    for (const input of build.inputs) expect(input).toMatch(/^(demo\/src|src\/client|src\/core)\//);
+    const bundle = readFileSync(join(ROOT, 'demo', 'dist', 'main.js'), 'utf8');
+    expect(bundle).not.toMatch(/["']node:[a-z_/]+["']/);
+    expect(bundle).not.toMatch(/["'](pg|hono|ioredis|@electric-sql\/pglite)["'/]/);
+  });
+
+  let keyJkt = '';
+
+  it('RFC 9449 §11.4: the page makes a non-extractable key and shows its RFC 7638 thumbprint', async () => {
+    await page.goto(servers!.demo);
+    await page.waitForSelector('body[data-ready="true"]');
+    keyJkt = await text('#key-jkt');
+    expect(keyJkt).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const jwk = JSON.parse(await text('#key-jwk')) as { kty: string; crv: string };
+    expect(jwk).toMatchObject({ kty: 'EC', crv: 'P-256' });
+    expect(await jwkThumbprint(jwk)).toBe(keyJkt);
+    expect(await text('#key-extractable')).toContain('extractable: false');
+    expect(await text('[data-testid="explainer"]')).toMatch(/DPoP/);
+  });
+
+  it('RFC 9449 §10, §5: sign-in with PKCE and dpop_jkt yields a DPoP token whose cnf.jkt is the browser key', async () => {
+    await page.click('#sign-in');
+    await page.waitForURL((url) => url.origin === servers!.issuer);
+    const authorize = new URL(page.url());
+    // The authorization request (or the form it led to) carries the key's thumbprint and PKCE S256.
+    const authRequest = exchanges.find((e) => e.url.startsWith(`${servers!.issuer}/authorize`));
+    expect(authRequest, `no request to ${servers!.issuer}/authorize`).toBeDefined();
+    const params = new URL(authRequest!.url).searchParams;
+    if (params.has('request_uri')) {
+      const par = exchanges.find((e) => e.method === 'POST' && e.url.endsWith('/par'));
+      expect(par?.requestHeaders.dpop).toBeDefined();
+    } else {
+      expect(params.get('dpop_jkt')).toBe(keyJkt);
+      expect(params.get('code_challenge_method')).toBe('S256');
+      expect(params.get('client_id')).toBe('demo-spa');
+    }
+    expect(authorize.origin).toBe(servers!.issuer);
+
+    await page.fill('input[name="username"]', 'alice');
+    await page.fill('input[name="password"]', 'wonderland');
+    await Promise.all([
+      page.waitForURL((url) => url.origin === servers!.demo),
+      page.locator('form').first().locator('[type="submit"]').first().click(),
+    ]);
+    await page.waitForSelector('#jkt-match[data-match]');
+    expect(await page.getAttribute('#fatal', 'hidden')).not.toBeNull();
+    // The code left the address bar.
+    expect(new URL(page.url()).search).toBe('');
+
+    // The token request as it went over the wire: one DPoP proof for POST <token_endpoint>, signed
+    // by the browser key (a proof with a server nonce after a use_dpop_nonce 400 is allowed).
+    const tokenCalls = exchanges.filter((e) => e.method === 'POST' && e.url === `${servers!.issuer}/token`);
+    expect(tokenCalls.length).toBeGreaterThanOrEqual(1);
+    const last = tokenCalls.at(-1)!;
+    expect(last.status).toBe(200);
+    const proof = await verifyProof(last.requestHeaders.dpop, { method: 'POST', url: last.url, replayCache: false, jkt: keyJkt });
+    expect(proof.jkt).toBe(keyJkt);
+    expect(proof.claims.htu).toBe(`${servers!.issuer}/token`);
+    // The page shows the same proof it sent, decoded.
+    expect(await page.locator('#token-proofs [data-testid="proof"]').count()).toBe(tokenCalls.length);
+
+    // The token response shown: token_type DPoP and cnf.jkt = the key's thumbprint.
+    expect(await attr('#jkt-match', 'data-match')).toBe('true');
+    expect((await attr('#jkt-match', 'data-token-type')).toLowerCase()).toBe('dpop');
+    expect(await attr('#jkt-match', 'data-token-jkt')).toBe(keyJkt);
+    const claims = JSON.parse(await text('#token-claims')) as { sub: string; cnf: { jkt: string } };
+    expect(claims.cnf.jkt).toBe(keyJkt);
+    expect(await text('#token-claims mark')).toContain(keyJkt);
+  });
+
+  it('RFC 9449 §7.1, §9: the API call succeeds after the client retries once with the server nonce', async () => {
+    const before = exchanges.length;
+    await page.click('#call-api');
+    await page.waitForSelector('#api-status[data-status]');
+    expect(await attr('#api-status', 'data-status')).toBe('200');
+    const body = JSON.parse(await text('#api-body')) as { subject: string; clientId: string; jkt: string; scopes: string[] };
+    expect(body.subject).toBe('alice');
+    expect(body.clientId).toBe('demo-spa');
+    expect(body.jkt).toBe(keyJkt);
+
+    // Over the wire: 401 use_dpop_nonce with a DPoP-Nonce, then one retry with that nonce → 200.
+    const calls = exchanges.slice(before).filter((e) => e.method === 'GET' && e.url === servers!.api);
+    expect(calls.map((c) => c.status)).toEqual([401, 200]);
+    const [first, second] = calls as [Exchange, Exchange];
+    expect(findChallenge(first.responseHeaders['www-authenticate'], 'DPoP')?.params.error).toBe('use_dpop_nonce');
+    const nonce = first.responseHeaders['dpop-nonce'];
+    expect(nonce).toBeTruthy();
+    expect(second.requestHeaders.authorization).toMatch(/^DPoP /);
+    const accessToken = second.requestHeaders.authorization!.slice(5);
+    const verified = await verifyProof(second.requestHeaders.dpop, { method: 'GET', url: servers!.api, replayCache: false, accessToken, jkt: keyJkt });
+    expect(verified.claims.nonce).toBe(nonce);
+    expect(decodeJwt(accessToken).cnf).toEqual({ jkt: keyJkt });
+    // The page lists both proofs, the second marked as the nonce retry.
+    expect(await page.locator('#api-proofs [data-testid="proof"]').evaluateAll((cards) => cards.map((c) => (c as HTMLElement).dataset.nonce))).toEqual(['no', 'yes']);
+  });
+
+  it('RFC 9449 §7.1, §7.2: the stolen token is refused from another key (invalid_token) and as Bearer', async () => {
+    await page.click('#steal');
+    await page.waitForSelector('#steal-other-key[data-status]');
+    await page.waitForSelector('#steal-bearer[data-status]');
+
+    // (a) A valid proof from a different key: the token's cnf.jkt does not match → invalid_token.
+    expect(await attr('#steal-other-key', 'data-status')).toBe('401');
+    const other = findChallenge(await attr('#steal-other-key', 'data-challenge'), 'DPoP');
+    expect(other?.params.error).toBe('invalid_token');
+    expect(other?.params.algs).toBeTruthy();
+    expect(await text('#steal-other-key [data-field="challenge"]')).toContain('invalid_token');
+
+    // (b) The bound token as a Bearer token: refused; the API offers only the DPoP scheme.
+    expect(await attr('#steal-bearer', 'data-status')).toBe('401');
+    const bearerHeader = await attr('#steal-bearer', 'data-challenge');
+    const dpop = findChallenge(bearerHeader, 'DPoP');
+    expect(dpop, `WWW-Authenticate: ${bearerHeader}`).toBeDefined();
+    expect(dpop?.params.algs).toBeTruthy();
+    expect(findChallenge(bearerHeader, 'Bearer')).toBeUndefined();
+    if (dpop?.params.error !== undefined) expect(['invalid_token', 'invalid_request']).toContain(dpop.params.error);
+
+    mkdirSync(OUTPUT, { recursive: true });
+    await page.screenshot({ path: join(OUTPUT, 'demo.png'), fullPage: true });
+    expect(existsSync(join(OUTPUT, 'demo.png'))).toBe(true);
+  });
+
+  it('RFC 9449 §11.4: the private key in IndexedDB is a non-extractable CryptoKey that cannot be exported', async () => {
+    // Read IndexedDB directly (not through the library): every stored CryptoKey pair of this origin.
+    const found = await page.evaluate(async () => {
+      const out: { extractable: boolean; type: string; usages: string[]; exportRejected: string | null; publicJwk: JsonWebKey | null }[] = [];
+      const databases = await indexedDB.databases();
+      for (const { name } of databases) {
+        if (!name) continue;
+        const db = await new Promise<IDBDatabase>((ok, fail) => {
+          const open = indexedDB.open(name);
+          open.onsuccess = () => ok(open.result);
+          open.onerror = () => fail(open.error);
+        });
+        for (const storeName of Array.from(db.objectStoreNames)) {
+          const values = await new Promise<unknown[]>((ok, fail) => {
+            const request = db.transaction(storeName, 'readonly').objectStore(storeName).getAll();
+            request.onsuccess = () => ok(request.result);
+            request.onerror = () => fail(request.error);
+          });
+          for (const value of values) {
+            const pair = value as { privateKey?: unknown; publicKey?: unknown };
+            if (!(pair?.privateKey instanceof CryptoKey)) continue;
+            const privateKey = pair.privateKey;
+            let exportRejected: string | null = null;
+            await crypto.subtle.exportKey('jwk', privateKey).then(() => undefined, (err: Error) => { exportRejected = err.name; });
+            const publicJwk = pair.publicKey instanceof CryptoKey ? await crypto.subtle.exportKey('jwk', pair.publicKey) : null;
+            out.push({ extractable: privateKey.extractable, type: privateKey.type, usages: [...privateKey.usages], exportRejected, publicJwk });
+          }
+        }
+        db.close();
+      }
+      return out;
+    });
+    expect(found).toHaveLength(1);
+    const [key] = found;
+    expect(key!.type).toBe('private');
+    expect(key!.extractable).toBe(false);
+    expect(key!.usages).toEqual(['sign']);
+    expect(key!.exportRejected).toBe('InvalidAccessError');
+    // It is the key the token is bound to.
+    expect(await jwkThumbprint(key!.publicJwk as never)).toBe(keyJkt);
+
+    // It survives a reload: same thumbprint, loaded from IndexedDB, not regenerated.
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]');
+    expect(await text('#key-jkt')).toBe(keyJkt);
+  });
+
+  it('issue 5: the page used no network beyond localhost and raised no script errors', () => {
+    expect(pageErrors).toEqual([]);
+    const foreign = requested.filter((url) => !/^(http:\/\/localhost:\d+\/|data:|blob:)/.test(url));
+    expect(foreign).toEqual([]);
+  });
+});
