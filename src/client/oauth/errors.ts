@@ -1,0 +1,42 @@
+/**
+ * `OAuthError`: an authorization server said no (RFC 6749 §5.2), or answered something a client
+ * must not accept (wrong `token_type`, wrong `iss`, malformed JSON), or could not be reached.
+ *
+ * @module
+ */
+
+/** Error codes dpopkit's client uses for problems that are not the server's own error names. */
+export type ClientErrorCode =
+  /** The server could not be reached (DNS, refused, reset, aborted). `status` is 0. */
+  | 'network_error'
+  /** The answer was not the JSON object the protocol requires. */
+  | 'invalid_response'
+  /** RFC 9449 §5: a proof was sent, yet the token is not `token_type: DPoP` (a Bearer downgrade). */
+  | 'token_type_mismatch'
+  /** RFC 8414 §3.3: the metadata's `issuer` is not the issuer asked for. */
+  | 'issuer_mismatch'
+  /** RFC 9207 §2.4: the authorization response's `iss` is not the expected issuer. */
+  | 'invalid_issuer'
+  /** RFC 8414 / RFC 9126: the metadata lacks an endpoint this step needs. */
+  | 'missing_endpoint';
+
+/** An error answered by an authorization server, or a response the client refused. */
+export class OAuthError extends Error {
+  override readonly name = 'OAuthError';
+  /** The RFC 6749 §5.2 `error` (e.g. `invalid_grant`, `use_dpop_nonce`) or a {@link ClientErrorCode}. */
+  readonly error: string;
+  /** The server's `error_description`, if any. */
+  readonly errorDescription: string | undefined;
+  /** HTTP status of the answer (0 when no answer came). */
+  readonly status: number;
+  /** The HTTP response, when there was one (its body has been read). */
+  readonly response: Response | undefined;
+
+  constructor(error: string, options: { errorDescription?: string; status?: number; response?: Response; message?: string; cause?: unknown } = {}) {
+    super(options.message ?? (options.errorDescription ? `${error}: ${options.errorDescription}` : error), options.cause === undefined ? undefined : { cause: options.cause });
+    this.error = error;
+    this.errorDescription = options.errorDescription;
+    this.status = options.status ?? options.response?.status ?? 0;
+    this.response = options.response;
+  }
+}

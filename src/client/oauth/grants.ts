@@ -1,0 +1,89 @@
+/**
+ * Token grants with DPoP (RFC 9449 §5): authorization code with PKCE, client credentials, and
+ * refresh with rotation. Each goes through the client, so the proof, the nonce retry (§8, which
+ * the code exchange needs as much as any grant: auth0/nextjs-auth0 #2390) and the `token_type`
+ * check happen in one place.
+ *
+ * @module
+ */
+import type { DPoPClient } from '../dpop-client.js';
+import { OAuthError } from './errors.js';
+import { tokenRequest, type TokenRequestOptions } from './token-request.js';
+import type { AuthorizationServerMetadata, ClientAuth, TokenEndpointTarget, TokenResponse } from './types.js';
+
+/** Parameters of {@link exchangeCode}. */
+export interface CodeExchange extends TokenRequestOptions {
+  clientId: string;
+  clientSecret?: string;
+  authMethod?: ClientAuth['authMethod'];
+  /** The `code` from the redirect. */
+  code: string;
+  /** The same `redirect_uri` the authorization request used (RFC 6749 §4.1.3). */
+  redirectUri: string;
+  /** The PKCE verifier whose challenge went into the authorization request. */
+  codeVerifier: string;
+  /**
+   * The `iss` parameter of the authorization response (RFC 9207). When given, it must equal the
+   * metadata's `issuer`, or the code is not sent anywhere (mix-up defence, RFC 9207 §2.4).
+   */
+  iss?: string;
+}
+
+/**
+ * Redeem an authorization code (RFC 6749 §4.1.3 + PKCE) for DPoP-bound tokens.
+ *
+ * @throws OAuthError the server's error (`invalid_grant`, …), `invalid_issuer`,
+ *   `token_type_mismatch`, `network_error`, `invalid_response`.
+ */
+export async function exchangeCode(client: DPoPClient, metadata: AuthorizationServerMetadata, options: CodeExchange): Promise<TokenResponse> {
+  if (options.iss !== undefined && options.iss !== metadata.issuer) {
+    throw new OAuthError('invalid_issuer', { message: `the authorization response came from ${JSON.stringify(options.iss)}, not ${JSON.stringify(metadata.issuer)}` });
+  }
+  const body = new URLSearchParams({
+    grant_type: 'authorization_code',
+    code: options.code,
+    redirect_uri: options.redirectUri,
+    code_verifier: options.codeVerifier,
+  });
+  return tokenRequest(client, metadata, body, options, options);
+}
+
+/** Parameters of {@link clientCredentials}. */
+export interface ClientCredentialsGrant extends ClientAuth, TokenRequestOptions {
+  scope?: string;
+}
+
+/**
+ * Client credentials grant (RFC 6749 §4.4) for a DPoP-bound token.
+ *
+ * @example
+ * ```ts
+ * const token = await clientCredentials(client, { tokenEndpoint: 'https://as.example/token' },
+ *   { clientId: 'svc', clientSecret: 's3cret' });
+ * ```
+ */
+export async function clientCredentials(client: DPoPClient, target: TokenEndpointTarget, options: ClientCredentialsGrant): Promise<TokenResponse> {
+  const body = new URLSearchParams({ grant_type: 'client_credentials' });
+  if (options.scope !== undefined) body.set('scope', options.scope);
+  return tokenRequest(client, target, body, options, options);
+}
+
+/** Parameters of {@link refresh}. */
+export interface RefreshGrant extends ClientAuth, TokenRequestOptions {
+  refreshToken: string;
+  /** A narrower scope (RFC 6749 §6). */
+  scope?: string;
+}
+
+/**
+ * Refresh (RFC 6749 §6) with the same key. Rotation: when the server issues a new refresh token
+ * the response carries it; when it does not, the old one stays valid and is copied into the
+ * response, so callers can always keep `response.refresh_token`.
+ */
+export async function refresh(client: DPoPClient, target: TokenEndpointTarget, options: RefreshGrant): Promise<TokenResponse> {
+  const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: options.refreshToken });
+  if (options.scope !== undefined) body.set('scope', options.scope);
+  const token = await tokenRequest(client, target, body, options, options);
+  if (typeof token.refresh_token !== 'string' || token.refresh_token === '') token.refresh_token = options.refreshToken;
+  return token;
+}
