@@ -13,14 +13,15 @@ import {
   exchangeCode,
   authorizationUrl,
   indexedDbKeyStore,
+  randomState,
+  type DPoPClient,
+  type KeyStore,
 } from '../../src/client/index.js';
 import { loadConfig, type DemoConfig } from './config.js';
 import { decodeJws } from './decode.js';
-import { savePending, takePending, randomState } from './session.js';
+import { savePending, takePending } from './session.js';
 import { asBearer, withOtherKey, type Attempt } from './steal.js';
 import { appendProof, byId, reveal, setStatus, showJson, type SentProof } from './view.js';
-
-type Client = ReturnType<typeof createDPoPClient>;
 
 /** Where each proof the client sends is shown (set per step). */
 let proofList: HTMLElement | null = null;
@@ -36,7 +37,7 @@ function fatal(message: string): void {
   reveal(box);
 }
 
-async function showKey(client: Client, keyStore: ReturnType<typeof indexedDbKeyStore>): Promise<string> {
+async function showKey(client: DPoPClient, keyStore: KeyStore): Promise<string> {
   const jkt = await client.thumbprint();
   byId('key-jkt').textContent = jkt;
   showJson(byId('key-jwk'), await client.publicJwk());
@@ -49,7 +50,7 @@ async function showKey(client: Client, keyStore: ReturnType<typeof indexedDbKeyS
   return jkt;
 }
 
-async function signIn(config: DemoConfig, client: Client): Promise<void> {
+async function signIn(config: DemoConfig, client: DPoPClient): Promise<void> {
   const status = byId('signin-status');
   setStatus(status, 'Discovering the authorization server…');
   const metadata = await discover(config.issuer);
@@ -69,7 +70,7 @@ async function signIn(config: DemoConfig, client: Client): Promise<void> {
   location.assign(url.toString());
 }
 
-async function handleCallback(config: DemoConfig, client: Client, jkt: string): Promise<void> {
+async function handleCallback(config: DemoConfig, client: DPoPClient, jkt: string): Promise<void> {
   const params = new URLSearchParams(location.search);
   const status = byId('signin-status');
   // The code must not stay in the address bar or history.
@@ -90,7 +91,12 @@ async function handleCallback(config: DemoConfig, client: Client, jkt: string): 
     return;
   }
   // RFC 9207 §2.4: the answer must come from the issuer the request went to (mix-up defence).
+  const metadata = await discover(config.issuer);
   const iss = params.get('iss');
+  if (iss === null && metadata.authorization_response_iss_parameter_supported === true) {
+    setStatus(status, 'The callback lacks iss although the server promises it (RFC 9207 §2.4): refused.', 'bad');
+    return;
+  }
   if (iss !== null && iss !== pending.issuer) {
     setStatus(status, `The callback's iss (${iss}) is not the issuer the request went to: refused.`, 'bad');
     return;
@@ -100,7 +106,6 @@ async function handleCallback(config: DemoConfig, client: Client, jkt: string): 
   reveal(section);
   proofList = byId('token-proofs');
   proofList.replaceChildren();
-  const metadata = await discover(config.issuer);
   const tokens = await exchangeCode(client, metadata, {
     clientId: config.clientId,
     code,
@@ -138,7 +143,7 @@ async function handleCallback(config: DemoConfig, client: Client, jkt: string): 
   reveal(byId('step-steal'));
 }
 
-async function callApi(config: DemoConfig, client: Client): Promise<void> {
+async function callApi(config: DemoConfig, client: DPoPClient): Promise<void> {
   if (!accessToken) return;
   const status = byId('api-status');
   const body = byId('api-body');

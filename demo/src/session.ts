@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { backend } from '#crypto';
 
 const KEY = 'dpopkit-demo:pending-authorization';
 
@@ -37,7 +36,3 @@ export function takePending(): PendingAuthorization | null {
   return null;
 }
 
-/** A random URL-safe value for `state` (128 bits). */
-export function randomState(): string {
-  return backend.base64urlEncode(backend.randomBytes(16));
-}

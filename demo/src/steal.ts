@@ -5,8 +5,7 @@
  *
  * @module
  */
-import { createDPoPClient } from '../../src/client/index.js';
-import { generateKeyPair, keyThumbprint } from '../../src/core/keys.js';
+import { createDPoPClient, generateKeyPair, keyThumbprint } from '../../src/client/index.js';
 
 /** What the API answered to one attempt. */
 export interface Attempt {
