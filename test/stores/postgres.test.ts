@@ -1,0 +1,101 @@
+import net from 'node:net';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createPGliteStorage, createPostgresStorage, SCHEMA_VERSION } from '../../src/stores/postgres.js';
+
+const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
+const schemas: string[] = [];
+const freshSchema = () => {
+  const s = `dpopkit_t_${Math.random().toString(36).slice(2, 10)}`;
+  schemas.push(s);
+  return s;
+};
+
+afterAll(async () => {
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  for (const s of schemas) await c.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
+  await c.end();
+});
+
+describe('PostgreSQL storage: migrations (issue 4 "schema created or migrated on start")', () => {
+  it('four instances migrating one fresh schema at once all succeed; the schema is at the current version once', async () => {
+    const schema = freshSchema();
+    const instances = Array.from({ length: 4 }, () => createPostgresStorage({ connectionString: PG_URL, schema }));
+    await Promise.all(instances.map((s) => s.migrate()));
+    await Promise.all(instances.map((s) => s.migrate())); // and again: idempotent
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
+    const { rows } = await c.query(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`);
+    const tables = await c.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`, [schema]);
+    await c.end();
+    expect(rows.map((r) => r.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+    expect(tables.rows.map((r) => r.table_name)).toEqual([
+      'authorization_codes',
+      'clients',
+      'interactions',
+      'pushed_requests',
+      'refresh_families',
+      'refresh_tokens',
+      'revoked_access_tokens',
+      'schema_migrations',
+      'signing_keys',
+    ]);
+    // Every instance works on the shared schema.
+    await instances[0]!.revokeAccessToken('jti-shared', 2_000_000_000);
+    expect(await instances[3]!.isAccessTokenRevoked('jti-shared', 1_700_000_000)).toBe(true);
+    await Promise.all(instances.map((s) => s.close()));
+  });
+
+  it('refuses a schema newer than this code instead of running against it', async () => {
+    const schema = freshSchema();
+    const storage = createPostgresStorage({ connectionString: PG_URL, schema });
+    await storage.migrate();
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
+    await c.query(`INSERT INTO "${schema}".schema_migrations (version, applied_at) VALUES ($1, 0)`, [SCHEMA_VERSION + 1]);
+    await c.end();
+    await expect(storage.migrate()).rejects.toThrow(/newer than this dpopkit/);
+    await storage.close();
+  });
+
+  it('a caller-owned pool is used and left open by close()', async () => {
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 2 });
+    const storage = createPostgresStorage({ pool, schema: freshSchema() });
+    await storage.migrate();
+    await storage.revokeAccessToken('j', 2_000_000_000);
+    await storage.close();
+    const { rows } = await pool.query('SELECT 1 AS one');
+    expect(rows[0].one).toBe(1);
+    await pool.end();
+  });
+
+  it('rejects a schema name that is not a plain identifier (it is interpolated into SQL)', () => {
+    expect(() => createPostgresStorage({ connectionString: PG_URL, schema: 'x"; DROP TABLE y; --' })).toThrow(TypeError);
+    expect(() => createPGliteStorage({ schema: 'a-b' })).toThrow(TypeError);
+    expect(() => createPostgresStorage({})).toThrow(TypeError);
+  });
+
+  it('an unreachable database rejects the call with an error; nothing crashes', async () => {
+    const server = net.createServer((s) => s.destroy()); // accepts, then hangs up at once
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    const storage = createPostgresStorage({ connectionString: `postgres://root@127.0.0.1:${port}/test`, schema: 'dpopkit' });
+    await expect(storage.migrate()).rejects.toThrow();
+    await expect(storage.getClient('x')).rejects.toThrow();
+    await storage.close();
+    server.close();
+  });
+});
+
+describe('PGlite storage', () => {
+  it('close() waits for queued work, then refuses new work', async () => {
+    const storage = createPGliteStorage();
+    await storage.migrate();
+    const pending = storage.revokeAccessToken('j', 2_000_000_000);
+    const closing = storage.close();
+    await expect(pending).resolves.toBeUndefined();
+    await closing;
+    await expect(storage.getClient('x')).rejects.toThrow(/closed/);
+  });
+});
