@@ -1,0 +1,192 @@
+/**
+ * `dpopkit/resource-server`: every request proves possession of the key its access token is
+ * bound to (RFC 9449 §7), on any framework, for JWT (RFC 9068) or opaque (RFC 7662) tokens.
+ *
+ * ```ts
+ * const rs = createResourceServer({ issuer: 'https://as.example.com', audience: 'https://api.example.com' });
+ * const result = await rs.verify({ method: 'GET', url: '/items', headers: req.headersDistinct });
+ * if (!result.ok) return send(result.status, result.headers, result.body);
+ * ```
+ * Framework adapters: `dpopkit/resource-server/node`, `…/express`, `…/fastify`, `…/hono`, `…/web`.
+ *
+ * @module
+ */
+import { DEFAULT_ALGORITHMS } from '../core/crypto/algorithms.js';
+import { createNonceSource, type NonceSource } from '../core/nonce.js';
+import type { ReplayCache } from '../core/replay.js';
+import { createMemoryReplayCache } from '../stores/memory.js';
+import type { ClaimPolicy } from './access-token/claims.js';
+import { createIntrospectionValidator, type IntrospectionOptions } from './access-token/introspection.js';
+import { createJwksSource } from './access-token/jwks.js';
+import { createJwtValidator, isJwtShaped } from './access-token/jwt.js';
+import { createMetadataSource } from './access-token/metadata.js';
+import type { FetchLike, TokenInfo } from './access-token/types.js';
+import { invalidToken, ResourceServerError } from './errors.js';
+import { createMetrics, type ResourceServerMetrics } from './metrics.js';
+import { createUrlResolver } from './request-url.js';
+import { reject, type ChallengeOptions } from './respond.js';
+import type { Logger, Principal, Rejected, RequestLike, VerifyResult } from './types.js';
+import { createVerifier } from './verify.js';
+
+export interface ResourceServerOptions {
+  /** The expected `iss` of access tokens, and where metadata is discovered (RFC 8414). */
+  issuer: string;
+  /** This API's identifier(s): a token's `aud` must contain one of them. */
+  audience: string | readonly string[];
+  /** The issuer's JWK Set URL; discovered from the issuer's metadata when absent. */
+  jwksUri?: string;
+  /** Opaque tokens are checked at the RFC 7662 introspection endpoint with these credentials. */
+  introspection?: IntrospectionOptions;
+  /** Access-token signature algorithms (asymmetric only; default every one dpopkit supports). */
+  accessTokenAlgs?: readonly string[];
+  /** Accepted JWT `typ` values (default `at+jwt`, `application/at+jwt`, RFC 9068 §2.1). */
+  accessTokenTypes?: readonly string[];
+  /** Proof algorithms accepted and advertised in `algs` (default every asymmetric one). */
+  proofAlgs?: readonly string[];
+  /**
+   * Unbound tokens: `allow` (default) accepts them as bearer tokens (and a `Bearer` challenge is
+   * sent); `reject` requires a DPoP-bound token on every request. A DPoP-bound token sent with
+   * the Bearer scheme is refused either way (RFC 9449 §7.2).
+   */
+  bearer?: 'allow' | 'reject';
+  /**
+   * Resource-server nonces (RFC 9449 §9): a `NonceSource`, or a secret for the stateless core
+   * source (shared by a fleet). Off by default.
+   */
+  nonce?: NonceSource | { secret: string | Uint8Array; stepSeconds?: number } | false;
+  /** Where proof `jti`s are spent (default: in memory, this process only). */
+  replayCache?: ReplayCache;
+  /** Public base URL (path prefix included) the API is reached at, when behind a gateway. */
+  publicUrl?: string;
+  /** Honour `Forwarded` / `X-Forwarded-Proto` / `X-Forwarded-Host` from these peer addresses only. */
+  trustProxy?: { addresses: readonly string[] };
+  /** Hosts this API answers for (others: 400). */
+  allowedHosts?: readonly string[];
+  /** Seconds a proof may be old (default 300). */
+  maxAge?: number;
+  /** Seconds a proof's `iat` may be ahead (default 5). */
+  maxFuture?: number;
+  /** Seconds of clock difference tolerated on the token's `exp`/`nbf` (default 5). */
+  clockTolerance?: number;
+  /** Optional `realm` in challenges. */
+  realm?: string;
+  /** pino-compatible logger: refusals with their `reason` (never a token or a proof). */
+  logger?: Logger;
+  /** `fetch` for metadata, JWKS and introspection (default `globalThis.fetch`). */
+  fetch?: FetchLike;
+  /** Least seconds between JWKS refetches caused by unknown `kid`s (default 30). */
+  jwksRefetchSeconds?: number;
+}
+
+export interface ResourceServer {
+  /** Check a request: the principal, or a refusal carrying its full HTTP answer. Never throws. */
+  verify(request: RequestLike): Promise<VerifyResult>;
+  /**
+   * RFC 6750 §3.1 `insufficient_scope`: `undefined` when the principal has every scope, else a
+   * 403 refusal whose challenge names the scopes needed.
+   */
+  requireScopes(principal: Principal, scopes: readonly string[]): Rejected | undefined;
+  /** Counters: accepted, rejected by reason, replays, nonce challenges. */
+  metrics(): ResourceServerMetrics;
+}
+
+/**
+ * Create a resource server.
+ *
+ * @example
+ * ```ts
+ * const rs = createResourceServer({
+ *   issuer: 'https://as.example.com', audience: 'https://api.example.com',
+ *   bearer: 'reject', nonce: { secret: process.env.DPOP_NONCE_SECRET! },
+ * });
+ * ```
+ */
+export function createResourceServer(options: ResourceServerOptions): ResourceServer {
+  if (!options || typeof options.issuer !== 'string' || options.issuer.length === 0) throw new TypeError('createResourceServer needs an issuer');
+  const audience = typeof options.audience === 'string' ? [options.audience] : [...(options.audience ?? [])];
+  if (audience.length === 0) throw new TypeError('createResourceServer needs an audience');
+  const fetchFn: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const logger = options.logger;
+  const policy: ClaimPolicy = { issuer: options.issuer, audience: new Set(audience), clockTolerance: options.clockTolerance ?? 5 };
+  const metadata = createMetadataSource(options.issuer, fetchFn);
+
+  const jwks = createJwksSource({
+    jwksUri: options.jwksUri ?? (async () => {
+      const doc = await metadata();
+      if (typeof doc.jwks_uri !== 'string') throw new Error(`the metadata of ${options.issuer} has no jwks_uri`);
+      return doc.jwks_uri;
+    }),
+    fetch: fetchFn,
+    ...(options.jwksRefetchSeconds !== undefined ? { minRefetchSeconds: options.jwksRefetchSeconds } : {}),
+    onError: (err) => logger?.warn({ reason: 'jwks_unavailable', cause: (err as Error)?.message }, 'dpop: JWKS refresh failed'),
+  });
+  const jwt = createJwtValidator({
+    policy, jwks,
+    ...(options.accessTokenAlgs ? { algs: options.accessTokenAlgs } : {}),
+    ...(options.accessTokenTypes ? { types: options.accessTokenTypes } : {}),
+  });
+  const introspection = options.introspection
+    ? createIntrospectionValidator({
+      ...options.introspection, policy, fetch: fetchFn,
+      discover: async () => {
+        const doc = await metadata();
+        if (typeof doc.introspection_endpoint !== 'string') throw new Error(`the metadata of ${options.issuer} has no introspection_endpoint`);
+        return doc.introspection_endpoint;
+      },
+    })
+    : undefined;
+
+  /** JWT-shaped tokens are verified locally; anything else is introspected (when configured). */
+  const token = (value: string): Promise<TokenInfo> => {
+    if (isJwtShaped(value)) return jwt.validate(value);
+    if (introspection) return introspection.validate(value);
+    return Promise.reject(invalidToken('token_malformed', 'the access token is not a JWT and no introspection endpoint is configured'));
+  };
+
+  let nonce: NonceSource | undefined;
+  if (options.nonce && typeof (options.nonce as NonceSource).current === 'function') nonce = options.nonce as NonceSource;
+  else if (options.nonce) {
+    const { secret, stepSeconds } = options.nonce as { secret: string | Uint8Array; stepSeconds?: number };
+    nonce = createNonceSource({ secret, ...(stepSeconds !== undefined ? { stepSeconds } : {}) });
+  }
+
+  const proofAlgs = [...(options.proofAlgs ?? DEFAULT_ALGORITHMS)];
+  const bearer = options.bearer ?? 'allow';
+  const challenge: ChallengeOptions = { algs: proofAlgs.join(' '), bearer: bearer === 'allow', realm: options.realm };
+  const metrics = createMetrics();
+  const verify = createVerifier({
+    token,
+    resolveUrl: createUrlResolver({
+      ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),
+      ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}),
+      ...(options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}),
+    }),
+    bearer,
+    challenge,
+    proof: { algs: proofAlgs, nonce, replayCache: options.replayCache ?? createMemoryReplayCache(), maxAge: options.maxAge, maxFuture: options.maxFuture },
+    metrics,
+    logger,
+  });
+
+  return {
+    verify,
+    requireScopes(principal, scopes) {
+      const missing = scopes.filter((s) => !principal.scopes.includes(s));
+      if (missing.length === 0) return undefined;
+      const err = new ResourceServerError('insufficient_scope', 'insufficient_scope', 'the access token does not grant the scope this resource needs', { scope: scopes.join(' ') });
+      metrics.reject(err.reason);
+      logger?.info({ reason: err.reason, error: err.error, status: err.status, missing }, 'dpop: request refused');
+      return reject(err, challenge, principal.scheme);
+    },
+    metrics: () => metrics.snapshot(),
+  };
+}
+
+export { ResourceServerError, type ResourceServerErrorName, type ResourceServerReason } from './errors.js';
+export { createUrlResolver, checkHost, type RequestUrlOptions, type UrlResolver } from './request-url.js';
+export { challengeHeader, toResponse, type ChallengeOptions } from './respond.js';
+export type { ResourceServerMetrics } from './metrics.js';
+export type { IntrospectionOptions } from './access-token/introspection.js';
+export type { FetchLike } from './access-token/types.js';
+export { DEFAULT_ACCESS_TOKEN_ALGS, DEFAULT_ACCESS_TOKEN_TYPES } from './access-token/jwt.js';
+export type { Accepted, HeadersLike, Logger, Principal, Rejected, RejectionBody, RequestLike, VerifyResult } from './types.js';

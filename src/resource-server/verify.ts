@@ -1,0 +1,148 @@
+/**
+ * The one path every request takes, whatever the framework (Duende CVE-2024-49755 came from an
+ * entry point that skipped the `cnf` check): the `Authorization` header (RFC 6750 §2.1,
+ * RFC 9449 §7.1), the access token, the binding, and the proof (RFC 9449 §4.3, through core
+ * `verifyProof`). Returns the principal, or the full HTTP refusal from `respond.ts`.
+ *
+ * @module
+ */
+import { DPoPError } from '../core/errors.js';
+import type { NonceSource } from '../core/nonce.js';
+import { verifyProof } from '../core/proof/verify.js';
+import type { ReplayCache } from '../core/replay.js';
+import type { TokenInfo } from './access-token/types.js';
+import { invalidRequest, invalidToken, ResourceServerError } from './errors.js';
+import { headerValues } from './headers.js';
+import type { MetricsRecorder } from './metrics.js';
+import { reject, type ChallengeOptions, type UsedScheme } from './respond.js';
+import type { UrlResolver } from './request-url.js';
+import type { Logger, Principal, RequestLike, VerifyResult } from './types.js';
+
+export interface VerifierConfig {
+  /** Validate an access token (JWT or introspection). */
+  token: (token: string) => Promise<TokenInfo>;
+  resolveUrl: UrlResolver;
+  bearer: 'allow' | 'reject';
+  challenge: ChallengeOptions;
+  proof: {
+    algs: readonly string[];
+    nonce: NonceSource | undefined;
+    replayCache: ReplayCache;
+    maxAge: number | undefined;
+    maxFuture: number | undefined;
+  };
+  metrics: MetricsRecorder;
+  logger: Logger | undefined;
+}
+
+/** RFC 7235 §2.1 auth-scheme, then RFC 6750 §2.1 b64token (token68). */
+const CREDENTIALS = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+)(?:[ ]+(.*))?$/;
+const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+function claimString(claims: Record<string, unknown>, name: string): string | undefined {
+  const value = claims[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function principalOf(info: TokenInfo, scheme: 'DPoP' | 'Bearer'): Principal {
+  const claims = info.claims as Record<string, unknown>;
+  const scope = claimString(claims, 'scope');
+  const principal: Principal = {
+    subject: claimString(claims, 'sub'),
+    clientId: claimString(claims, 'client_id'),
+    scopes: scope ? scope.split(' ').filter((s) => s.length > 0) : [],
+    claims,
+    scheme,
+  };
+  if (info.jkt !== undefined) principal.jkt = info.jkt;
+  return principal;
+}
+
+export function createVerifier(config: VerifierConfig): (request: RequestLike) => Promise<VerifyResult> {
+  const { proof: p, metrics, logger } = config;
+
+  /** Check the proof against the request; binds it to `jkt` when the token is bound. */
+  async function checkProof(request: RequestLike, proofs: string[], token: string, jkt: string | undefined): Promise<void> {
+    const url = config.resolveUrl(request);
+    await verifyProof(proofs, {
+      method: request.method,
+      url,
+      accessToken: token,
+      ...(jkt !== undefined ? { jkt, jktError: 'invalid_token' as const } : {}),
+      replayCache: p.replayCache,
+      algs: p.algs,
+      ...(p.nonce ? { nonce: p.nonce } : {}),
+      ...(p.maxAge !== undefined ? { maxAge: p.maxAge } : {}),
+      ...(p.maxFuture !== undefined ? { maxFuture: p.maxFuture } : {}),
+    });
+  }
+
+  async function authenticate(request: RequestLike, used: { scheme: UsedScheme }): Promise<Principal> {
+    const authorizations = headerValues(request.headers, 'authorization');
+    if (authorizations.length === 0) throw new ResourceServerError('invalid_request', 'missing_credentials', 'the request has no access token');
+    // RFC 9449 §7.2 / RFC 6750 §3.1: more than one method of sending a token is invalid_request.
+    if (authorizations.length > 1 || authorizations[0]!.includes(',')) {
+      throw invalidRequest('multiple_authorization', 'multiple methods used to include access token');
+    }
+    const match = CREDENTIALS.exec(authorizations[0]!.trim());
+    const scheme = match?.[1]!.toLowerCase();
+    if (scheme === 'dpop') used.scheme = 'DPoP';
+    else if (scheme === 'bearer' && config.bearer === 'allow') used.scheme = 'Bearer';
+    // RFC 6750 §3.1: an unsupported method is answered like no credentials (no error code).
+    else throw new ResourceServerError('invalid_request', 'unsupported_scheme', 'the authorization scheme is not supported here');
+    const token = match?.[2]?.trim();
+    if (!token || !TOKEN68.test(token)) throw invalidRequest('malformed_authorization', 'the access token is missing or malformed');
+
+    const proofs = headerValues(request.headers, 'dpop');
+    // RFC 9449 §4.3 (1): exactly one proof; repeats are a malformed request (400).
+    if (proofs.length > 1 || (proofs.length === 1 && proofs[0]!.includes(','))) {
+      throw new DPoPError('invalid_request', 'multiple_proofs', 'the request has more than one DPoP proof; exactly one is allowed');
+    }
+    if (used.scheme === 'Bearer' && proofs.length > 0) {
+      // A proof with the Bearer scheme: the client is confused or downgrading; say so.
+      throw invalidRequest('bearer_with_proof', 'a DPoP proof was sent with the Bearer scheme; use the DPoP scheme');
+    }
+
+    const info = await config.token(token);
+    if (info.jkt !== undefined) {
+      // RFC 9449 §7.2: a DPoP-bound token received as a bearer token MUST be rejected.
+      if (used.scheme === 'Bearer') throw invalidToken('bearer_downgrade', 'the access token is DPoP-bound and must be sent with the DPoP scheme and a proof');
+      // RFC 9449 §7.1: proof, ath and key binding, all three, or no access.
+      await checkProof(request, proofs, token, info.jkt);
+      return principalOf(info, 'DPoP');
+    }
+    if (used.scheme === 'Bearer') return principalOf(info, 'Bearer');
+    // DPoP scheme, unbound token: refuse when DPoP is required for everything; otherwise the
+    // proof must still be valid (a bad proof is never ignored), and the token counts as bearer.
+    if (config.bearer === 'reject') throw invalidToken('token_not_bound', 'the access token is not DPoP-bound; this resource requires DPoP-bound tokens');
+    await checkProof(request, proofs, token, undefined);
+    return principalOf(info, 'Bearer');
+  }
+
+  return async (request) => {
+    const used: { scheme: UsedScheme } = { scheme: undefined };
+    try {
+      const principal = await authenticate(request, used);
+      const headers: Record<string, string> = {};
+      // RFC 9449 §9: a successful response may carry the next nonce.
+      if (p.nonce && used.scheme === 'DPoP') headers['DPoP-Nonce'] = await p.nonce.current();
+      metrics.accept();
+      return { ok: true, principal, headers };
+    } catch (err) {
+      let failure: DPoPError | ResourceServerError;
+      if (err instanceof DPoPError || err instanceof ResourceServerError) failure = err;
+      else {
+        failure = new ResourceServerError('server_error', 'internal_error', 'the request could not be checked', { cause: err });
+        logger?.warn({ reason: 'internal_error', err: (err as Error)?.message }, 'dpop: unexpected failure');
+      }
+      metrics.reject(failure.reason);
+      if (logger) {
+        const entry: Record<string, unknown> = { reason: failure.reason, error: failure.error, status: failure.status, method: request.method };
+        if (failure.detail) entry.detail = failure.detail; // expected vs received htu on htu_mismatch
+        if (failure.status >= 500) logger.warn({ ...entry, cause: (failure.cause as Error | undefined)?.message }, 'dpop: request refused');
+        else logger.info(entry, 'dpop: request refused');
+      }
+      return reject(failure, config.challenge, used.scheme);
+    }
+  };
+}
