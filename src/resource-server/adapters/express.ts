@@ -1,0 +1,33 @@
+/**
+ * Express adapter: middleware that puts the principal on `req.dpop` and `res.locals.dpop`, or
+ * answers the refusal. Uses `req.originalUrl`, so a router mounted under a path still checks the
+ * full path the client signed.
+ *
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ResourceServer } from '../index.js';
+import type { Principal } from '../types.js';
+import { authenticate, type NodeAdapterOptions } from './node.js';
+
+/** The parts of Express's request and response this adapter touches. */
+type ExpressRequest = IncomingMessage & { originalUrl?: string };
+type ExpressResponse = ServerResponse & { locals?: Record<string, unknown> };
+
+/**
+ * @example
+ * ```ts
+ * app.get('/items', dpopExpress(rs, { scopes: ['read'] }), (req, res) => res.json({ sub: req.dpop!.subject }));
+ * ```
+ */
+export function dpopExpress(rs: ResourceServer, options: NodeAdapterOptions = {}) {
+  return (req: ExpressRequest, res: ExpressResponse, next: (err?: unknown) => void): void => {
+    authenticate(rs, req, res, options).then((accepted) => {
+      if (!accepted) return;
+      if (res.locals) res.locals.dpop = accepted.principal;
+      next();
+    }, next);
+  };
+}
+
+export type { Principal };

@@ -1,0 +1,58 @@
+/**
+ * Fastify adapter: a plugin (not encapsulated, like fastify-plugin makes it) that decorates
+ * `request.dpop` and checks every request in an `onRequest` hook (or `preHandler`), and
+ * `dpopPreHandler` for single routes. Refusals are sent with the status, headers and body from
+ * `respond.ts`.
+ *
+ * @module
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ResourceServer } from '../index.js';
+import type { Principal } from '../types.js';
+import { toRequestLike, type NodeAdapterOptions } from './node.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The DPoP/Bearer principal, set by dpopkit. */
+    dpop: Principal | null;
+  }
+}
+
+export interface FastifyDPoPOptions extends NodeAdapterOptions {
+  resourceServer: ResourceServer;
+  /** Hook that checks requests (default `onRequest`: before the body is read). */
+  hook?: 'onRequest' | 'preHandler';
+}
+
+/** A hook/preHandler checking one request. */
+export function dpopPreHandler(rs: ResourceServer, options: NodeAdapterOptions = {}) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const raw = request.raw;
+    // request.url keeps the full path under prefixes; the peer is the socket, not request.ip.
+    const result = await rs.verify({ ...toRequestLike(raw), url: request.url });
+    const denied = result.ok ? (options.scopes ? rs.requireScopes(result.principal, options.scopes) : undefined) : result;
+    if (denied) {
+      await reply.code(denied.status).headers(denied.headers).type('application/json').send(JSON.stringify(denied.body));
+      return;
+    }
+    if (result.ok) {
+      reply.headers(result.headers);
+      request.dpop = result.principal;
+    }
+  };
+}
+
+/**
+ * @example
+ * ```ts
+ * await app.register(fastifyDPoP, { resourceServer: rs });
+ * app.get('/items', async (request) => ({ sub: request.dpop!.subject }));
+ * ```
+ */
+export async function fastifyDPoP(fastify: FastifyInstance, options: FastifyDPoPOptions): Promise<void> {
+  fastify.decorateRequest('dpop', null);
+  fastify.addHook(options.hook ?? 'onRequest', dpopPreHandler(options.resourceServer, options));
+}
+// What fastify-plugin does: share the decoration and hook with the parent scope.
+(fastifyDPoP as unknown as Record<symbol, unknown>)[Symbol.for('skip-override')] = true;
+(fastifyDPoP as unknown as Record<symbol, unknown>)[Symbol.for('fastify.display-name')] = 'dpopkit-resource-server';

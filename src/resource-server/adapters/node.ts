@@ -1,0 +1,85 @@
+/**
+ * node:http adapter: `(req, res, next?)` middleware and a `protect(handler)` wrapper. Sets
+ * `req.dpop` to the principal; a refusal is written with exactly the status, headers and body
+ * `respond.ts` produced. Reads `req.headersDistinct`, so repeated `Authorization` or `DPoP`
+ * fields are seen (Node's `req.headers` silently keeps only the first `Authorization`).
+ *
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { ResourceServer } from '../index.js';
+import type { Accepted, Principal, Rejected, RequestLike } from '../types.js';
+
+declare module 'node:http' {
+  interface IncomingMessage {
+    /** The DPoP/Bearer principal, set by dpopkit's resource-server adapters. */
+    dpop?: Principal;
+  }
+}
+
+export interface NodeAdapterOptions {
+  /** Scopes every request must hold (403 `insufficient_scope` otherwise). */
+  scopes?: readonly string[];
+}
+
+/** A node:http request as the resource server sees it (`url` is `originalUrl` under Express mounts). */
+export function toRequestLike(req: IncomingMessage & { originalUrl?: string }): RequestLike {
+  return {
+    method: req.method ?? 'GET',
+    url: req.originalUrl ?? req.url ?? '/',
+    headers: req.headersDistinct,
+    remoteAddress: req.socket?.remoteAddress,
+    protocol: (req.socket as TLSSocket | undefined)?.encrypted ? 'https' : 'http',
+  };
+}
+
+/** Write a refusal (status, headers, JSON body). */
+export function sendRejection(res: ServerResponse, rejection: Rejected): void {
+  if (res.headersSent) return;
+  const body = JSON.stringify(rejection.body);
+  res.writeHead(rejection.status, { ...rejection.headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** Check a request; `Accepted` (headers applied, `req.dpop` set) or `undefined` after writing a refusal. */
+export async function authenticate(rs: ResourceServer, req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, options: NodeAdapterOptions = {}): Promise<Accepted | undefined> {
+  const result = await rs.verify(toRequestLike(req));
+  if (!result.ok) {
+    sendRejection(res, result);
+    return undefined;
+  }
+  const denied = options.scopes ? rs.requireScopes(result.principal, options.scopes) : undefined;
+  if (denied) {
+    sendRejection(res, denied);
+    return undefined;
+  }
+  for (const [name, value] of Object.entries(result.headers)) res.setHeader(name, value);
+  req.dpop = result.principal;
+  return result;
+}
+
+/**
+ * Connect-style middleware: calls `next()` with the principal on `req.dpop`, or answers the refusal.
+ *
+ * @example
+ * ```ts
+ * const guard = dpopNode(rs);
+ * http.createServer((req, res) => guard(req, res, () => res.end(`hello ${req.dpop!.subject}`)));
+ * ```
+ */
+export function dpopNode(rs: ResourceServer, options: NodeAdapterOptions = {}) {
+  return async (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): Promise<Principal | undefined> => {
+    const accepted = await authenticate(rs, req, res, options);
+    if (accepted) next?.();
+    return accepted?.principal;
+  };
+}
+
+/** Wrap a node:http handler so it runs only for authenticated requests. */
+export function protect(rs: ResourceServer, handler: (req: IncomingMessage, res: ServerResponse, principal: Principal) => unknown, options: NodeAdapterOptions = {}) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const accepted = await authenticate(rs, req, res, options);
+    if (accepted) await handler(req, res, accepted.principal);
+  };
+}
