@@ -1,0 +1,153 @@
+/**
+ * The Redis replay cache (`dpopkit/stores/redis`): one replay memory shared by a fleet of
+ * resource servers (or authorization servers), so a proof replayed to a different process is
+ * still refused (RFC 9449 §11.1).
+ *
+ * One atomic round trip per proof: `SET <key> 1 PX <ttl> NX`. Redis executes it as one command,
+ * so of any number of concurrent copies of a proof, in any number of processes, exactly one gets
+ * `OK`; the others get nil (a replay). Never GET-then-SET (the node-oidc-provider TOCTOU race).
+ *
+ * The key lives until the proof's own `expiresAt` (the end of its `iat` acceptance window, as
+ * the port computes it). The TTL is relative (`PX`), computed from this process's clock, the same
+ * clock that checked `iat`, rather than an absolute `EXAT`: with `EXAT`, a Redis host whose
+ * clock runs ahead would drop the entry early and reopen the replay window by the skew. The TTL
+ * is never below one second, even for an `expiresAt` already past.
+ *
+ * Fail closed: if Redis cannot be reached or does not answer within `commandTimeoutMs`,
+ * `reserve` throws DPoPError `replay_cache_unavailable` (`temporarily_unavailable`, 503); a proof
+ * is never accepted unrecorded. The client we create fails fast while disconnected (no offline
+ * queue, no retries of in-flight commands) and reconnects by itself with a bounded backoff, so
+ * service resumes when Redis returns, with the same cache object.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import { DPoPError } from '../core/errors.js';
+import type { ReplayCache } from '../core/replay.js';
+
+export interface RedisReplayCacheOptions {
+  /** An ioredis `Redis` or `Cluster` you configured; `close()` leaves it open. */
+  redis?: Redis | Cluster;
+  /** `redis://host:6379/0` (used when `redis` is not given; default `redis://127.0.0.1:6379`). */
+  url?: string;
+  /** Prefix of every key (default `dpopkit:jti:`). Give each application its own. */
+  keyPrefix?: string;
+  /**
+   * Redis Cluster hash tags. `true`: each key is `prefix{digest}`, so it routes by its own digest
+   * even if the prefix contains braces. A string: every key is `prefix{tag}digest`, all in one
+   * slot (one shard holds the replay memory). Default: no tag.
+   */
+  hashTag?: boolean | string;
+  /** Longest wait for an answer before failing closed (default 500 ms). */
+  commandTimeoutMs?: number;
+  /** TCP connect timeout of the client created from `url` (default 1000 ms). */
+  connectTimeoutMs?: number;
+  /** Clock in epoch milliseconds (tests). */
+  now?: () => number;
+  /** Called with connection errors of the client we created (they never throw). */
+  onError?: (err: Error) => void;
+}
+
+export interface RedisReplayCache extends ReplayCache {
+  reserve(key: string, expiresAt: number): Promise<boolean>;
+  /** The Redis key a replay-cache key is stored under (for operators and tests). */
+  redisKey(key: string): string;
+  /** Disconnect the client this cache created (a client passed in is left alone). */
+  close(): Promise<void>;
+}
+
+/** Shortest life of an entry: a proof whose window already closed is still remembered 1 s. */
+const MIN_TTL_MS = 1000;
+
+/**
+ * Create a Redis replay cache. Reconnection is automatic; `reserve` rejects with
+ * `replay_cache_unavailable` while Redis is away.
+ */
+export function createRedisReplayCache(options: RedisReplayCacheOptions = {}): RedisReplayCache {
+  const prefix = options.keyPrefix ?? 'dpopkit:jti:';
+  const timeoutMs = options.commandTimeoutMs ?? 500;
+  const now = options.now ?? Date.now;
+  const tag = options.hashTag;
+  if (typeof tag === 'string' && (tag === '' || /[{}]/.test(tag))) throw new TypeError('hashTag must be a non-empty string without braces');
+
+  const owned = options.redis === undefined;
+  const redis: Redis | Cluster =
+    options.redis ??
+    new Redis(options.url ?? 'redis://127.0.0.1:6379', {
+      // Fail fast while disconnected, never queue: a queued SET would make the request wait.
+      enableOfflineQueue: false,
+      // A command in flight when the connection drops is rejected, not re-sent: re-sending a
+      // SET NX whose OK was lost would report our own proof as a replay.
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: timeoutMs,
+      connectTimeout: options.connectTimeoutMs ?? 1000,
+      // Reconnect forever, backing off to at most one attempt a second.
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
+      // Concurrent reserves share one write and one read per event-loop tick.
+      enableAutoPipelining: true,
+    } satisfies RedisOptions);
+  if (owned) redis.on('error', options.onError ?? (() => {}));
+
+  let everReady = redis.status === 'ready';
+  redis.on('ready', () => {
+    everReady = true;
+  });
+
+  const unavailable = (cause: unknown) =>
+    new DPoPError('temporarily_unavailable', 'replay_cache_unavailable', 'the replay cache (Redis) cannot be reached; try again shortly', {
+      cause,
+      detail: { cause: cause instanceof Error ? cause.message : String(cause) },
+    });
+
+  /** Until the first connection is up, wait for it (bounded); afterwards never wait. */
+  const firstConnection = (): Promise<void> | undefined => {
+    if (everReady || redis.status === 'ready') return undefined;
+    if (!['wait', 'connecting', 'connect'].includes(redis.status)) return undefined;
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        redis.off('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      redis.once('ready', done);
+      if (redis.status === 'wait') redis.connect().catch(() => {});
+    });
+  };
+
+  const redisKey = (key: string): string => {
+    // Fixed-length keys whatever the jti's length or bytes (sha256, base64url: 43 characters).
+    const digest = createHash('sha256').update(key).digest('base64url');
+    if (tag === true) return `${prefix}{${digest}}`;
+    if (typeof tag === 'string') return `${prefix}{${tag}}${digest}`;
+    return prefix + digest;
+  };
+
+  const set = async (k: string, ttl: number): Promise<boolean> => {
+    try {
+      return (await redis.set(k, '1', 'PX', ttl, 'NX')) === 'OK';
+    } catch (err) {
+      throw unavailable(err);
+    }
+  };
+
+  return {
+    redisKey,
+    reserve(key: string, expiresAt: number): Promise<boolean> {
+      const k = redisKey(key);
+      const ttl = Math.max(Math.ceil(expiresAt * 1000 - now()), MIN_TTL_MS);
+      const waiting = firstConnection();
+      return waiting ? waiting.then(() => set(k, ttl)) : set(k, ttl);
+    },
+    async close() {
+      if (!owned) return;
+      try {
+        await redis.quit();
+      } catch {
+        redis.disconnect();
+      }
+    },
+  };
+}
