@@ -16,6 +16,8 @@ import {
   randomState,
   type DPoPClient,
   type KeyStore,
+  type TokenResponse,
+  OAuthError,
 } from '../../src/client/index.js';
 import { loadConfig, type DemoConfig } from './config.js';
 import { decodeJws } from './decode.js';
@@ -106,14 +108,24 @@ async function handleCallback(config: DemoConfig, client: DPoPClient, jkt: strin
   reveal(section);
   proofList = byId('token-proofs');
   proofList.replaceChildren();
-  const tokens = await exchangeCode(client, metadata, {
-    clientId: config.clientId,
-    code,
-    redirectUri: config.redirectUri,
-    codeVerifier: pending.codeVerifier,
-    ...(iss !== null ? { iss } : {}),
-  });
-  proofList = null;
+  let tokens: TokenResponse;
+  try {
+    tokens = await exchangeCode(client, metadata, {
+      clientId: config.clientId,
+      code,
+      redirectUri: config.redirectUri,
+      codeVerifier: pending.codeVerifier,
+      ...(iss !== null ? { iss } : {}),
+    });
+  } catch (cause) {
+    // OAuthError: the server's RFC 6749 §5.2 error (invalid_grant, invalid_dpop_proof, …) or the
+    // client's own refusal (token_type_mismatch, invalid_issuer, network_error).
+    const detail = cause instanceof OAuthError ? `${cause.status ? `${cause.status} ` : ''}${cause.message}` : (cause as Error).message;
+    setStatus(status, `The code exchange failed: ${detail}`, 'bad');
+    return;
+  } finally {
+    proofList = null;
+  }
   accessToken = tokens.access_token;
   showJson(byId('token-response'), {
     ...tokens,

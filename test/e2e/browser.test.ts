@@ -100,8 +100,12 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium (issue 5)', (
   let servers: Servers | undefined;
   let browser: Browser | undefined;
   let page: Page;
+  /** Every non-preflight response, in the order responses arrived; headers filled in as they come. */
   const exchanges: Exchange[] = [];
+  const pending: Promise<void>[] = [];
   const requested: string[] = [];
+  /** Let every recorded response's headers arrive before looking at them. */
+  const settle = async (): Promise<void> => { await Promise.all(pending.splice(0)); };
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
@@ -119,10 +123,15 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium (issue 5)', (
     page.setDefaultTimeout(15_000);
     page.on('pageerror', (err) => pageErrors.push(err.message));
     page.on('request', (req: PwRequest) => requested.push(req.url()));
-    page.on('response', async (res: PwResponse) => {
+    page.on('response', (res: PwResponse) => {
       const req = res.request();
       if (req.method() === 'OPTIONS') return;
-      exchanges.push({ method: req.method(), url: req.url(), requestHeaders: await req.allHeaders(), status: res.status(), responseHeaders: await res.allHeaders() });
+      const exchange: Exchange = { method: req.method(), url: req.url(), requestHeaders: {}, status: res.status(), responseHeaders: {} };
+      exchanges.push(exchange);
+      pending.push(Promise.all([req.allHeaders(), res.allHeaders()]).then(([request, response]) => {
+        exchange.requestHeaders = request;
+        exchange.responseHeaders = response;
+      }, () => undefined));
     });
   }, 90_000);
 
@@ -167,6 +176,7 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium (issue 5)', (
   it('RFC 9449 §10, §5: sign-in with PKCE and dpop_jkt yields a DPoP token whose cnf.jkt is the browser key', async () => {
     await page.click('#sign-in');
     await page.waitForURL((url) => url.origin === servers!.issuer);
+    await settle();
     const authorize = new URL(page.url());
     // The authorization request (or the form it led to) carries the key's thumbprint and PKCE S256.
     const authRequest = exchanges.find((e) => e.url.startsWith(`${servers!.issuer}/authorize`));
@@ -192,16 +202,18 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium (issue 5)', (
     expect(await page.getAttribute('#fatal', 'hidden')).not.toBeNull();
     // The code left the address bar.
     expect(new URL(page.url()).search).toBe('');
+    await settle();
+    const metadata = await (await fetch(`${servers!.issuer}/.well-known/oauth-authorization-server`)).json() as { token_endpoint: string };
 
     // The token request as it went over the wire: one DPoP proof for POST <token_endpoint>, signed
     // by the browser key (a proof with a server nonce after a use_dpop_nonce 400 is allowed).
-    const tokenCalls = exchanges.filter((e) => e.method === 'POST' && e.url === `${servers!.issuer}/token`);
+    const tokenCalls = exchanges.filter((e) => e.method === 'POST' && e.url === metadata.token_endpoint);
     expect(tokenCalls.length).toBeGreaterThanOrEqual(1);
     const last = tokenCalls.at(-1)!;
     expect(last.status).toBe(200);
     const proof = await verifyProof(last.requestHeaders.dpop, { method: 'POST', url: last.url, replayCache: false, jkt: keyJkt });
     expect(proof.jkt).toBe(keyJkt);
-    expect(proof.claims.htu).toBe(`${servers!.issuer}/token`);
+    expect(proof.claims.htu).toBe(metadata.token_endpoint);
     // The page shows the same proof it sent, decoded.
     expect(await page.locator('#token-proofs [data-testid="proof"]').count()).toBe(tokenCalls.length);
 
@@ -218,6 +230,7 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium (issue 5)', (
     const before = exchanges.length;
     await page.click('#call-api');
     await page.waitForSelector('#api-status[data-status]');
+    await settle();
     expect(await attr('#api-status', 'data-status')).toBe('200');
     const body = JSON.parse(await text('#api-body')) as { subject: string; clientId: string; jkt: string; scopes: string[] };
     expect(body.subject).toBe('alice');
