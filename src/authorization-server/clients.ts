@@ -1,0 +1,50 @@
+/**
+ * Client records with a short in-memory cache, and the check of client secrets with a cache of
+ * successful verifications (scrypt is deliberately slow; a client presenting the same secret
+ * again is recognised by its SHA-256 instead of another scrypt run).
+ *
+ * @module
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { verifyPassword } from './passwords.js';
+import type { ClientRecord, Storage } from './storage.js';
+
+const RECORD_TTL = 30;
+const SECRET_TTL = 300;
+const MAX_ENTRIES = 10_000;
+
+export interface ClientDirectory {
+  /** The client, from a cache at most 30 s old. */
+  get(clientId: string, now: number): Promise<ClientRecord | undefined>;
+  /** Whether `secret` is this client's secret (scrypt; successes cached for 5 minutes). */
+  checkSecret(client: ClientRecord, secret: string, now: number): Promise<boolean>;
+}
+
+export function createClientDirectory(storage: Storage): ClientDirectory {
+  const records = new Map<string, { record: ClientRecord | undefined; until: number }>();
+  const verified = new Map<string, { digest: Buffer; hash: string; until: number }>();
+
+  return {
+    async get(clientId, now) {
+      const cached = records.get(clientId);
+      if (cached && cached.until > now) return cached.record;
+      const record = await storage.getClient(clientId);
+      if (records.size >= MAX_ENTRIES) records.clear();
+      records.set(clientId, { record, until: now + RECORD_TTL });
+      return record;
+    },
+    async checkSecret(client, secret, now) {
+      if (!client.clientSecretHash) return false;
+      const digest = createHash('sha256').update(`${client.clientId}\0${secret}`).digest();
+      const hit = verified.get(client.clientId);
+      // The cached success only counts for the same stored hash (a changed secret invalidates it).
+      if (hit && hit.until > now && hit.hash === client.clientSecretHash && timingSafeEqual(hit.digest, digest)) return true;
+      const ok = await verifyPassword(secret, client.clientSecretHash);
+      if (ok) {
+        if (verified.size >= MAX_ENTRIES) verified.clear();
+        verified.set(client.clientId, { digest, hash: client.clientSecretHash, until: now + SECRET_TTL });
+      }
+      return ok;
+    },
+  };
+}

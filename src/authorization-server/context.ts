@@ -1,0 +1,56 @@
+/**
+ * What every endpoint shares: resolved configuration, ports and caches. Built once by
+ * `createAuthorizationServer`; endpoints receive it explicitly (no globals).
+ *
+ * @module
+ */
+import type { NonceSource } from '../core/nonce.js';
+import type { ReplayCache } from '../core/replay.js';
+import type { ClientDirectory } from './clients.js';
+import type { SigningKeys } from './signing-keys.js';
+import type { Storage } from './storage.js';
+
+/** The subset of a pino logger the server uses. */
+export interface Logger {
+  info(obj: unknown, msg?: string): void;
+  warn(obj: unknown, msg?: string): void;
+  error(obj: unknown, msg?: string): void;
+}
+
+export interface Endpoints {
+  authorization: string;
+  token: string;
+  par: string;
+  introspection: string;
+  revocation: string;
+  jwks: string;
+  login: string;
+}
+
+export interface UserRecord {
+  username: string;
+  passwordHash: string;
+  name?: string;
+}
+
+export interface AsContext {
+  issuer: string;
+  /** Path prefix of the issuer URL ('' or '/base'), under which every route is mounted. */
+  basePath: string;
+  endpoints: Endpoints;
+  storage: Storage;
+  replayCache: ReplayCache;
+  /** Set when nonces are required (RFC 9449 §8). */
+  nonce: NonceSource | undefined;
+  dpop: { algs: readonly string[]; maxAge: number; maxFuture: number };
+  ttl: { accessToken: number; refreshToken: number; code: number; par: number; interaction: number };
+  audience: string | string[];
+  keys: SigningKeys;
+  clients: ClientDirectory;
+  users: ReadonlyMap<string, UserRecord>;
+  /** Every scope some client may ask for (metadata `scopes_supported`). */
+  scopes: readonly string[];
+  log: Logger;
+  /** Epoch seconds (integer). */
+  now(): number;
+}

@@ -1,0 +1,49 @@
+/**
+ * CORS (Fetch standard) for the endpoints a browser client calls with `fetch`: token, PAR,
+ * revocation, metadata and JWKS. Only configured origins are allowed; the `DPoP` request header
+ * and the `DPoP-Nonce` / `WWW-Authenticate` response headers are made visible, without which a
+ * browser client can neither send proofs nor learn nonces (RFC 9449 §8).
+ *
+ * @module
+ */
+
+const ALLOW_HEADERS = 'DPoP, Content-Type, Authorization';
+const EXPOSE_HEADERS = 'DPoP-Nonce, WWW-Authenticate';
+
+export interface Cors {
+  /** The answer to a preflight, or `undefined` when the request is not one (or not allowed). */
+  preflight(request: Request, methods: string): Response | undefined;
+  /** Add the CORS headers for an allowed origin to an actual response. */
+  decorate(request: Request, response: Response): Response;
+}
+
+export function createCors(origins: readonly string[]): Cors {
+  const allowed = new Set(origins);
+  const originOf = (request: Request): string | undefined => {
+    const origin = request.headers.get('origin');
+    return origin !== null && allowed.has(origin) ? origin : undefined;
+  };
+  return {
+    preflight(request, methods) {
+      if (request.method !== 'OPTIONS') return undefined;
+      const origin = originOf(request);
+      const headers: Record<string, string> = { Vary: 'Origin' };
+      if (origin && request.headers.has('access-control-request-method')) {
+        headers['Access-Control-Allow-Origin'] = origin;
+        headers['Access-Control-Allow-Methods'] = methods;
+        headers['Access-Control-Allow-Headers'] = ALLOW_HEADERS;
+        headers['Access-Control-Max-Age'] = '600';
+      }
+      return new Response(null, { status: 204, headers });
+    },
+    decorate(request, response) {
+      const origin = originOf(request);
+      response.headers.append('Vary', 'Origin');
+      if (origin) {
+        response.headers.set('Access-Control-Allow-Origin', origin);
+        response.headers.set('Access-Control-Expose-Headers', EXPOSE_HEADERS);
+      }
+      return response;
+    },
+  };
+}

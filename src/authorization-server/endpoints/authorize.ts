@@ -1,0 +1,82 @@
+/**
+ * The authorization endpoint (RFC 6749 §4.1.1, RFC 9126 §4, RFC 9449 §10). A valid request
+ * becomes an interaction (stored by the hash of its id) and the sign-in page; the interaction id
+ * travels in an HttpOnly SameSite cookie and the CSRF token in the form.
+ *
+ * @module
+ */
+import { redirectTo, resolveRedirectUri, UnsafeRedirectError, validateAuthorizationParams } from '../authorization-request.js';
+import type { AsContext } from '../context.js';
+import { OAuthError } from '../errors.js';
+import { parseParams, type FormParams } from '../form.js';
+import { errorPage, loginPage } from '../login-page.js';
+import { credentialHash, randomToken } from '../secrets.js';
+import type { ClientRecord } from '../storage.js';
+
+export const INTERACTION_COOKIE = 'dpopkit_interaction';
+export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
+
+/** `Set-Cookie` for the interaction id: HttpOnly, SameSite=Lax, only sent to the login endpoint. */
+export function interactionCookie(ctx: AsContext, value: string, maxAge: number): string {
+  const secure = ctx.issuer.startsWith('https:') ? '; Secure' : '';
+  return `${INTERACTION_COOKIE}=${value}; Path=${ctx.basePath}/login; Max-Age=${maxAge}; HttpOnly; SameSite=Lax${secure}`;
+}
+
+export async function authorizeEndpoint(ctx: AsContext, request: Request): Promise<Response> {
+  let params: FormParams;
+  try {
+    const url = new URL(request.url);
+    if (url.search.length > 16384) throw new OAuthError('invalid_request', 'the authorization request is too long');
+    params = parseParams(url.searchParams);
+  } catch (err) {
+    return errorPage(400, 'invalid_request', err instanceof OAuthError ? err.message : 'malformed request');
+  }
+  const now = ctx.now();
+  const clientId = params.get('client_id');
+  if (clientId === undefined) return errorPage(400, 'invalid_request', 'the "client_id" parameter is missing');
+  const client = await ctx.clients.get(clientId, now);
+  if (!client) return errorPage(400, 'invalid_client', 'unknown client');
+
+  const requestUri = params.get('request_uri');
+  if (requestUri !== undefined) {
+    // RFC 9126 §4: the pushed parameters are the request; a request_uri works once, for its client.
+    const pushed = requestUri.startsWith(REQUEST_URI_PREFIX) ? await ctx.storage.consumePushedRequest(credentialHash(requestUri), now) : undefined;
+    if (!pushed || pushed.clientId !== client.clientId) return errorPage(400, 'invalid_request_uri', 'the request_uri is invalid, expired or already used');
+    params = new Map(Object.entries(pushed.params));
+  }
+
+  let redirectUri: string;
+  try {
+    redirectUri = resolveRedirectUri(client, params.get('redirect_uri'));
+  } catch (err) {
+    return errorPage(400, (err as UnsafeRedirectError).error, (err as UnsafeRedirectError).message);
+  }
+  const state = params.get('state');
+  let kept: Record<string, string>;
+  try {
+    kept = requestUri !== undefined ? Object.fromEntries(params) : validateAuthorizationParams(client, params, redirectUri);
+  } catch (err) {
+    const oauth = err as OAuthError;
+    // RFC 6749 §4.1.2.1 with RFC 9207 `iss`: errors go back to the (verified) redirect URI.
+    const location = redirectTo(redirectUri, { error: oauth.error, error_description: oauth.message, state, iss: ctx.issuer });
+    return new Response(null, { status: 302, headers: { Location: location, 'Cache-Control': 'no-store' } });
+  }
+  return startInteraction(ctx, client, kept, now);
+}
+
+async function startInteraction(ctx: AsContext, client: ClientRecord, params: Record<string, string>, now: number): Promise<Response> {
+  const id = randomToken();
+  const csrf = randomToken();
+  await ctx.storage.saveInteraction({
+    id: credentialHash(id),
+    clientId: client.clientId,
+    params,
+    csrfHash: credentialHash(csrf),
+    expiresAt: now + ctx.ttl.interaction,
+  });
+  return loginPage(
+    { action: ctx.endpoints.login, csrf, clientName: client.clientName ?? client.clientId, scope: params.scope ?? '' },
+    200,
+    { 'Set-Cookie': interactionCookie(ctx, id, ctx.ttl.interaction) },
+  );
+}

@@ -1,0 +1,77 @@
+/**
+ * Token introspection (RFC 7662), for authenticated confidential clients (resource servers).
+ * A bound access token answers `token_type: "DPoP"` and `cnf.jkt` (RFC 9449 §6.2), so the
+ * resource server can check the proof's key; anything revoked, expired or unknown is
+ * `{ "active": false }` and nothing more (RFC 7662 §2.2).
+ *
+ * @module
+ */
+import { readAccessToken } from '../access-token.js';
+import { authenticateClient } from '../client-auth.js';
+import type { AsContext } from '../context.js';
+import { errorResponse, jsonResponse, OAuthError } from '../errors.js';
+import { readForm, required } from '../form.js';
+import { credentialHash } from '../secrets.js';
+
+const INACTIVE = { active: false };
+
+export async function introspectEndpoint(ctx: AsContext, request: Request): Promise<Response> {
+  try {
+    const params = await readForm(request);
+    const { method } = await authenticateClient(ctx, request, params, [ctx.issuer, ctx.endpoints.introspection]);
+    // RFC 7662 §2.1: the endpoint MUST require authorization; a public client proves nothing.
+    if (method === 'none') throw new OAuthError('invalid_client', 'introspection requires client authentication', 401);
+    const token = required(params, 'token');
+    const now = ctx.now();
+    const hint = params.get('token_type_hint');
+    const order = hint === 'refresh_token' ? [refresh, access] : [access, refresh];
+    for (const lookup of order) {
+      const answer = await lookup(ctx, token, now);
+      if (answer) return jsonResponse(answer);
+    }
+    return jsonResponse(INACTIVE);
+  } catch (err) {
+    return errorResponse(err, {}, (e) => ctx.log.error({ err: e }, 'introspection failure'));
+  }
+}
+
+async function access(ctx: AsContext, token: string, now: number): Promise<Record<string, unknown> | undefined> {
+  const claims = await readAccessToken(ctx.keys, ctx.issuer, token, now);
+  if (!claims) return undefined;
+  if (claims.exp <= now || (await ctx.storage.isAccessTokenRevoked(claims.jti, now))) return INACTIVE;
+  const answer: Record<string, unknown> = {
+    active: true,
+    scope: claims.scope,
+    client_id: claims.client_id,
+    sub: claims.sub,
+    exp: claims.exp,
+    iat: claims.iat,
+    iss: claims.iss,
+    aud: claims.aud,
+    jti: claims.jti,
+    token_type: claims.cnf ? 'DPoP' : 'Bearer',
+  };
+  if (claims.cnf) answer.cnf = { jkt: claims.cnf.jkt };
+  if (claims.auth_time !== undefined) answer.auth_time = claims.auth_time;
+  return answer;
+}
+
+async function refresh(ctx: AsContext, token: string, now: number): Promise<Record<string, unknown> | undefined> {
+  if (token.length > 512) return undefined;
+  const found = await ctx.storage.findRefreshToken(credentialHash(token));
+  if (!found) return undefined;
+  const { family, rotated } = found;
+  if (rotated || family.revokedAt !== undefined || family.expiresAt <= now) return INACTIVE;
+  const answer: Record<string, unknown> = {
+    active: true,
+    scope: family.scope,
+    client_id: family.clientId,
+    sub: family.subject,
+    exp: family.expiresAt,
+    iat: family.createdAt,
+    iss: ctx.issuer,
+    token_type: 'refresh_token',
+  };
+  if (family.jkt) answer.cnf = { jkt: family.jkt };
+  return answer;
+}

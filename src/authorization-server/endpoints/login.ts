@@ -1,0 +1,93 @@
+/**
+ * The sign-in form's target. Checks the interaction (cookie), its CSRF token (form), then the
+ * user's password (scrypt, constant time); on success issues the authorization code and
+ * redirects to the registered redirect URI with `code`, `state` and `iss` (RFC 9207).
+ *
+ * @module
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { redirectTo } from '../authorization-request.js';
+import type { AsContext } from '../context.js';
+import { OAuthError } from '../errors.js';
+import { readForm, type FormParams } from '../form.js';
+import { errorPage, loginPage } from '../login-page.js';
+import { verifyPassword } from '../passwords.js';
+import { credentialHash, randomToken } from '../secrets.js';
+import { INTERACTION_COOKIE, interactionCookie } from './authorize.js';
+
+function cookie(request: Request, name: string): string | undefined {
+  const header = request.headers.get('cookie');
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export async function loginEndpoint(ctx: AsContext, request: Request): Promise<Response> {
+  let form: FormParams;
+  try {
+    form = await readForm(request, 8192);
+  } catch (err) {
+    const oauth = err as OAuthError;
+    return errorPage(oauth.status ?? 400, 'invalid_request', oauth.message);
+  }
+  const now = ctx.now();
+  const id = cookie(request, INTERACTION_COOKIE);
+  if (id === undefined) return errorPage(400, 'invalid_request', 'no sign-in is in progress in this browser (cookies are required)');
+  const interactionId = credentialHash(id);
+  const interaction = await ctx.storage.getInteraction(interactionId, now);
+  if (!interaction) return errorPage(400, 'invalid_request', 'this sign-in has expired or was already completed; start again from the application');
+  const csrf = form.get('csrf');
+  // The CSRF token must be the one bound to this interaction (stored as its hash).
+  if (csrf === undefined || !sameHash(credentialHash(csrf), interaction.csrfHash)) {
+    return errorPage(403, 'invalid_request', 'the sign-in form is not valid for this sign-in (CSRF check failed)');
+  }
+  const params = interaction.params;
+  const redirectUri = params.redirect_uri!;
+  const clearCookie = { 'Set-Cookie': interactionCookie(ctx, '', 0) };
+
+  if (form.get('action') === 'cancel') {
+    if (!(await ctx.storage.consumeInteraction(interactionId, now))) return errorPage(400, 'invalid_request', 'this sign-in was already completed');
+    const location = redirectTo(redirectUri, { error: 'access_denied', error_description: 'the user cancelled the sign-in', state: params.state, iss: ctx.issuer });
+    return new Response(null, { status: 303, headers: { Location: location, 'Cache-Control': 'no-store', ...clearCookie } });
+  }
+
+  const username = form.get('username') ?? '';
+  const user = ctx.users.get(username);
+  const ok = await verifyPassword(form.get('password') ?? '', user?.passwordHash);
+  if (!user || !ok) {
+    const client = await ctx.clients.get(interaction.clientId, now);
+    return loginPage({
+      action: ctx.endpoints.login, csrf, clientName: client?.clientName ?? interaction.clientId, scope: params.scope ?? '',
+      username, error: 'Wrong username or password.',
+    }, 401);
+  }
+  // Single use: a double-submitted form cannot mint two codes.
+  if (!(await ctx.storage.consumeInteraction(interactionId, now))) {
+    return errorPage(400, 'invalid_request', 'this sign-in was already completed');
+  }
+  const code = randomToken();
+  await ctx.storage.saveCode({
+    id: credentialHash(code),
+    clientId: interaction.clientId,
+    subject: user.username,
+    redirectUri,
+    scope: params.scope ?? '',
+    codeChallenge: params.code_challenge!,
+    codeChallengeMethod: 'S256',
+    dpopJkt: params.dpop_jkt,
+    nonce: params.nonce,
+    authTime: now,
+    expiresAt: now + ctx.ttl.code,
+  });
+  const location = redirectTo(redirectUri, { code, state: params.state, iss: ctx.issuer });
+  return new Response(null, { status: 303, headers: { Location: location, 'Cache-Control': 'no-store', ...clearCookie } });
+}

@@ -1,0 +1,48 @@
+/**
+ * Authorization server metadata (RFC 8414 §2), also served as an OpenID-configuration-shaped
+ * document: every endpoint, and exactly the grants, methods and algorithms this server supports.
+ *
+ * @module
+ */
+import { ASSERTION_ALGS } from '../client-auth.js';
+import type { AsContext } from '../context.js';
+import { GRANT_TYPES } from './token.js';
+
+export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'];
+
+export function metadata(ctx: AsContext): Record<string, unknown> {
+  const e = ctx.endpoints;
+  return {
+    issuer: ctx.issuer,
+    authorization_endpoint: e.authorization,
+    token_endpoint: e.token,
+    pushed_authorization_request_endpoint: e.par,
+    introspection_endpoint: e.introspection,
+    revocation_endpoint: e.revocation,
+    jwks_uri: e.jwks,
+    response_types_supported: ['code'],
+    response_modes_supported: ['query'],
+    grant_types_supported: [...GRANT_TYPES],
+    token_endpoint_auth_methods_supported: AUTH_METHODS,
+    token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS,
+    introspection_endpoint_auth_methods_supported: AUTH_METHODS.filter((m) => m !== 'none'),
+    introspection_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS,
+    revocation_endpoint_auth_methods_supported: AUTH_METHODS,
+    revocation_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS,
+    code_challenge_methods_supported: ['S256'],
+    // RFC 9449 §5.1
+    dpop_signing_alg_values_supported: [...ctx.dpop.algs],
+    // RFC 9207
+    authorization_response_iss_parameter_supported: true,
+    require_pushed_authorization_requests: false,
+    request_parameter_supported: false,
+    scopes_supported: [...ctx.scopes],
+  };
+}
+
+/** `GET` of a metadata document: public and cacheable for a short time. */
+export function metadataResponse(ctx: AsContext): Response {
+  return new Response(JSON.stringify(metadata(ctx)), {
+    headers: { 'Content-Type': 'application/json', 'Cache-Control': 'public, max-age=300' },
+  });
+}

@@ -1,0 +1,42 @@
+/**
+ * Pushed authorization requests (RFC 9126 §2): the client posts the authorization request,
+ * authenticated, and gets a single-use, short-lived `request_uri`. A `DPoP` header binds the
+ * future code to its key (RFC 9449 §10.1), like `dpop_jkt`; when both are sent they must agree.
+ *
+ * @module
+ */
+import { resolveRedirectUri, validateAuthorizationParams } from '../authorization-request.js';
+import { proofOf } from '../binding.js';
+import { authenticateClient } from '../client-auth.js';
+import type { AsContext } from '../context.js';
+import { errorResponse, jsonResponse, OAuthError } from '../errors.js';
+import { readForm } from '../form.js';
+import { credentialHash, randomToken } from '../secrets.js';
+import { REQUEST_URI_PREFIX } from './authorize.js';
+import { nonceHeaders } from './token.js';
+
+export async function parEndpoint(ctx: AsContext, request: Request): Promise<Response> {
+  try {
+    const params = await readForm(request);
+    // RFC 9126 §2.1: request_uri MUST NOT be provided here.
+    if (params.has('request_uri')) throw new OAuthError('invalid_request', 'request_uri is not allowed in a pushed authorization request');
+    if (params.has('request')) throw new OAuthError('invalid_request', 'request objects (JAR) are not supported');
+    // RFC 9449 §10.1: the proof's htm is POST and its htu the PAR endpoint.
+    const proof = await proofOf(ctx, request, ctx.endpoints.par);
+    const { client } = await authenticateClient(ctx, request, params, [ctx.issuer, ctx.endpoints.par, ctx.endpoints.token]);
+    const redirectUri = resolveRedirectUri(client, params.get('redirect_uri'));
+    const kept = validateAuthorizationParams(client, params, redirectUri);
+    if (proof) {
+      if (kept.dpop_jkt !== undefined && kept.dpop_jkt !== proof.jkt) {
+        throw new OAuthError('invalid_dpop_proof', 'jkt_mismatch: dpop_jkt does not match the key of the DPoP proof (RFC 9449 §10.1)');
+      }
+      kept.dpop_jkt = proof.jkt;
+    }
+    const requestUri = `${REQUEST_URI_PREFIX}${randomToken()}`;
+    const now = ctx.now();
+    await ctx.storage.savePushedRequest({ id: credentialHash(requestUri), clientId: client.clientId, params: kept, expiresAt: now + ctx.ttl.par });
+    return jsonResponse({ request_uri: requestUri, expires_in: ctx.ttl.par }, 201, await nonceHeaders(ctx));
+  } catch (err) {
+    return errorResponse(err, await nonceHeaders(ctx), (e) => ctx.log.error({ err: e }, 'PAR endpoint failure'));
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The token endpoint (RFC 6749 §3.2, §5; RFC 9449 §5): one proof check, one client
+ * authentication, one grant, one signed access token. Every answer, success or error, carries
+ * the next `DPoP-Nonce` when nonces are required (RFC 9449 §8).
+ *
+ * @module
+ */
+import { proofOf, refreshBinding, requireProofForClient } from '../binding.js';
+import { authenticateClient } from '../client-auth.js';
+import type { AsContext } from '../context.js';
+import { issueAccessToken } from '../access-token.js';
+import { errorResponse, jsonResponse, OAuthError } from '../errors.js';
+import { readForm } from '../form.js';
+import { authorizationCodeGrant } from '../grants/authorization-code.js';
+import { clientCredentialsGrant } from '../grants/client-credentials.js';
+import { refreshTokenGrant } from '../grants/refresh-token.js';
+import type { GrantResult } from '../grants/types.js';
+import { credentialHash, randomToken } from '../secrets.js';
+import type { GrantType } from '../storage.js';
+
+export const GRANT_TYPES: readonly GrantType[] = ['authorization_code', 'refresh_token', 'client_credentials'];
+const SUPPORTED = new Set<string>(GRANT_TYPES);
+
+/** The `DPoP-Nonce` header every answer carries when nonces are required (RFC 9449 §8). */
+export async function nonceHeaders(ctx: AsContext): Promise<Record<string, string>> {
+  return ctx.nonce ? { 'DPoP-Nonce': await ctx.nonce.current(ctx.now()) } : {};
+}
+
+export async function tokenEndpoint(ctx: AsContext, request: Request): Promise<Response> {
+  try {
+    const params = await readForm(request);
+    const grantType = params.get('grant_type');
+    if (grantType === undefined) throw new OAuthError('invalid_request', 'the "grant_type" parameter is missing');
+    if (!SUPPORTED.has(grantType)) throw new OAuthError('unsupported_grant_type', `grant_type "${grantType.slice(0, 64)}" is not supported`);
+    // The proof first: a nonce challenge must not spend a client assertion's jti.
+    const proof = await proofOf(ctx, request, ctx.endpoints.token);
+    const { client } = await authenticateClient(ctx, request, params, [ctx.issuer, ctx.endpoints.token]);
+    if (!client.grantTypes.includes(grantType as GrantType)) {
+      throw new OAuthError('unauthorized_client', `this client may not use the ${grantType} grant`);
+    }
+    requireProofForClient(client, proof);
+
+    let grant: GrantResult;
+    if (grantType === 'client_credentials') grant = clientCredentialsGrant(client, params);
+    else if (grantType === 'authorization_code') grant = await authorizationCodeGrant(ctx, client, params, proof);
+    else grant = await refreshTokenGrant(ctx, client, params, proof);
+
+    const now = ctx.now();
+    const { token } = await issueAccessToken(ctx.keys, {
+      issuer: ctx.issuer,
+      subject: grant.subject,
+      audience: ctx.audience,
+      clientId: client.clientId,
+      scope: grant.scope,
+      jkt: proof?.jkt,
+      ttl: ctx.ttl.accessToken,
+      now,
+      authTime: grant.authTime,
+    });
+    // RFC 9449 §5: token_type DPoP tells the client the token is bound (and must be sent with proofs).
+    const body: Record<string, unknown> = {
+      access_token: token,
+      token_type: proof ? 'DPoP' : 'Bearer',
+      expires_in: ctx.ttl.accessToken,
+    };
+    if (grant.scope) body.scope = grant.scope;
+    if (grant.refreshToken !== undefined) body.refresh_token = grant.refreshToken;
+    if (grant.startFamily && client.grantTypes.includes('refresh_token')) {
+      const refreshToken = randomToken();
+      await ctx.storage.createRefreshFamily({
+        familyId: randomToken(16),
+        clientId: client.clientId,
+        subject: grant.subject,
+        scope: grant.scope,
+        jkt: refreshBinding(client, proof),
+        grantId: grant.startFamily.grantId,
+        authTime: grant.authTime ?? now,
+        createdAt: now,
+        expiresAt: now + ctx.ttl.refreshToken,
+      }, credentialHash(refreshToken));
+      body.refresh_token = refreshToken;
+    }
+    return jsonResponse(body, 200, await nonceHeaders(ctx));
+  } catch (err) {
+    return errorResponse(err, await nonceHeaders(ctx), (e) => ctx.log.error({ err: e }, 'token endpoint failure'));
+  }
+}

@@ -1,0 +1,16 @@
+/**
+ * What a grant hands to the token endpoint: who the token is for, with which scope, and what
+ * happens to refresh tokens.
+ *
+ * @module
+ */
+
+export interface GrantResult {
+  subject: string;
+  scope: string;
+  authTime?: number;
+  /** `authorization_code`: start a refresh-token family tied to this code id (if the client may refresh). */
+  startFamily?: { grantId: string };
+  /** `refresh_token`: the rotated refresh token to return. */
+  refreshToken?: string;
+}
