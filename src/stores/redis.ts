@@ -106,13 +106,16 @@ export function createRedisReplayCache(options: RedisReplayCacheOptions = {}): R
     if (everReady || redis.status === 'ready') return undefined;
     if (!['wait', 'connecting', 'connect'].includes(redis.status)) return undefined;
     return new Promise<void>((resolve) => {
+      // Settle on the first of: connected, connection failed, or the command timeout.
       const done = () => {
         clearTimeout(timer);
         redis.off('ready', done);
+        redis.off('close', done);
         resolve();
       };
       const timer = setTimeout(done, timeoutMs);
       redis.once('ready', done);
+      redis.once('close', done);
       if (redis.status === 'wait') redis.connect().catch(() => {});
     });
   };

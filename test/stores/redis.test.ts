@@ -1,0 +1,150 @@
+import net from 'node:net';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DPoPError } from '../../src/core/errors.js';
+import { createProof, generateKeyPair, verifyProof } from '../../src/index.js';
+import { createRedisReplayCache } from '../../src/stores/redis.js';
+import { dropPrefix, REDIS_URL, uniquePrefix } from '../support/redis.js';
+import { createTcpProxy } from '../support/tcp-proxy.js';
+
+const prefix = uniquePrefix('redis');
+const admin = new Redis(REDIS_URL);
+const nowS = () => Date.now() / 1000;
+const URL_ = 'https://api.example.com/resource';
+
+afterAll(async () => {
+  await dropPrefix(prefix);
+  await admin.quit();
+});
+
+/** Time a promise that must reject; returns the error and the milliseconds it took. */
+async function timedRejection(p: Promise<unknown>): Promise<{ err: unknown; ms: number }> {
+  const start = performance.now();
+  try {
+    await p;
+  } catch (err) {
+    return { err, ms: performance.now() - start };
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('Redis replay cache: keys and TTLs (RFC 9449 §11.1)', () => {
+  it('one SET NX per proof under a short fixed-length key; TTL = the proof window left (from expiresAt)', async () => {
+    const cache = createRedisReplayCache({ url: REDIS_URL, keyPrefix: prefix });
+    const key = `jkt:${'j'.repeat(5000)}`;
+    const k = cache.redisKey(key);
+    expect(k).toMatch(new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[A-Za-z0-9_-]{43}$`));
+    expect(await cache.reserve(key, nowS() + 120)).toBe(true);
+    expect(await admin.get(k)).toBe('1');
+    const pttl = await admin.pttl(k);
+    expect(pttl).toBeGreaterThan(118_000);
+    expect(pttl).toBeLessThanOrEqual(120_000);
+    await cache.close();
+  });
+
+  it('an expiresAt already past still stores the key for at least one second (never a negative TTL)', async () => {
+    const cache = createRedisReplayCache({ url: REDIS_URL, keyPrefix: prefix });
+    expect(await cache.reserve('jkt:past', nowS() - 3600)).toBe(true);
+    const pttl = await admin.pttl(cache.redisKey('jkt:past'));
+    expect(pttl).toBeGreaterThan(800);
+    expect(pttl).toBeLessThanOrEqual(1000);
+    await cache.close();
+  });
+
+  it('Redis Cluster hash tags: per-key tag wraps the digest; a fixed tag puts every key in one slot', async () => {
+    const perKey = createRedisReplayCache({ url: REDIS_URL, keyPrefix: `${prefix}{x}`, hashTag: true });
+    const fixed = createRedisReplayCache({ url: REDIS_URL, keyPrefix: prefix, hashTag: 'replay' });
+    expect(perKey.redisKey('a:b')).toMatch(/\{x\}\{[A-Za-z0-9_-]{43}\}$/);
+    expect(fixed.redisKey('a:b')).toMatch(/\{replay\}[A-Za-z0-9_-]{43}$/);
+    const slot = async (k: string) => Number(await admin.call('CLUSTER', 'KEYSLOT', k).catch(() => -1));
+    // Where the server can compute slots (CLUSTER KEYSLOT works on a standalone Redis 7 too),
+    // all fixed-tag keys share one slot.
+    const [s1, s2] = [await slot(fixed.redisKey('a:1')), await slot(fixed.redisKey('b:2'))];
+    if (s1 !== -1) expect(s1).toBe(s2);
+    expect(await fixed.reserve('a:1', nowS() + 60)).toBe(true);
+    expect(await fixed.reserve('a:1', nowS() + 60)).toBe(false);
+    expect(() => createRedisReplayCache({ url: REDIS_URL, hashTag: 'a}b' })).toThrow(TypeError);
+    await perKey.close();
+    await fixed.close();
+  });
+
+  it('uses a caller-owned client and leaves it open on close()', async () => {
+    const redis = new Redis(REDIS_URL);
+    const cache = createRedisReplayCache({ redis, keyPrefix: prefix });
+    expect(await cache.reserve('jkt:own', nowS() + 60)).toBe(true);
+    expect(await cache.reserve('jkt:own', nowS() + 60)).toBe(false);
+    await cache.close();
+    expect(await redis.ping()).toBe('PONG');
+    await redis.quit();
+  });
+});
+
+describe('Redis replay cache: fail closed, recover by itself (issue 3 evidence)', () => {
+  it('Redis unreachable from the start: reserve rejects fast with replay_cache_unavailable (503)', async () => {
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r())); // nothing listens there now
+    const cache = createRedisReplayCache({ url: `redis://127.0.0.1:${port}`, keyPrefix: prefix });
+    const { err, ms } = await timedRejection(cache.reserve('jkt:x', nowS() + 60));
+    expect(err).toBeInstanceOf(DPoPError);
+    expect(err).toMatchObject({ error: 'temporarily_unavailable', reason: 'replay_cache_unavailable', status: 503 });
+    expect(ms).toBeLessThan(1000);
+    await cache.close();
+  });
+
+  it('outage through a TCP proxy: works → proxy closed: 503 replay_cache_unavailable in < 1 s → proxy back: accepted again, same cache object', async () => {
+    const proxy = await createTcpProxy(6379);
+    const cache = createRedisReplayCache({ url: `redis://127.0.0.1:${proxy.port}`, keyPrefix: prefix });
+    const keyPair = await generateKeyPair('ES256');
+    const proof = () => createProof(keyPair, { htm: 'GET', htu: URL_ });
+
+    // Up: a real proof passes verifyProof with the Redis cache; its replay is refused.
+    const first = await proof();
+    await expect(verifyProof(first, { method: 'GET', url: URL_, replayCache: cache })).resolves.toMatchObject({ jti: expect.any(String) });
+    await expect(verifyProof(first, { method: 'GET', url: URL_, replayCache: cache })).rejects.toMatchObject({ reason: 'replayed', status: 401 });
+
+    // Down: every connection reset, nothing listening.
+    await proxy.close();
+    const { err, ms } = await timedRejection(cache.reserve('jkt:during-outage', nowS() + 60));
+    expect(err).toMatchObject({ reason: 'replay_cache_unavailable', status: 503 });
+    expect(ms).toBeLessThan(1000);
+    const during = await proof();
+    const verified = await timedRejection(verifyProof(during, { method: 'GET', url: URL_, replayCache: cache }));
+    expect(verified.err).toBeInstanceOf(DPoPError);
+    expect(verified.err).toMatchObject({ error: 'temporarily_unavailable', reason: 'replay_cache_unavailable', status: 503 });
+    expect(verified.ms).toBeLessThan(1000);
+
+    // Back: the same cache object reconnects by itself within a few seconds.
+    await proxy.reopen();
+    const start = Date.now();
+    let recovered = false;
+    while (!recovered && Date.now() - start < 5000) {
+      try {
+        recovered = await cache.reserve(`jkt:after-${Date.now()}`, nowS() + 60);
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    expect(recovered).toBe(true);
+    // The proof refused during the outage was never recorded (fail closed, not "accepted
+    // unrecorded"), so it is accepted now, exactly once.
+    await expect(verifyProof(during, { method: 'GET', url: URL_, replayCache: cache })).resolves.toBeDefined();
+    await expect(verifyProof(during, { method: 'GET', url: URL_, replayCache: cache })).rejects.toMatchObject({ reason: 'replayed' });
+    await cache.close();
+    await proxy.close();
+  });
+
+  it('a hung Redis (connected, never answers): reserve fails closed after commandTimeoutMs', async () => {
+    const proxy = await createTcpProxy(6379);
+    const cache = createRedisReplayCache({ url: `redis://127.0.0.1:${proxy.port}`, keyPrefix: prefix, commandTimeoutMs: 200 });
+    expect(await cache.reserve('jkt:before-hang', nowS() + 60)).toBe(true);
+    proxy.stall(true);
+    const { err, ms } = await timedRejection(cache.reserve('jkt:hang', nowS() + 60));
+    expect(err).toMatchObject({ reason: 'replay_cache_unavailable', status: 503 });
+    expect(ms).toBeGreaterThanOrEqual(150);
+    expect(ms).toBeLessThan(1000);
+    await cache.close();
+    await proxy.close();
+  });
+});
