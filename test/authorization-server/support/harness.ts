@@ -1,0 +1,153 @@
+/**
+ * Test support for the authorization server: real storages (PGlite in memory, PostgreSQL on a
+ * throw-away schema), a real HTTP server on an ephemeral port, DPoP keys and form helpers.
+ */
+import { createHash } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import pg from 'pg';
+import { createProof, generateKeyPair, keyThumbprint } from '../../../src/index.js';
+import type { DPoPKeyPair } from '../../../src/index.js';
+import { createAuthorizationServer, hashPassword, type AuthorizationServer, type AuthorizationServerOptions } from '../../../src/authorization-server/index.js';
+import type { Storage } from '../../../src/authorization-server/storage.js';
+import { createPGliteStorage, createPostgresStorage } from '../../../src/stores/postgres.js';
+
+export const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
+
+export interface StorageFactory {
+  name: string;
+  open(): Promise<{ storage: Storage; cleanup(): Promise<void> }>;
+}
+
+/** The two storages every suite runs on. */
+export const STORAGES: StorageFactory[] = [
+  {
+    name: 'PGlite',
+    async open() {
+      const storage = createPGliteStorage();
+      return { storage, cleanup: () => storage.close() };
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    async open() {
+      const schema = `dpopkit_t_${Math.random().toString(36).slice(2, 10)}`;
+      const storage = createPostgresStorage({ connectionString: PG_URL, schema });
+      return {
+        storage,
+        async cleanup() {
+          await storage.close();
+          const c = new pg.Client({ connectionString: PG_URL });
+          await c.connect();
+          await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+          await c.end();
+        },
+      };
+    },
+  },
+];
+
+export const SECRET = 'correct-horse-battery-staple';
+export const REDIRECT = 'http://127.0.0.1:9/callback';
+
+let aliceHash: Promise<string> | undefined;
+export const alicePasswordHash = (): Promise<string> => (aliceHash ??= hashPassword('alice-password'));
+
+/** Clients most tests use. */
+export function defaultClients(): AuthorizationServerOptions['clients'] {
+  return [
+    { clientId: 'confidential', tokenEndpointAuthMethod: 'client_secret_basic', clientSecret: SECRET, grantTypes: ['client_credentials', 'authorization_code', 'refresh_token'], redirectUris: [REDIRECT], scope: 'read write' },
+    { clientId: 'poster', tokenEndpointAuthMethod: 'client_secret_post', clientSecret: SECRET, grantTypes: ['client_credentials'], scope: 'read' },
+    { clientId: 'spa', clientName: 'Demo <SPA>', tokenEndpointAuthMethod: 'none', redirectUris: [REDIRECT, 'http://127.0.0.1:9/other?x=1'], scope: 'read write' },
+    { clientId: 'strict', tokenEndpointAuthMethod: 'client_secret_basic', clientSecret: SECRET, grantTypes: ['client_credentials'], scope: 'read', dpopBoundAccessTokens: true },
+  ];
+}
+
+export interface Running {
+  url: string;
+  as: AuthorizationServer;
+  storage: Storage;
+  close(): Promise<void>;
+}
+
+/** Serve an authorization server on 127.0.0.1:<ephemeral> whose issuer is that very URL. */
+export async function startServer(storage: Storage, options: Partial<AuthorizationServerOptions> = {}, path = ''): Promise<Running> {
+  let handler: (req: Request) => Promise<Response> = async () => new Response('starting', { status: 503 });
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: (req) => handler(req), port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}${path}`;
+  const as = await createAuthorizationServer({
+    issuer: url,
+    storage,
+    clients: defaultClients(),
+    users: [{ username: 'alice', passwordHash: await alicePasswordHash(), name: 'Alice' }],
+    ...options,
+  });
+  handler = as.fetch;
+  return {
+    url, as, storage,
+    async close() {
+      await as.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export const basic = (id: string, secret: string): string =>
+  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+
+export interface PostOptions {
+  auth?: string;
+  dpop?: string;
+  headers?: Record<string, string>;
+}
+
+/** POST a form (as a string, to control duplicates and encoding exactly). */
+export function postForm(url: string, body: Record<string, string> | string, options: PostOptions = {}): Promise<Response> {
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', ...options.headers };
+  if (options.auth) headers.authorization = options.auth;
+  if (options.dpop) headers.dpop = options.dpop;
+  return fetch(url, { method: 'POST', headers, body: typeof body === 'string' ? body : new URLSearchParams(body).toString(), redirect: 'manual' });
+}
+
+export interface DPoPKey {
+  pair: DPoPKeyPair;
+  jkt: string;
+  proof(htu: string, extra?: { nonce?: string; htm?: string; iat?: number; accessToken?: string }): Promise<string>;
+}
+
+export async function dpopKey(alg: 'ES256' | 'EdDSA' | 'RS256' = 'ES256'): Promise<DPoPKey> {
+  const pair = await generateKeyPair(alg, { extractable: true });
+  return {
+    pair,
+    jkt: await keyThumbprint(pair),
+    proof: (htu, extra = {}) => createProof(pair, { htm: extra.htm ?? 'POST', htu, nonce: extra.nonce, iat: extra.iat, accessToken: extra.accessToken }),
+  };
+}
+
+export function decodeJwt(token: string): { header: Record<string, unknown>; payload: Record<string, unknown> } {
+  const [h, p] = token.split('.');
+  return { header: JSON.parse(Buffer.from(h!, 'base64url').toString()), payload: JSON.parse(Buffer.from(p!, 'base64url').toString()) };
+}
+
+/** PKCE pair (RFC 7636). */
+export function pkce(): { verifier: string; challenge: string } {
+  const verifier = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url');
+  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  return { verifier, challenge };
+}
+
+/** Drive /authorize and the sign-in form with plain fetch; returns the redirect's query. */
+export async function signIn(base: string, query: Record<string, string>, user = { username: 'alice', password: 'alice-password' }): Promise<URLSearchParams> {
+  const page = await fetch(`${base}/authorize?${new URLSearchParams(query)}`, { redirect: 'manual' });
+  if (page.status !== 200) throw new Error(`authorize answered ${page.status}: ${page.headers.get('location') ?? await page.text()}`);
+  const html = await page.text();
+  const csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+  const action = /action="([^"]+)"/.exec(html)![1]!.replace(/&#38;/g, '&');
+  const cookie = page.headers.get('set-cookie')!.split(';')[0]!;
+  const login = await postForm(action, { csrf, username: user.username, password: user.password, action: 'login' }, { headers: { cookie } });
+  if (login.status !== 303) throw new Error(`login answered ${login.status}`);
+  return new URL(login.headers.get('location')!).searchParams;
+}
