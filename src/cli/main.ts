@@ -11,9 +11,10 @@ import * as keygen from './commands/keygen.js';
 import * as thumbprint from './commands/thumbprint.js';
 import * as proof from './commands/proof.js';
 import * as verify from './commands/verify.js';
+import * as request from './commands/request.js';
 
 /** Every command module; add yours here. */
-const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [keygen, thumbprint, proof, verify];
+const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [keygen, thumbprint, proof, verify, request];
 
 const program = new Command('dpopkit')
   .description('DPoP (RFC 9449) tools: keys, proofs, verification, requests and a demo server')
