@@ -1,0 +1,145 @@
+/**
+ * htu reconstruction (RFC 9449 §4.3 (9)): Host grammar checked before any URL is built
+ * (auth0 node-oauth2-jwt-bearer #244), trusted proxies only, public base URL with a path prefix,
+ * allowed hosts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createProof } from '../../src/index.js';
+import { createUrlResolver, ResourceServerError } from '../../src/resource-server/index.js';
+import type { RequestLike } from '../../src/resource-server/index.js';
+import { startAuthServer, type AuthServer } from './support/auth-server.js';
+import { call, newKey, raw, startHonoApi, startNodeApi } from './support/http.js';
+import { testRs } from './support/rs.js';
+
+const req = (headers: Record<string, string | string[]>, extra: Partial<RequestLike> = {}): RequestLike => ({ method: 'GET', url: '/items?q=1', headers, ...extra });
+
+function reasonOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ResourceServerError) return `${err.status} ${err.reason}`;
+    throw err;
+  }
+  return undefined;
+}
+
+describe('request URL policy (unit)', () => {
+  const plain = createUrlResolver();
+
+  it('RFC 9449 §4.3 (9): scheme + validated Host + path, query dropped', () => {
+    expect(plain(req({ host: 'API.example.com:8443' }))).toBe('http://api.example.com:8443/items');
+    expect(plain(req({ host: 'api.example.com' }, { protocol: 'https' }))).toBe('https://api.example.com/items');
+    expect(plain(req({ host: '[::1]:8080' }))).toBe('http://[::1]:8080/items');
+  });
+
+  it('auth0 #244: a Host carrying a path, query, fragment, userinfo, spaces or a bad port is refused (400), never laundered', () => {
+    for (const host of ['api.example.com/other?', 'api.example.com/other#', 'api.example.com?', 'user@api.example.com', 'api.example.com:99999', 'api example.com', 'api.example.com\\x', '', 'a..b']) {
+      expect(reasonOf(() => plain(req({ host }))), host).toBe('400 bad_host');
+    }
+  });
+
+  it('RFC 9112 §3.2: two Host headers, or none, are refused', () => {
+    expect(reasonOf(() => plain(req({ host: ['a.example', 'b.example'] })))).toBe('400 bad_host');
+    expect(reasonOf(() => plain(req({})))).toBe('400 bad_host');
+  });
+
+  it('an absolute URL (Web Request) must agree with the Host header it was built from', () => {
+    expect(plain({ method: 'GET', url: 'https://api.example.com/items?x', headers: { host: 'api.example.com' } })).toBe('https://api.example.com/items');
+    expect(reasonOf(() => plain({ method: 'GET', url: 'http://api.example.com/other?/items', headers: { host: 'api.example.com/other?' } }))).toBe('400 bad_host');
+    expect(reasonOf(() => plain({ method: 'GET', url: 'http://a.example/items', headers: { host: 'b.example' } }))).toBe('400 host_mismatch');
+  });
+
+  it('trustProxy: forwarded headers are honoured only from listed peers (exact or IPv4 CIDR), last element wins', () => {
+    const resolve = createUrlResolver({ trustProxy: { addresses: ['10.0.0.0/8', '::1'] } });
+    const forwarded = { host: 'internal:8080', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example, api.example.com' };
+    expect(resolve(req(forwarded, { remoteAddress: '10.1.2.3' }))).toBe('https://api.example.com/items');
+    expect(resolve(req(forwarded, { remoteAddress: '::ffff:10.1.2.3' }))).toBe('https://api.example.com/items');
+    expect(resolve(req(forwarded, { remoteAddress: '::1' }))).toBe('https://api.example.com/items');
+    expect(resolve(req(forwarded, { remoteAddress: '192.168.1.1' }))).toBe('http://internal:8080/items');
+    expect(resolve(req(forwarded))).toBe('http://internal:8080/items');
+    // RFC 7239 Forwarded wins over X-Forwarded-*
+    expect(resolve(req({ ...forwarded, forwarded: 'for=1.2.3.4;proto=http;host="a.example", for=10.0.0.1;proto=https;host="b.example:444"' }, { remoteAddress: '10.0.0.1' }))).toBe('https://b.example:444/items');
+    // a forwarded host is checked like a Host
+    expect(reasonOf(() => resolve(req({ host: 'internal', 'x-forwarded-host': 'api.example.com/other?' }, { remoteAddress: '10.0.0.1' })))).toBe('400 bad_host');
+    expect(reasonOf(() => resolve(req({ host: 'internal', 'x-forwarded-proto': 'gopher' }, { remoteAddress: '10.0.0.1' })))).toBe('400 bad_host');
+    expect(() => createUrlResolver({ trustProxy: { addresses: ['10.0.0.0/40'] } })).toThrow(TypeError);
+  });
+
+  it('Spring gh-16940: publicUrl with a path prefix for gateway-mounted APIs; Host is not used', () => {
+    const resolve = createUrlResolver({ publicUrl: 'https://gw.example.com/svc/orders/' });
+    expect(resolve(req({ host: 'pod-7:3000' }))).toBe('https://gw.example.com/svc/orders/items');
+    expect(() => createUrlResolver({ publicUrl: '/relative' })).toThrow(TypeError);
+    expect(() => createUrlResolver({ publicUrl: 'https://x.example/?q' })).toThrow(TypeError);
+  });
+
+  it('allowedHosts: other hosts are refused', () => {
+    const resolve = createUrlResolver({ allowedHosts: ['api.example.com'] });
+    expect(resolve(req({ host: 'api.example.com:8443' }))).toBe('http://api.example.com:8443/items');
+    expect(reasonOf(() => resolve(req({ host: 'evil.example' })))).toBe('400 host_not_allowed');
+  });
+
+  it('an origin-form target must start with "/"', () => {
+    expect(reasonOf(() => plain({ method: 'OPTIONS', url: '*', headers: { host: 'a.example' } }))).toBe('400 bad_request_target');
+  });
+});
+
+describe('request URL policy over HTTP', () => {
+  let as: AuthServer;
+  beforeAll(async () => {
+    as = await startAuthServer();
+  });
+  afterAll(async () => {
+    await as.close();
+  });
+
+  it.each([['node:http', startNodeApi], ['Hono', startHonoApi]] as const)('auth0 #244 through %s: a proof stolen from /other, replayed to /resource with Host "<host>/other?", is refused', async (name, start) => {
+    const t = testRs(as, { jwksUri: `${as.url}/jwks` });
+    const api = await start(t.rs);
+    try {
+      const key = await newKey();
+      const token = await as.mint({ cnf: { jkt: key.jkt } });
+      const stolen = await createProof(key, { htm: 'GET', htu: `${api.base}/other`, accessToken: token });
+      const host = new URL(api.base).host;
+      const res = await raw(api.base, '/resource', 'GET', [['Host', `${host}/other?`], ['Authorization', `DPoP ${token}`], ['DPoP', stolen]]);
+      expect(res.status).toBe(400);
+      // @hono/node-server refuses such a Host itself before the middleware runs; node:http reaches us
+      if (name === 'node:http') expect(t.lastReason()).toBe('bad_host');
+      // the honest request with that proof's own endpoint still works
+      expect((await raw(api.base, '/other', 'GET', [['Authorization', `DPoP ${token}`], ['DPoP', stolen]])).status).toBe(200);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it('trustProxy: X-Forwarded-Proto/Host from a trusted peer (127.0.0.1) make https://api.example.com/... the htu; from an untrusted config they are ignored', async () => {
+    const key = await newKey();
+    const token = await as.mint({ cnf: { jkt: key.jkt } });
+    const headers: Array<[string, string]> = [['X-Forwarded-Proto', 'https'], ['X-Forwarded-Host', 'api.example.com']];
+    const trusting = testRs(as, { jwksUri: `${as.url}/jwks`, trustProxy: { addresses: ['127.0.0.1'] } });
+    const api = await startNodeApi(trusting.rs);
+    const distrusting = testRs(as, { jwksUri: `${as.url}/jwks`, trustProxy: { addresses: ['10.0.0.1'] } });
+    const api2 = await startNodeApi(distrusting.rs);
+    try {
+      expect((await call(api.base, '/resource', token, { key, htu: 'https://api.example.com/resource', headers })).status).toBe(200);
+      expect((await call(api2.base, '/resource', token, { key, htu: 'https://api.example.com/resource', headers })).status).toBe(401);
+      expect(distrusting.lastReason()).toBe('htu_mismatch');
+    } finally {
+      await api.close();
+      await api2.close();
+    }
+  });
+
+  it('publicUrl: a proof for the gateway URL (with its path prefix) is accepted by the API behind it', async () => {
+    const key = await newKey();
+    const token = await as.mint({ cnf: { jkt: key.jkt } });
+    const t = testRs(as, { jwksUri: `${as.url}/jwks`, publicUrl: 'https://gw.example.com/svc' });
+    const api = await startHonoApi(t.rs);
+    try {
+      expect((await call(api.base, '/resource', token, { key, htu: 'https://gw.example.com/svc/resource' })).status).toBe(200);
+      expect((await call(api.base, '/resource', token, { key })).status).toBe(401);
+      expect(t.lastReason()).toBe('htu_mismatch');
+    } finally {
+      await api.close();
+    }
+  });
+});
