@@ -1,0 +1,215 @@
+/**
+ * `dpopkit request`, run as a user would (the built bin): against a small real resource server
+ * that checks proofs with core's verifyProof and demands nonces (RFC 9449 §9), and against
+ * node-oidc-provider 9's token endpoint (client credentials, DPoP, nonces required, §5 / §8),
+ * whose introspection (RFC 7662) shows the token's cnf.jkt.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import Provider from 'oidc-provider';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyThumbprint } from '../../src/client/index.js';
+import { fileKeyStore } from '../../src/client/key-store/file.js';
+import { DPoPError } from '../../src/core/errors.js';
+import { formatChallenge } from '../../src/core/challenge.js';
+import { createMemoryReplayCache } from '../../src/stores/memory.js';
+import { checkProof, controlledNonces, startResourceServer, startServer, type TestServer } from '../client/support/servers.js';
+
+const run = promisify(execFile);
+const BIN = join(process.cwd(), 'dist/cli/main.js');
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, 'request', ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+/** The proofs printed by --verbose, decoded claims in order. */
+const verboseClaims = (stderr: string): Array<Record<string, unknown>> =>
+  [...stderr.matchAll(/^\*   claims: (.+)$/gm)].map((m) => JSON.parse(m[1]!) as Record<string, unknown>);
+
+let dir: string;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'dpopkit-request-'));
+  // `npm test` builds first; build here only when this file runs alone on a fresh checkout.
+  if (!existsSync(join(process.cwd(), 'dist/cli/commands/request.js'))) await run('npx', ['tsc', '-p', 'tsconfig.build.json']).catch(() => undefined);
+}, 120_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('dpopkit request against a resource server that demands nonces (RFC 9449 §7, §9)', () => {
+  let rs: Awaited<ReturnType<typeof startResourceServer>>;
+  let nonces: ReturnType<typeof controlledNonces>;
+  beforeAll(async () => {
+    nonces = controlledNonces('cli');
+    rs = await startResourceServer({ nonces, token: 'tok-cli' });
+  });
+  afterAll(async () => { await rs.close(); });
+
+  it('§9: retries once with the nonce; -i prints status and headers; --verbose prints both proofs decoded', async () => {
+    const before = rs.seen.length;
+    const out = await cli(`${rs.url}/items?page=2`, '--access-token', 'tok-cli', '-i', '--verbose');
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/^HTTP\/1\.1 200 OK\n/);
+    expect(out.stdout).toMatch(/\ncontent-type: application\/json\n/);
+    expect(out.stdout).toContain(`dpop-nonce: ${nonces.value}\n`);
+    const body = JSON.parse(out.stdout.slice(out.stdout.indexOf('\n\n') + 2)) as { claims: Record<string, unknown> };
+    expect(body.claims.htu).toBe(`${rs.url}/items`);
+    expect(rs.seen.length - before).toBe(2);
+    const proofs = verboseClaims(out.stderr);
+    expect(proofs).toHaveLength(2);
+    expect(proofs[0]).toMatchObject({ htm: 'GET', htu: `${rs.url}/items` });
+    expect(proofs[0]!.nonce).toBeUndefined();
+    expect(proofs[1]!.nonce).toBe(nonces.value);
+    expect(proofs[1]!.ath).toBeTypeOf('string');
+    expect(proofs[0]!.jti).not.toBe(proofs[1]!.jti);
+    expect(out.stderr).toMatch(/header: \{"typ":"dpop\+jwt","alg":"ES256","jwk":/);
+  });
+
+  it('-X, -d @file and -H: method, body and headers as given; the proof says PUT', async () => {
+    const file = join(dir, 'body.json');
+    writeFileSync(file, '{"name":"x"}');
+    const out = await cli(`${rs.url}/items/1`, '-X', 'PUT', '-d', `@${file}`, '-H', 'Content-Type: application/json', '-H', 'X-Trace: 42', '--access-token', 'tok-cli');
+    expect(out.code).toBe(0);
+    const seen = rs.seen.at(-1)!;
+    expect(seen.method).toBe('PUT');
+    expect(seen.body).toBe('{"name":"x"}');
+    expect(seen.headers['content-type']).toBe('application/json');
+    expect(seen.headers['x-trace']).toBe('42');
+    expect((JSON.parse(out.stdout) as { claims: { htm: string } }).claims.htm).toBe('PUT');
+  });
+
+  it('-d without -X is a form POST (as curl)', async () => {
+    const out = await cli(`${rs.url}/form`, '-d', 'a=1', '--access-token', 'tok-cli');
+    expect(out.code).toBe(0);
+    expect(rs.seen.at(-1)!.method).toBe('POST');
+    expect(rs.seen.at(-1)!.headers['content-type']).toBe('application/x-www-form-urlencoded');
+  });
+
+  it('HTTP ≥ 400: exit 22 (curl --fail-with-body), the body and WWW-Authenticate still shown', async () => {
+    const out = await cli(`${rs.url}/items`, '--access-token', 'wrong-token', '-i');
+    expect(out.code).toBe(22);
+    expect(out.stdout).toMatch(/^HTTP\/1\.1 401 Unauthorized\n/);
+    expect(out.stdout).toContain('www-authenticate: DPoP error="invalid_token"');
+  });
+
+  it('--key FILE: created with mode 0600 when missing, then reused (same thumbprint); a 0644 file is refused', async () => {
+    const key = join(dir, 'client-key.json');
+    const first = await cli(`${rs.url}/items`, '--access-token', 'tok-cli', '--key', key, '--verbose');
+    expect(first.code).toBe(0);
+    expect(statSync(key).mode & 0o777).toBe(0o600);
+    const jkt = await keyThumbprint((await fileKeyStore(key).load())!);
+    expect(first.stderr).toContain(`key thumbprint (jkt): ${jkt}`);
+    expect(rs.proofs.at(-1)!.jkt).toBe(jkt);
+    const second = await cli(`${rs.url}/items`, '--access-token', 'tok-cli', '--key', key);
+    expect(second.code).toBe(0);
+    expect(rs.proofs.at(-1)!.jkt).toBe(jkt);
+    chmodSync(key, 0o644);
+    const refused = await cli(`${rs.url}/items`, '--access-token', 'tok-cli', '--key', key);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/mode 0644.*chmod 600/);
+  });
+
+  it('usage errors exit 2; an unreachable server exits 1 with one clear line', async () => {
+    expect((await cli('not a url')).code).toBe(2);
+    expect((await cli(rs.url, '-H', 'no-colon')).code).toBe(2);
+    const noId = await cli(rs.url, '--token-endpoint', `${rs.url}/token`);
+    expect([noId.code, noId.stderr]).toEqual([2, 'dpopkit: --token-endpoint needs --client-id\n']);
+    const closed = await startServer(() => ({}));
+    await closed.close();
+    const down = await cli(`${closed.url}/x`);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/^dpopkit: cannot reach http:\/\/127\.0\.0\.1:\d+\/x: ECONNREFUSED\n$/);
+  });
+});
+
+describe('dpopkit request with node-oidc-provider 9 as the token endpoint (RFC 9449 §5, §6, §8)', () => {
+  let server: Server;
+  let issuer: string;
+  let api: TestServer;
+  const secret = 'a-long-client-secret-for-tests';
+
+  beforeAll(async () => {
+    let handler: Parameters<typeof createServer>[1] = (_req, res) => { res.end(); };
+    server = createServer((req, res) => handler!(req, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const provider = new Provider(issuer, {
+      clients: [{ client_id: 'svc', client_secret: secret, grant_types: ['client_credentials'], redirect_uris: [], response_types: [], token_endpoint_auth_method: 'client_secret_basic' }],
+      features: {
+        // §8: the token endpoint requires a server nonce, so the CLI must retry once.
+        dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true },
+        clientCredentials: { enabled: true },
+        introspection: { enabled: true },
+        devInteractions: { enabled: false },
+      },
+    } as ConstructorParameters<typeof Provider>[1]);
+    handler = provider.callback();
+    // A resource server: verifies the proof, introspects the token at the OP (RFC 7662), and
+    // demands that the proof's key be the token's cnf.jkt (§6.2, §7.1).
+    const replay = createMemoryReplayCache();
+    api = await startServer(async (req) => {
+      const token = /^DPoP (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+      if (!token) return { status: 401, headers: { 'www-authenticate': formatChallenge('DPoP', { error: 'invalid_token' }) } };
+      const introspected = await (await fetch(`${issuer}/token/introspection`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`svc:${secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token }).toString(),
+      })).json() as { active: boolean; token_type?: string; cnf?: { jkt?: string } };
+      try {
+        const proof = await checkProof(req, { accessToken: token, replay, ...(introspected.cnf?.jkt ? { jkt: introspected.cnf.jkt } : {}) });
+        return { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ introspected, proofJkt: proof.jkt }) };
+      } catch (err) {
+        if (!(err instanceof DPoPError)) throw err;
+        return { status: 401, headers: { 'www-authenticate': formatChallenge('DPoP', { error: err.error, error_description: err.message }) } };
+      }
+    });
+  });
+  afterAll(async () => {
+    await api.close();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it('client credentials at the OP (nonce retry) → token_type DPoP, cnf.jkt = the key file\'s thumbprint; the API call succeeds', async () => {
+    const key = join(dir, 'op-key.json');
+    const out = await cli(`${api.url}/me`, '--token-endpoint', `${issuer}/token`, '--client-id', 'svc', '--client-secret', secret, '--key', key, '--verbose');
+    expect(out.stderr).not.toContain('dpopkit:');
+    expect(out.code).toBe(0);
+    const jkt = await keyThumbprint((await fileKeyStore(key).load())!);
+    const body = JSON.parse(out.stdout) as { introspected: { active: boolean; token_type: string; cnf: { jkt: string } }; proofJkt: string };
+    expect(body.introspected.active).toBe(true);
+    expect(body.introspected.token_type).toBe('DPoP');
+    expect(body.introspected.cnf.jkt).toBe(jkt);
+    expect(body.proofJkt).toBe(jkt);
+    expect(out.stderr).toContain('* token: token_type=DPoP');
+    // Token endpoint: first proof without a nonce, the retry with the OP's nonce; then the API call.
+    const proofs = verboseClaims(out.stderr);
+    expect(proofs.map((p) => [p.htm, p.htu])).toEqual([['POST', `${issuer}/token`], ['POST', `${issuer}/token`], ['GET', `${api.url}/me`]]);
+    expect(proofs[0]!.nonce).toBeUndefined();
+    expect(proofs[1]!.nonce).toBeTypeOf('string');
+    expect(proofs[2]!.ath).toBeTypeOf('string');
+  });
+
+  it('an ephemeral key works the same (no --key)', async () => {
+    const out = await cli(`${api.url}/me`, '--token-endpoint', `${issuer}/token`, '--client-id', 'svc', '--client-secret', secret);
+    expect(out.code).toBe(0);
+    const body = JSON.parse(out.stdout) as { introspected: { cnf: { jkt: string } }; proofJkt: string };
+    expect(body.introspected.cnf.jkt).toBe(body.proofJkt);
+  });
+
+  it('RFC 6749 §5.2: a wrong client secret → exit 1 with the OP\'s error (invalid_client)', async () => {
+    const out = await cli(`${api.url}/me`, '--token-endpoint', `${issuer}/token`, '--client-id', 'svc', '--client-secret', 'wrong');
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/^dpopkit: invalid_client/);
+  });
+});
