@@ -26,19 +26,20 @@ export interface FastifyDPoPOptions extends NodeAdapterOptions {
 
 /** A hook/preHandler checking one request. */
 export function dpopPreHandler(rs: ResourceServer, options: NodeAdapterOptions = {}) {
-  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     const raw = request.raw;
     // request.url keeps the full path under prefixes; the peer is the socket, not request.ip.
     const result = await rs.verify({ ...toRequestLike(raw), url: request.url });
     const denied = result.ok ? (options.scopes ? rs.requireScopes(result.principal, options.scopes) : undefined) : result;
     if (denied) {
-      await reply.code(denied.status).headers(denied.headers).type('application/json').send(JSON.stringify(denied.body));
-      return;
+      // Fastify: an async hook that answers early must return the reply.
+      return reply.code(denied.status).headers(denied.headers).type('application/json').send(JSON.stringify(denied.body));
     }
     if (result.ok) {
       reply.headers(result.headers);
       request.dpop = result.principal;
     }
+    return undefined;
   };
 }
 
