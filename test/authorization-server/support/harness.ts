@@ -145,7 +145,8 @@ export async function signIn(base: string, query: Record<string, string>, user =
   if (page.status !== 200) throw new Error(`authorize answered ${page.status}: ${page.headers.get('location') ?? await page.text()}`);
   const html = await page.text();
   const csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
-  const action = /action="([^"]+)"/.exec(html)![1]!.replace(/&#38;/g, '&');
+  // The form posts to the issuer's login URL; reach it on this server (the issuer may be a public name).
+  const action = new URL(base).origin + new URL(/action="([^"]+)"/.exec(html)![1]!.replace(/&#38;/g, '&')).pathname;
   const cookie = page.headers.get('set-cookie')!.split(';')[0]!;
   const login = await postForm(action, { csrf, username: user.username, password: user.password, action: 'login' }, { headers: { cookie } });
   if (login.status !== 303) throw new Error(`login answered ${login.status}`);
