@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+// @ts-expect-error oidc-provider ships no type declarations
 import Provider from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyThumbprint } from '../../src/client/index.js';
@@ -152,7 +153,7 @@ describe('dpopkit request with node-oidc-provider 9 as the token endpoint (RFC 9
         introspection: { enabled: true },
         devInteractions: { enabled: false },
       },
-    } as ConstructorParameters<typeof Provider>[1]);
+    });
     handler = provider.callback();
     // A resource server: verifies the proof, introspects the token at the OP (RFC 7662), and
     // demands that the proof's key be the token's cnf.jkt (§6.2, §7.1).

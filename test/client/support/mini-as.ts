@@ -28,7 +28,7 @@ export interface MiniAsOptions {
 interface Grant { clientId: string; jkt: string; scope?: string }
 
 const b64u = (b: Buffer): string => b.toString('base64url');
-const json = (status: number, body: unknown, headers: Record<string, string> = {}) => ({ status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+const json = (status: number, body: unknown, headers: Record<string, string | undefined> = {}) => ({ status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
 
 export const CLIENTS: Record<string, { secret?: string; redirectUri?: string }> = {
   pub: { redirectUri: 'http://app.test/cb' },

@@ -25,7 +25,9 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export type Handler = (req: Seen) => Promise<{ status?: number; headers?: Record<string, string>; body?: string }> | { status?: number; headers?: Record<string, string>; body?: string };
+/** Headers with `undefined` values are left out. */
+export type Answer = { status?: number; headers?: Record<string, string | undefined>; body?: string | undefined };
+export type Handler = (req: Seen) => Promise<Answer> | Answer;
 
 /** Start a server answering with `handler`. */
 export async function startServer(handler: Handler): Promise<TestServer> {
@@ -38,7 +40,8 @@ export async function startServer(handler: Handler): Promise<TestServer> {
       const entry: Seen = { method: req.method ?? '', url: `${base}${req.url ?? '/'}`, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
       seen.push(entry);
       Promise.resolve(handler(entry)).then((out) => {
-        res.writeHead(out.status ?? 200, out.headers ?? {});
+        const headers = Object.fromEntries(Object.entries(out.headers ?? {}).filter((e): e is [string, string] => e[1] !== undefined));
+        res.writeHead(out.status ?? 200, headers);
         res.end(out.body ?? '');
       }, (err: unknown) => {
         res.writeHead(500, { 'content-type': 'text/plain' });
