@@ -6,6 +6,8 @@
  * One atomic round trip per proof: `SET <key> 1 PX <ttl> NX`. Redis executes it as one command,
  * so of any number of concurrent copies of a proof, in any number of processes, exactly one gets
  * `OK`; the others get nil (a replay). Never GET-then-SET (the node-oidc-provider TOCTOU race).
+ * The proofs reserved in one event-loop tick share one round trip: a small Lua script runs that
+ * same `SET NX` per key (see `batch`).
  *
  * The key lives until the proof's own `expiresAt` (the end of its `iat` acceptance window, as
  * the port computes it). The TTL is relative (`PX`), computed from this process's clock, the same
@@ -45,6 +47,11 @@ export interface RedisReplayCacheOptions {
   connectTimeoutMs?: number;
   /** Clock in epoch milliseconds (tests). */
   now?: () => number;
+  /**
+   * Send the reserves of one tick as one script call (default: on, except on a Cluster without
+   * a fixed `hashTag`, where keys live in different slots). Off: one `SET NX` per proof.
+   */
+  batch?: boolean;
   /** Called with connection errors of the client we created (they never throw). */
   onError?: (err: Error) => void;
 }
@@ -59,6 +66,20 @@ export interface RedisReplayCache extends ReplayCache {
 
 /** Shortest life of an entry: a proof whose window already closed is still remembered 1 s. */
 const MIN_TTL_MS = 1000;
+/** Most keys in one script call. */
+const MAX_BATCH = 512;
+/** A batch this full is sent without waiting for the end of the tick. */
+const EAGER_BATCH = 32;
+/**
+ * `KEYS[i]` is recorded for `ARGV[i]` ms unless present: the same `SET NX` per key as the
+ * unbatched path. Answers 1 (new) or 0 (seen: a replay) per key.
+ */
+const RESERVE_SCRIPT = `local r = {}
+for i, k in ipairs(KEYS) do
+  if redis.call('SET', k, '1', 'PX', ARGV[i], 'NX') then r[i] = 1 else r[i] = 0 end
+end
+return r`;
+const RESERVE_SHA = createHash('sha1').update(RESERVE_SCRIPT).digest('hex');
 
 /**
  * Create a Redis replay cache. Reconnection is automatic; `reserve` rejects with
@@ -101,23 +122,29 @@ export function createRedisReplayCache(options: RedisReplayCacheOptions = {}): R
       detail: { cause: cause instanceof Error ? cause.message : String(cause) },
     });
 
-  /** Until the first connection is up, wait for it (bounded); afterwards never wait. */
+  /**
+   * Until the first connection is up, wait for it (bounded by the command timeout): a cache
+   * used right after creation should not fail for want of a handshake. Afterwards never wait:
+   * while Redis is away, fail at once. One shared wait, however many callers.
+   */
+  let firstWait: Promise<void> | undefined;
   const firstConnection = (): Promise<void> | undefined => {
     if (everReady || redis.status === 'ready') return undefined;
     if (!['wait', 'connecting', 'connect'].includes(redis.status)) return undefined;
-    return new Promise<void>((resolve) => {
+    return (firstWait ??= new Promise<void>((resolve) => {
       // Settle on the first of: connected, connection failed, or the command timeout.
       const done = () => {
         clearTimeout(timer);
         redis.off('ready', done);
         redis.off('close', done);
+        firstWait = undefined;
         resolve();
       };
       const timer = setTimeout(done, timeoutMs);
       redis.once('ready', done);
       redis.once('close', done);
       if (redis.status === 'wait') redis.connect().catch(() => {});
-    });
+    }));
   };
 
   const redisKey = (key: string): string => {
@@ -128,13 +155,71 @@ export function createRedisReplayCache(options: RedisReplayCacheOptions = {}): R
     return prefix + digest;
   };
 
-  const set = async (k: string, ttl: number): Promise<boolean> => {
+  /** Per key: `SET key 1 PX ttl NX` (auto-pipelined by the client we create). */
+  const setOne = async (k: string, ttl: number): Promise<boolean> => {
     try {
       return (await redis.set(k, '1', 'PX', ttl, 'NX')) === 'OK';
     } catch (err) {
       throw unavailable(err);
     }
   };
+
+  // Batched: the reserves made in one tick travel as one script call that runs the very same
+  // `SET … PX … NX` for each key, inside Redis, atomically per key (a script runs alone). Still
+  // one round trip per proof, but one command for many proofs, which halves the client-side
+  // cost per proof. Multi-key scripts need all keys in one Cluster slot, so on a Cluster this is
+  // used only with a fixed hash tag.
+  const isCluster = (redis as { isCluster?: boolean }).isCluster === true;
+  const batching = options.batch ?? (!isCluster || typeof tag === 'string');
+  let pending: { k: string; ttl: number; resolve: (fresh: boolean) => void; reject: (err: unknown) => void }[] = [];
+  let scheduled = false;
+
+  const runScript = async (count: number, args: (string | number)[]): Promise<number[]> => {
+    try {
+      return (await redis.evalsha(RESERVE_SHA, count, ...args)) as number[];
+    } catch (err) {
+      // First use on this server (or after SCRIPT FLUSH): send the script itself once.
+      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return (await redis.eval(RESERVE_SCRIPT, count, ...args)) as number[];
+      throw err;
+    }
+  };
+
+  const flush = (): void => {
+    while (pending.length > 0) {
+      const batch = pending.length <= MAX_BATCH ? pending : pending.slice(0, MAX_BATCH);
+      pending = pending.length <= MAX_BATCH ? [] : pending.slice(MAX_BATCH);
+      const args: (string | number)[] = [];
+      for (const p of batch) args.push(p.k);
+      for (const p of batch) args.push(p.ttl);
+      runScript(batch.length, args).then(
+        (fresh) => {
+          for (let i = 0; i < batch.length; i++) batch[i]!.resolve(fresh[i] === 1);
+        },
+        (err: unknown) => {
+          const error = unavailable(err);
+          for (const p of batch) p.reject(error);
+        },
+      );
+    }
+  };
+
+  const setBatched = (k: string, ttl: number): Promise<boolean> =>
+    new Promise<boolean>((resolve, reject) => {
+      pending.push({ k, ttl, resolve, reject });
+      // A full batch leaves at once, while the rest of this tick's proofs are still being
+      // checked: the round trip overlaps with that work instead of idling the process.
+      if (pending.length >= EAGER_BATCH) flush();
+      else if (!scheduled) {
+        scheduled = true;
+        // After the current tick's promise jobs: every lane that reached `reserve` joins.
+        process.nextTick(() => {
+          scheduled = false;
+          flush();
+        });
+      }
+    });
+
+  const set = batching ? setBatched : setOne;
 
   return {
     redisKey,

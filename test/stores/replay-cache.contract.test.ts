@@ -16,3 +16,9 @@ replayCacheContract('Redis with per-key Cluster hash tags', async () => {
   const cache = createRedisReplayCache({ url: REDIS_URL, keyPrefix, hashTag: true });
   return { cache, cleanup: () => dropPrefix(keyPrefix).then(() => cache.close()) };
 });
+
+replayCacheContract('Redis, one SET NX per proof (batch: false)', async () => {
+  const keyPrefix = uniquePrefix();
+  const cache = createRedisReplayCache({ url: REDIS_URL, keyPrefix, batch: false });
+  return { cache, cleanup: () => dropPrefix(keyPrefix).then(() => cache.close()) };
+});
