@@ -137,3 +137,30 @@ describe.each(ADAPTERS)('%s adapter', (name, start) => {
     });
   }
 });
+
+describe('Fastify plugin details', () => {
+  it('a refused request never reaches the route handler; hook "preHandler" works too; the plugin is not encapsulated', async () => {
+    const rs = testRs(as, { jwksUri: `${as.url}/jwks` }).rs;
+    const app = Fastify();
+    let handled = 0;
+    await app.register(fastifyDPoP, { resourceServer: rs, hook: 'preHandler' });
+    app.get('/resource', async (request) => {
+      handled++;
+      return { subject: request.dpop?.subject };
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    try {
+      const refused = await raw(base, '/resource', 'GET', []);
+      expect(refused.status).toBe(401);
+      expect(handled).toBe(0);
+      const key = await newKey();
+      const ok = await call(base, '/resource', await as.mint({ cnf: { jkt: key.jkt } }), { key });
+      expect(ok.status).toBe(200);
+      expect(ok.json()).toEqual({ subject: 'alice' });
+      expect(handled).toBe(1);
+    } finally {
+      await app.close();
+    }
+  });
+});
