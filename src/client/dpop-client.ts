@@ -118,8 +118,9 @@ export function createDPoPClient(options: DPoPClientOptions = {}): DPoPClient {
     async proof(method, url, proofOptions = {}) {
       const href = String(url);
       const nonce = proofOptions.nonce ?? nonces.get(href);
-      const { pair } = await keys.current();
+      const { pair, alg } = await keys.current();
       const proof = await createProof(pair, {
+        ...(alg !== undefined ? { alg } : {}),
         htm: method,
         htu: href,
         ...(proofOptions.accessToken !== undefined ? { accessToken: proofOptions.accessToken } : {}),
@@ -152,7 +153,8 @@ export function createDPoPClient(options: DPoPClientOptions = {}): DPoPClient {
         const response = await send(request);
         // §8, §9: remember the server's latest nonce from every response, success or error.
         const header = response.headers.get('dpop-nonce')?.trim();
-        const issued = header !== undefined && nonces.set(request.url, header) ? header : undefined;
+        // Filed under the origin that answered (after any redirect fetch followed).
+        const issued = header !== undefined && nonces.set(response.url || request.url, header) ? header : undefined;
         return { response, sent: nonce, issued };
       };
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { DPoPAlgorithm } from '../core/crypto/algorithms.js';
+import { isSupportedAlgorithm, type DPoPAlgorithm } from '../core/crypto/algorithms.js';
 import type { DPoPKeyPair, PublicJwk } from '../core/crypto/backend.js';
 import { exportPublicJwk, generateKeyPair } from '../core/keys.js';
 import { jwkThumbprint } from '../core/thumbprint.js';
@@ -15,6 +15,17 @@ export interface ResolvedKey {
   pair: DPoPKeyPair;
   publicJwk: PublicJwk;
   jkt: string;
+  /** The JWS alg to sign with, when the pair names one (else createProof infers it from the key). */
+  alg: DPoPAlgorithm | undefined;
+}
+
+/**
+ * The algorithm a pair carries in an `alg` member, if any. A generated pair gets one (so a
+ * PS256 key is not later used as RS256), and key stores keep it alongside the keys.
+ */
+export function pairAlg(pair: DPoPKeyPair): DPoPAlgorithm | undefined {
+  const alg = (pair as { alg?: unknown }).alg;
+  return isSupportedAlgorithm(alg) ? alg : undefined;
 }
 
 export interface KeyHolder {
@@ -26,13 +37,16 @@ export interface KeyHolder {
 
 async function resolve(pair: DPoPKeyPair): Promise<ResolvedKey> {
   const publicJwk = await exportPublicJwk(pair);
-  return { pair, publicJwk, jkt: await jwkThumbprint(publicJwk) };
+  return { pair, publicJwk, jkt: await jwkThumbprint(publicJwk), alg: pairAlg(pair) };
 }
 
 /** Build the key holder for `createDPoPClient`'s `key` / `keyStore` / `alg` options. */
 export function createKeyHolder(options: { key?: DPoPKeyPair; keyStore?: KeyStore; alg?: DPoPAlgorithm }): KeyHolder {
   const { keyStore, alg = 'ES256' } = options;
-  const generate = (): Promise<DPoPKeyPair> => generateKeyPair(alg, { extractable: keyStore?.requiresExtractableKey === true });
+  const generate = async (): Promise<DPoPKeyPair> => {
+    const pair = await generateKeyPair(alg, { extractable: keyStore?.requiresExtractableKey === true });
+    return { privateKey: pair.privateKey, publicKey: pair.publicKey, alg } as DPoPKeyPair;
+  };
   let pending: Promise<ResolvedKey> | undefined;
 
   async function initial(): Promise<ResolvedKey> {

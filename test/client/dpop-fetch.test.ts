@@ -160,6 +160,15 @@ describe('RFC 9449 §8 / §9: nonces', () => {
     expect(claimsOf(srv.seen[1]!.headers.dpop).nonce).toBe('proactive-1');
   });
 
+  it('a nonce is filed under the origin that answered, after a redirect fetch followed', async () => {
+    const target = track(await startServer(() => ({ status: 200, headers: { 'dpop-nonce': 'from-target' } })));
+    const origin = track(await startServer(() => ({ status: 302, headers: { location: `${target.url}/landing` } })));
+    const client = createDPoPClient();
+    expect((await client.fetch(`${origin.url}/start`)).status).toBe(200);
+    expect(client.nonces.get(target.url)).toBe('from-target');
+    expect(client.nonces.get(origin.url)).toBeUndefined();
+  });
+
   it('opentdf/java-sdk #374: a nonce rotated on the retry response is cached and used next time', async () => {
     const nonces = controlledNonces('rot');
     const rs = track(await startServer(async (req: Seen) => {

@@ -76,8 +76,8 @@ describe('fileKeyStore (RFC 9449 §2: the private key must stay with the client)
     expect(() => statSync(path)).toThrow();
   });
 
-  it('other algorithms round-trip with their alg (EdDSA, ES384)', async () => {
-    for (const alg of ['EdDSA', 'ES384'] as const) {
+  it('other algorithms round-trip with their alg (EdDSA, ES384, and PS256, which an RSA key alone would not tell)', async () => {
+    for (const alg of ['EdDSA', 'ES384', 'PS256'] as const) {
       const path = join(dir, `${alg}.json`);
       const client = createDPoPClient({ keyStore: fileKeyStore(path), alg });
       const jkt = await client.thumbprint();

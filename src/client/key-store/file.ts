@@ -74,13 +74,15 @@ export function fileKeyStore(path: string): KeyStore {
       }
       const alg = jwk.alg ?? algorithmForJwk(jwk);
       if (!isSupportedAlgorithm(alg)) throw new KeyFileError(`key file ${path} names unsupported alg ${String(alg)}`, path);
-      return { privateKey, publicKey: createPublicKey(privateKey) };
+      // The alg travels with the pair, so a PS256 key keeps signing PS256 (not RS256).
+      return { privateKey, publicKey: createPublicKey(privateKey), alg } as DPoPKeyPair;
     },
 
     async save(pair: DPoPKeyPair): Promise<void> {
       const privateKey = toKeyObject(pair.privateKey);
       const jwk = privateKey.export({ format: 'jwk' }) as JsonWebKey;
-      const alg = algorithmForJwk(jwk);
+      const named = (pair as { alg?: unknown }).alg;
+      const alg = isSupportedAlgorithm(named) ? named : algorithmForJwk(jwk);
       const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
       // 'wx' + 0600: created fresh, owner-only from the first byte (no chmod window).
       const handle = await open(temp, 'wx', 0o600);

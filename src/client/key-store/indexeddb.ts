@@ -69,13 +69,14 @@ export function indexedDbKeyStore(options: IndexedDbKeyStoreOptions = {}): KeySt
 
   return {
     async load() {
-      const stored = (await run('readonly', (store) => store.get(keyName))) as { privateKey?: unknown; publicKey?: unknown } | undefined;
+      const stored = (await run('readonly', (store) => store.get(keyName))) as { privateKey?: unknown; publicKey?: unknown; alg?: unknown } | undefined;
       if (!stored || !stored.privateKey || !stored.publicKey) return undefined;
-      return { privateKey: stored.privateKey, publicKey: stored.publicKey };
+      return { privateKey: stored.privateKey, publicKey: stored.publicKey, ...(typeof stored.alg === 'string' ? { alg: stored.alg } : {}) } as DPoPKeyPair;
     },
     async save(pair: DPoPKeyPair) {
       // The CryptoKey objects themselves, never an export: structured clone keeps them opaque.
-      await run('readwrite', (store) => store.put({ privateKey: pair.privateKey, publicKey: pair.publicKey }, keyName));
+      const alg = (pair as { alg?: unknown }).alg;
+      await run('readwrite', (store) => store.put({ privateKey: pair.privateKey, publicKey: pair.publicKey, ...(typeof alg === 'string' ? { alg } : {}) }, keyName));
     },
     async clear() {
       await run('readwrite', (store) => store.delete(keyName));

@@ -7,7 +7,9 @@ import type { DPoPKeyPair } from '../../core/crypto/backend.js';
 
 /**
  * Persistent storage for one DPoP key pair. A client loads the pair on first use, generates and
- * saves one when the store is empty, and saves the new pair on `rotateKey()`.
+ * saves one when the store is empty, and saves the new pair on `rotateKey()`. A pair may carry an
+ * `alg` member (the JWS algorithm to sign with); stores keep it, so an RSA key generated for
+ * PS256 is not later used with RS256.
  */
 export interface KeyStore {
   /** The stored key pair, or `undefined` when none is stored yet. */
