@@ -56,8 +56,29 @@ export interface RedisReplayCacheOptions {
   onError?: (err: Error) => void;
 }
 
+/** What {@link RedisReplayCache.checkEviction} found on the server. */
+export interface EvictionCheck {
+  /** `maxmemory` in bytes (0: no limit), when the server lets us read it. */
+  maxmemory: number | undefined;
+  /** `maxmemory-policy` (`noeviction`, `volatile-lru`, `allkeys-lru`, …). */
+  policy: string | undefined;
+  /**
+   * `true` when Redis can never evict a live replay entry (no memory limit, or `noeviction`:
+   * a full Redis then refuses the SET and the cache fails closed with a 503), `false` when it
+   * can, `undefined` when CONFIG is not allowed (many managed services): check it yourself.
+   */
+  safe: boolean | undefined;
+}
+
 export interface RedisReplayCache extends ReplayCache {
   reserve(key: string, expiresAt: number): Promise<boolean>;
+  /**
+   * Read the server's eviction settings. Every `volatile-*` and `allkeys-*` policy lets a full
+   * Redis drop live entries (our keys all have a TTL), which reopens the replay window for the
+   * dropped proofs: Spring Security CVE-2026-41707 by memory pressure instead of by LRU. Call it
+   * at start and log a warning when `safe` is `false`.
+   */
+  checkEviction(): Promise<EvictionCheck>;
   /** The Redis key a replay-cache key is stored under (for operators and tests). */
   redisKey(key: string): string;
   /** Disconnect the client this cache created (a client passed in is left alone). */
@@ -223,6 +244,23 @@ export function createRedisReplayCache(options: RedisReplayCacheOptions = {}): R
 
   return {
     redisKey,
+    async checkEviction() {
+      let reply: unknown;
+      try {
+        await firstConnection();
+        reply = await redis.call('CONFIG', 'GET', 'maxmemory*');
+      } catch {
+        return { maxmemory: undefined, policy: undefined, safe: undefined };
+      }
+      const pairs = Array.isArray(reply) ? reply.map(String) : [];
+      const get = (name: string) => {
+        const i = pairs.indexOf(name);
+        return i >= 0 && i % 2 === 0 ? pairs[i + 1] : undefined;
+      };
+      const maxmemory = get('maxmemory') === undefined ? undefined : Number(get('maxmemory'));
+      const policy = get('maxmemory-policy');
+      return { maxmemory, policy, safe: evictionIsSafe(maxmemory, policy) };
+    },
     reserve(key: string, expiresAt: number): Promise<boolean> {
       const k = redisKey(key);
       const ttl = Math.max(Math.ceil(expiresAt * 1000 - now()), MIN_TTL_MS);
@@ -238,4 +276,14 @@ export function createRedisReplayCache(options: RedisReplayCacheOptions = {}): R
       }
     },
   };
+}
+
+/**
+ * Whether a Redis with these settings can never evict a live replay entry: no memory limit, or
+ * the `noeviction` policy. `undefined` when the settings are unknown.
+ */
+export function evictionIsSafe(maxmemory: number | undefined, policy: string | undefined): boolean | undefined {
+  if (maxmemory === 0) return true;
+  if (policy === undefined) return undefined;
+  return policy === 'noeviction';
 }

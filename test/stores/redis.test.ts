@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DPoPError } from '../../src/core/errors.js';
 import { createProof, generateKeyPair, verifyProof } from '../../src/index.js';
-import { createRedisReplayCache } from '../../src/stores/redis.js';
+import { createRedisReplayCache, evictionIsSafe } from '../../src/stores/redis.js';
 import { dropPrefix, REDIS_URL, uniquePrefix } from '../support/redis.js';
 import { createTcpProxy } from '../support/tcp-proxy.js';
 
@@ -76,6 +76,25 @@ describe('Redis replay cache: keys and TTLs (RFC 9449 §11.1)', () => {
     await cache.close();
     expect(await redis.ping()).toBe('PONG');
     await redis.quit();
+  });
+});
+
+describe('Redis replay cache: eviction (Spring Security CVE-2026-41707 by memory pressure)', () => {
+  it('only a Redis without a memory limit or with noeviction can never drop a live replay entry', () => {
+    expect(evictionIsSafe(0, 'allkeys-lru')).toBe(true);
+    expect(evictionIsSafe(1e9, 'noeviction')).toBe(true);
+    for (const policy of ['volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl', 'allkeys-lru', 'allkeys-lfu', 'allkeys-random']) {
+      expect(evictionIsSafe(1e9, policy)).toBe(false);
+    }
+    expect(evictionIsSafe(undefined, undefined)).toBeUndefined();
+  });
+
+  it('checkEviction() reports the live server settings', async () => {
+    const cache = createRedisReplayCache({ url: REDIS_URL, keyPrefix: prefix });
+    const [, maxmemory, , policy] = (await admin.call('CONFIG', 'GET', 'maxmemory', 'maxmemory-policy')) as string[];
+    const check = await cache.checkEviction();
+    expect(check).toEqual({ maxmemory: Number(maxmemory), policy, safe: evictionIsSafe(Number(maxmemory), policy) });
+    await cache.close();
   });
 });
 
