@@ -15,12 +15,17 @@ import { promisify } from 'node:util';
 // @ts-expect-error oidc-provider ships no type declarations
 import Provider from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keyThumbprint } from '../../src/client/index.js';
+import { clientCredentials, createDPoPClient, keyThumbprint } from '../../src/client/index.js';
 import { fileKeyStore } from '../../src/client/key-store/file.js';
 import { DPoPError } from '../../src/core/errors.js';
 import { formatChallenge } from '../../src/core/challenge.js';
 import { createMemoryReplayCache } from '../../src/stores/memory.js';
 import { checkProof, controlledNonces, startResourceServer, startServer, type TestServer } from '../client/support/servers.js';
+import { serve, type ServerType } from '@hono/node-server';
+import { dpopWeb } from '../../src/resource-server/adapters/web.js';
+import { createResourceServer } from '../../src/resource-server/index.js';
+import { createPGliteStorage } from '../../src/stores/postgres.js';
+import { SECRET, startServer as startAuthorizationServer, type Running } from '../authorization-server/support/harness.js';
 
 const run = promisify(execFile);
 const BIN = join(process.cwd(), 'dist/cli/main.js');
@@ -212,5 +217,65 @@ describe('dpopkit request with node-oidc-provider 9 as the token endpoint (RFC 9
     const out = await cli(`${api.url}/me`, '--token-endpoint', `${issuer}/token`, '--client-id', 'svc', '--client-secret', 'wrong');
     expect(out.code).toBe(1);
     expect(out.stderr).toMatch(/^dpopkit: invalid_client/);
+  });
+});
+
+describe("dpopkit request against the project's own authorization server and resource server (nonces on both)", () => {
+  let as: Running;
+  let closeStorage: () => Promise<void>;
+  let api: ServerType;
+  let apiUrl: string;
+
+  beforeAll(async () => {
+    const storage = createPGliteStorage();
+    closeStorage = () => storage.close();
+    as = await startAuthorizationServer(storage, { dpop: { nonce: 'required' } });
+    const check = dpopWeb(createResourceServer({ issuer: as.url, audience: as.url, bearer: 'reject', nonce: { secret: 'n'.repeat(32) } }));
+    api = await new Promise((resolve) => {
+      const s = serve({
+        fetch: async (request) => {
+          const auth = await check(request);
+          if (!auth.ok) return auth.response;
+          return Response.json({ subject: auth.principal.subject, jkt: auth.principal.jkt ?? null }, { headers: auth.headers });
+        },
+        port: 0,
+        hostname: '127.0.0.1',
+      }, () => resolve(s));
+    });
+    apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+  }, 60_000);
+  afterAll(async () => {
+    await new Promise<void>((resolve) => api?.close(() => resolve()));
+    await as?.close();
+    await closeStorage?.();
+  });
+
+  it('RFC 9449 §5, §8, §9: token by client credentials (AS nonce retry), API call (RS nonce retry): 4 proofs, exit 0', async () => {
+    const key = join(dir, 'project-key.json');
+    const out = await cli(`${apiUrl}/hello`, '--token-endpoint', `${as.url}/token`, '--client-id', 'confidential', '--client-secret', SECRET, '--scope', 'read', '--key', key, '--verbose', '-i');
+    expect(out.stderr).not.toContain('dpopkit:');
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/^HTTP\/1\.1 200 OK\n/);
+    const jkt = await keyThumbprint((await fileKeyStore(key).load())!);
+    const body = JSON.parse(out.stdout.slice(out.stdout.indexOf('\n\n') + 2)) as { subject: string; jkt: string | null };
+    expect(body.subject).toBe('confidential');
+    const proofs = verboseClaims(out.stderr);
+    expect(proofs.map((p) => [p.htm, p.htu, p.nonce === undefined ? 'no nonce' : 'nonce'])).toEqual([
+      ['POST', `${as.url}/token`, 'no nonce'], ['POST', `${as.url}/token`, 'nonce'],
+      ['GET', `${apiUrl}/hello`, 'no nonce'], ['GET', `${apiUrl}/hello`, 'nonce'],
+    ]);
+    expect(out.stderr).toMatch(/\* token: token_type=DPoP expires_in=\d+ scope=read/);
+    expect(out.stderr).toContain(`key thumbprint (jkt): ${jkt}`);
+    expect(body.jkt).toBe(jkt);
+  });
+
+  it('RFC 9449 §7.1: a stolen DPoP token presented with another key (the CLI\'s own) is refused: exit 22, DPoP invalid_token', async () => {
+    const owner = createDPoPClient();
+    const token = await clientCredentials(owner, { tokenEndpoint: `${as.url}/token` }, { clientId: 'confidential', clientSecret: SECRET, scope: 'read' });
+    expect((await owner.fetch(`${apiUrl}/hello`, { accessToken: token.access_token })).status).toBe(200);
+    const stolen = await cli(`${apiUrl}/hello`, '--access-token', token.access_token, '-i');
+    expect(stolen.code).toBe(22);
+    expect(stolen.stdout).toMatch(/^HTTP\/1\.1 401 /);
+    expect(stolen.stdout).toMatch(/www-authenticate: DPoP [^\n]*error="invalid_token"/);
   });
 });

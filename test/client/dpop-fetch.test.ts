@@ -244,6 +244,17 @@ describe('RFC 9449 §8 / §9: nonces', () => {
     expect(client.nonces.size).toBe(0);
   });
 
+  it('RFC 9110 §11.6.1: use_dpop_nonce found in a DPoP challenge listed after a Bearer one', async () => {
+    let calls = 0;
+    const srv = track(await startServer(() => (++calls === 1
+      ? { status: 401, headers: { 'dpop-nonce': 'multi-1', 'www-authenticate': 'Bearer realm="api", DPoP realm="api", error="use_dpop_nonce", algs="ES256 EdDSA"' } }
+      : { status: 200, body: 'ok' })));
+    const client = createDPoPClient();
+    const res = await client.fetch(`${srv.url}/x`, { accessToken: 't' });
+    expect(res.status).toBe(200);
+    expect(claimsOf(srv.seen[1]!.headers.dpop).nonce).toBe('multi-1');
+  });
+
   it('other 401s and 400s are not nonce demands: no retry (invalid_token, invalid_grant)', async () => {
     const srv = track(await startServer((req) => req.url.endsWith('/rs')
       ? { status: 401, headers: { 'dpop-nonce': 'n1', 'www-authenticate': 'DPoP error="invalid_token"' } }
