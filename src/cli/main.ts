@@ -12,9 +12,11 @@ import * as thumbprint from './commands/thumbprint.js';
 import * as proof from './commands/proof.js';
 import * as verify from './commands/verify.js';
 import * as request from './commands/request.js';
+import * as serve from './commands/serve.js';
+import * as hashPassword from './commands/hash-password.js';
 
 /** Every command module; add yours here. */
-const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [keygen, thumbprint, proof, verify, request];
+const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [keygen, thumbprint, proof, verify, request, serve, hashPassword];
 
 const program = new Command('dpopkit')
   .description('DPoP (RFC 9449) tools: keys, proofs, verification, requests and a demo server')

@@ -48,7 +48,7 @@ describe('dpopkit serve configuration', () => {
       delete c.authorizationServer.clients[1].clientSecret;
       c.authorizationServer.clients[0].grantTypes.push('client_credentials');
     }));
-    expect(problems).toContain('authorizationServer.clients.1.clientSecret: required for client_secret_basic');
+    expect(problems).toContain('authorizationServer.clients.1.clientSecret: give exactly one of clientSecret and clientSecretHash for client_secret_basic');
     expect(problems).toContain('authorizationServer.clients.0.grantTypes: client_credentials needs an authenticated client');
   });
 

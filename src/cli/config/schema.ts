@@ -38,6 +38,8 @@ const client = z
     clientName: z.string().optional(),
     tokenEndpointAuthMethod: z.enum(['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt']),
     clientSecret: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** Instead of `clientSecret`: its hash, made by `dpopkit hash-password`. */
+    clientSecretHash: z.string().regex(/^scrypt\$/, 'must be a hash made by `dpopkit hash-password`').optional(),
     jwks: z.object({ keys: z.array(z.record(z.unknown())).min(1) }).optional(),
     redirectUris: z.array(serverUrl.or(z.string().regex(/^[a-z][a-z0-9+.-]*:\/?[^\s#]*$/i, 'must be an absolute URI'))).default([]),
     grantTypes: z.array(z.enum(['authorization_code', 'refresh_token', 'client_credentials'])).min(1),
@@ -47,8 +49,9 @@ const client = z
   .strict()
   .superRefine((c, ctx) => {
     const secretMethod = c.tokenEndpointAuthMethod.startsWith('client_secret_');
-    if (secretMethod && !c.clientSecret) ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: `required for ${c.tokenEndpointAuthMethod}` });
-    if (!secretMethod && c.clientSecret) ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: `not used with ${c.tokenEndpointAuthMethod}` });
+    const secrets = Number(Boolean(c.clientSecret)) + Number(Boolean(c.clientSecretHash));
+    if (secretMethod && secrets !== 1) ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: `give exactly one of clientSecret and clientSecretHash for ${c.tokenEndpointAuthMethod}` });
+    if (!secretMethod && secrets > 0) ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: `not used with ${c.tokenEndpointAuthMethod}` });
     if (c.tokenEndpointAuthMethod === 'private_key_jwt' && !c.jwks) ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'required for private_key_jwt' });
     if (c.grantTypes.includes('authorization_code') && c.redirectUris.length === 0) ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'required for authorization_code' });
     if (c.tokenEndpointAuthMethod === 'none' && c.grantTypes.includes('client_credentials')) ctx.addIssue({ code: 'custom', path: ['grantTypes'], message: 'client_credentials needs an authenticated client' });

@@ -1,0 +1,43 @@
+/**
+ * `dpopkit serve --config FILE`: run the authorization server, the demo API and the demo page.
+ *
+ * @module
+ */
+import type { Command } from 'commander';
+import { ENVIRONMENT, loadConfig } from '../config/load.js';
+import { startServers } from '../serve/start.js';
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('run the authorization server, the DPoP-protected demo API and the browser demo')
+    .option('-c, --config <file>', 'configuration file (JSON)', process.env.DPOPKIT_CONFIG ?? 'examples/demo.config.json')
+    .addHelpText('after', `\nEnvironment (overrides the file):\n${Object.entries(ENVIRONMENT).map(([name, what]) => `  ${name.padEnd(22)}${what}`).join('\n')}\n`)
+    .action(async (options: { config: string }) => {
+      const config = await loadConfig(options.config);
+      const running = await startServers(config);
+      const { issuer, api, demo } = running.urls;
+      process.stdout.write(
+        [
+          'dpopkit is running:',
+          `  authorization server  ${issuer}  (metadata: ${new URL('.well-known/oauth-authorization-server', withSlash(issuer)).href})`,
+          api ? `  DPoP-protected API    ${new URL('/api/hello', api).href}` : undefined,
+          demo ? `  browser demo          ${demo}   ← open this` : undefined,
+          'Press Ctrl+C to stop.',
+          '',
+        ].filter((line) => line !== undefined).join('\n'),
+      );
+      let stopping = false;
+      const stop = () => {
+        if (stopping) return;
+        stopping = true;
+        running.close().then(() => process.exit(0), () => process.exit(1));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}
+
+function withSlash(url: string): string {
+  return url.endsWith('/') ? url : `${url}/`;
+}

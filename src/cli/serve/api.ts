@@ -1,0 +1,59 @@
+/**
+ * The demo API: one route, `GET /api/hello`, protected by dpopkit's resource server through its
+ * Hono middleware, exactly as a user's own API would be.
+ *
+ * @module
+ */
+import { Hono } from 'hono';
+import { cors } from 'hono/cors';
+import { createResourceServer } from '../../resource-server/index.js';
+import { dpopHono } from '../../resource-server/adapters/hono.js';
+import type { ReplayCache } from '../../core/replay.js';
+import type { Principal } from '../../resource-server/index.js';
+import type { ApiConfig } from '../config/schema.js';
+
+export interface ApiOptions {
+  config: ApiConfig;
+  issuer: string;
+  nonceSecret: string;
+  replayCache: ReplayCache;
+  logger: { info(...args: unknown[]): void; warn(...args: unknown[]): void; debug(...args: unknown[]): void };
+}
+
+export function createDemoApi({ config, issuer, nonceSecret, replayCache, logger }: ApiOptions) {
+  const resourceServer = createResourceServer({
+    issuer,
+    audience: config.audience ?? config.url,
+    // The API is reached at its configured URL: the Host header is not trusted to build htu.
+    publicUrl: config.url,
+    bearer: config.bearer,
+    nonce: config.nonce ? { secret: config.nonceSecret ?? nonceSecret } : false,
+    replayCache,
+    logger,
+  });
+  const app = new Hono<{ Variables: { dpop: Principal } }>();
+  if (config.corsOrigins.length > 0) {
+    // Browsers must be able to send DPoP + Authorization and read the challenge and nonce (RFC 9449 §7.1, §9).
+    app.use('*', cors({
+      origin: config.corsOrigins,
+      allowMethods: ['GET', 'POST', 'OPTIONS'],
+      allowHeaders: ['Authorization', 'DPoP', 'Content-Type'],
+      exposeHeaders: ['WWW-Authenticate', 'DPoP-Nonce'],
+      maxAge: 600,
+    }));
+  }
+  app.use('/api/*', dpopHono(resourceServer));
+  app.get('/api/hello', (c) => {
+    const principal = c.get('dpop');
+    return c.json({
+      message: `Hello ${principal.subject ?? principal.clientId}: this answer needed the token and a fresh proof from its key.`,
+      subject: principal.subject,
+      clientId: principal.clientId,
+      scopes: principal.scopes,
+      scheme: principal.scheme,
+      jkt: principal.jkt,
+    });
+  });
+  app.get('/', (c) => c.json({ routes: ['GET /api/hello (DPoP-protected)'] }));
+  return { fetch: app.fetch, resourceServer };
+}

@@ -1,0 +1,90 @@
+/**
+ * Run `dpopkit serve` (the built CLI) in a child process on a copy of the shipped demo
+ * configuration with its three ports moved to free ones and its PGlite data in `dataDir`, so a
+ * test never clashes with a developer's `npm start`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+
+/** A free TCP port on 127.0.0.1, chosen by the kernel. */
+export function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => ok(port));
+    });
+  });
+}
+
+export interface ServePorts {
+  as: number;
+  api: number;
+  demo: number;
+}
+
+export async function freePorts(): Promise<ServePorts> {
+  return { as: await freePort(), api: await freePort(), demo: await freePort() };
+}
+
+/** Write the shipped demo config with its ports moved (and `edit` applied); returns its path. */
+export function writeDemoConfig(dir: string, ports: ServePorts, edit: (config: any) => void = () => {}): string {
+  const moved = readFileSync(join(ROOT, 'examples', 'demo.config.json'), 'utf8')
+    .replaceAll('localhost:4000', `localhost:${ports.as}`)
+    .replaceAll('localhost:4001', `localhost:${ports.api}`)
+    .replaceAll('localhost:4002', `localhost:${ports.demo}`);
+  const config = JSON.parse(moved);
+  edit(config);
+  const file = join(dir, `demo.config.${ports.as}.json`);
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  return file;
+}
+
+export interface ServeProcess {
+  issuer: string;
+  api: string;
+  demo: string;
+  child: ChildProcess;
+  output(): string;
+  /** SIGTERM, then wait for the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Start `dpopkit serve --config file` and wait until it prints that it is running. */
+export async function startServe(configFile: string, ports: ServePorts, env: Record<string, string> = {}, timeoutMs = 60_000): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stdout!.on('data', (chunk: Buffer) => { log += chunk.toString(); });
+  child.stderr!.on('data', (chunk: Buffer) => { log += chunk.toString(); });
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  const deadline = Date.now() + timeoutMs;
+  while (!log.includes('Press Ctrl+C to stop.')) {
+    if (child.exitCode !== null) throw new Error(`dpopkit serve exited with ${child.exitCode}:\n${log}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`dpopkit serve did not get ready in ${timeoutMs / 1000} s:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    issuer: `http://localhost:${ports.as}`,
+    api: `http://localhost:${ports.api}/api/hello`,
+    demo: `http://localhost:${ports.demo}`,
+    child,
+    output: () => log,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
