@@ -23,7 +23,7 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 import { DPoPError } from '../core/errors.js';
 import type { ReplayCache } from '../core/replay.js';
@@ -100,7 +100,12 @@ for i, k in ipairs(KEYS) do
   if redis.call('SET', k, '1', 'PX', ARGV[i], 'NX') then r[i] = 1 else r[i] = 0 end
 end
 return r`;
-const RESERVE_SHA = createHash('sha1').update(RESERVE_SCRIPT).digest('hex');
+const RESERVE_SHA = nodeCrypto.createHash('sha1').update(RESERVE_SCRIPT).digest('hex');
+
+/** One-shot `crypto.hash` (Node ≥ 20.12) is twice as fast as a Hash object for short input. */
+const oneShotHash = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: 'base64url') => string }).hash;
+const sha256 = (data: string): string =>
+  oneShotHash ? oneShotHash('sha256', data, 'base64url') : nodeCrypto.createHash('sha256').update(data).digest('base64url');
 
 /**
  * Create a Redis replay cache. Reconnection is automatic; `reserve` rejects with
@@ -170,7 +175,7 @@ export function createRedisReplayCache(options: RedisReplayCacheOptions = {}): R
 
   const redisKey = (key: string): string => {
     // Fixed-length keys whatever the jti's length or bytes (sha256, base64url: 43 characters).
-    const digest = createHash('sha256').update(key).digest('base64url');
+    const digest = sha256(key);
     if (tag === true) return `${prefix}{${digest}}`;
     if (typeof tag === 'string') return `${prefix}{${tag}}${digest}`;
     return prefix + digest;
