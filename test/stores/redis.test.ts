@@ -5,6 +5,7 @@ import { DPoPError } from '../../src/core/errors.js';
 import { createProof, generateKeyPair, verifyProof } from '../../src/index.js';
 import { createRedisReplayCache, evictionIsSafe } from '../../src/stores/redis.js';
 import { dropPrefix, REDIS_URL, uniquePrefix } from '../support/redis.js';
+import { createErrorRespServer } from '../support/resp-server.js';
 import { createTcpProxy } from '../support/tcp-proxy.js';
 
 const prefix = uniquePrefix('redis');
@@ -165,5 +166,23 @@ describe('Redis replay cache: fail closed, recover by itself (issue 3 evidence)'
     expect(ms).toBeLessThan(1000);
     await cache.close();
     await proxy.close();
+  });
+
+  it('Redis answering with an error (OOM under noeviction) fails closed with 503, batched or not; never accepted', async () => {
+    const server = await createErrorRespServer("OOM command not allowed when used memory > 'maxmemory'.");
+    for (const batch of [true, false]) {
+      const cache = createRedisReplayCache({ url: `redis://127.0.0.1:${server.port}`, keyPrefix: prefix, batch });
+      const results = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => cache.reserve(`jkt:oom-${i}`, nowS() + 60)));
+      for (const r of results) {
+        expect(r.status).toBe('rejected');
+        expect((r as PromiseRejectedResult).reason).toMatchObject({ reason: 'replay_cache_unavailable', status: 503 });
+        expect(((r as PromiseRejectedResult).reason as DPoPError).detail?.cause).toMatch(/^OOM/);
+      }
+      await cache.close();
+    }
+    // The batched path sent one script call for the five proofs; the other path five SETs.
+    expect(server.seen.filter((c) => c === 'EVALSHA' || c === 'EVAL')).toEqual(['EVALSHA']);
+    expect(server.seen.filter((c) => c === 'SET')).toHaveLength(5);
+    await server.close();
   });
 });
