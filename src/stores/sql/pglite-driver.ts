@@ -61,7 +61,8 @@ export function createPGliteExecutor(options: PGliteExecutorOptions = {}): SqlEx
       const last = tail;
       closed = true;
       await last;
-      if (db) await (await db).close();
+      // A database that never opened (bad dataDir, directory in use) has nothing to close.
+      if (db) await db.then((conn) => conn.close(), () => {});
     },
   };
 }
