@@ -1,4 +1,7 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPGliteStorage, createPostgresStorage, SCHEMA_VERSION } from '../../src/stores/postgres.js';
@@ -97,5 +100,16 @@ describe('PGlite storage', () => {
     await expect(pending).resolves.toBeUndefined();
     await closing;
     await expect(storage.getClient('x')).rejects.toThrow(/closed/);
+  });
+
+  it('a data directory that cannot be opened rejects calls with an error; close() still resolves', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dpopkit-pglite-bad-'));
+    const file = join(dir, 'not-a-directory');
+    await writeFile(file, 'x');
+    const storage = createPGliteStorage({ dataDir: file });
+    await expect(storage.migrate()).rejects.toThrow();
+    await expect(storage.getClient('x')).rejects.toThrow();
+    await expect(storage.close()).resolves.toBeUndefined();
+    await rm(dir, { recursive: true, force: true });
   });
 });
