@@ -126,13 +126,17 @@ describe('dpopkit request against a resource server that demands nonces (RFC 944
   });
 
   it('usage errors exit 2; an unreachable server exits 1 with one clear line', async () => {
-    expect((await cli('not a url')).code).toBe(2);
-    expect((await cli(rs.url, '-H', 'no-colon')).code).toBe(2);
-    const noId = await cli(rs.url, '--token-endpoint', `${rs.url}/token`);
-    expect([noId.code, noId.stderr]).toEqual([2, 'dpopkit: --token-endpoint needs --client-id\n']);
     const closed = await startServer(() => ({}));
     await closed.close();
-    const down = await cli(`${closed.url}/x`);
+    const [badUrl, badHeader, noId, down] = await Promise.all([
+      cli('not a url'),
+      cli(rs.url, '-H', 'no-colon'),
+      cli(rs.url, '--token-endpoint', `${rs.url}/token`),
+      cli(`${closed.url}/x`),
+    ]);
+    expect(badUrl.code).toBe(2);
+    expect(badHeader.code).toBe(2);
+    expect([noId.code, noId.stderr]).toEqual([2, 'dpopkit: --token-endpoint needs --client-id\n']);
     expect(down.code).toBe(1);
     expect(down.stderr).toMatch(/^dpopkit: cannot reach http:\/\/127\.0\.0\.1:\d+\/x: ECONNREFUSED\n$/);
   });
