@@ -28,6 +28,7 @@ import { createClientDirectory } from './clients.js';
 import type { AsContext, Logger, UserRecord } from './context.js';
 import { createCors } from './cors.js';
 import { errorResponse, OAuthError } from './errors.js';
+import { useNodeBody } from './form.js';
 import { authorizeEndpoint } from './endpoints/authorize.js';
 import { introspectEndpoint } from './endpoints/introspect.js';
 import { jwksResponse } from './endpoints/jwks.js';
@@ -113,8 +114,12 @@ export interface AuthorizationServerOptions {
 }
 
 export interface AuthorizationServer {
-  /** The Web-standard request handler (serve it with `@hono/node-server`, Bun, Deno, …). */
-  fetch(request: Request): Promise<Response>;
+  /**
+   * The Web-standard request handler (serve it with `@hono/node-server`, Bun, Deno, …). The
+   * optional second argument is the server binding `@hono/node-server` passes (`{ incoming }`),
+   * used only to read form bodies without building a web stream.
+   */
+  fetch(request: Request, env?: unknown): Promise<Response>;
   /** The issuer and endpoint URLs. */
   readonly issuer: string;
   /** Stop background work. The storage and replay cache passed in stay open (their owner closes them). */
@@ -282,7 +287,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
 
   return {
     issuer,
-    fetch: (request: Request) => Promise.resolve(app.fetch(request)),
+    fetch: (request: Request, env?: unknown) => Promise.resolve(app.fetch(request, env as never)),
     async close() {
       clearInterval(purge);
     },
@@ -300,6 +305,8 @@ function buildApp(ctx: AsContext, cors: ReturnType<typeof createCors>): Hono {
     const allow = Object.keys(methods).join(', ');
     app.all(path, async (c) => {
       const request = c.req.raw;
+      // On Node (@hono/node-server), read form bodies from the IncomingMessage (see form.ts).
+      if (request.method === 'POST') useNodeBody(request, (c.env as { incoming?: unknown } | undefined)?.incoming);
       if (withCors) {
         const preflight = cors.preflight(request, allow);
         if (preflight) return preflight;

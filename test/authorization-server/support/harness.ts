@@ -72,9 +72,9 @@ export interface Running {
 
 /** Serve an authorization server on 127.0.0.1:<ephemeral> whose issuer is that very URL. */
 export async function startServer(storage: Storage, options: Partial<AuthorizationServerOptions> = {}, path = ''): Promise<Running> {
-  let handler: (req: Request) => Promise<Response> = async () => new Response('starting', { status: 503 });
+  let handler: (req: Request, env?: unknown) => Promise<Response> = async () => new Response('starting', { status: 503 });
   const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: (req) => handler(req), port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+    const s = serve({ fetch: (req, env) => handler(req, env), port: 0, hostname: '127.0.0.1' }, () => resolve(s));
   });
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}${path}`;
