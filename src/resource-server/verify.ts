@@ -136,13 +136,14 @@ export function createVerifier(config: VerifierConfig): (request: RequestLike) =
         logger?.warn({ reason: 'internal_error', err: (err as Error)?.message }, 'dpop: unexpected failure');
       }
       metrics.reject(failure.reason);
+      const rejection = reject(failure, config.challenge, used.scheme);
       if (logger) {
-        const entry: Record<string, unknown> = { reason: failure.reason, error: failure.error, status: failure.status, method: request.method };
+        const entry: Record<string, unknown> = { reason: rejection.reason, error: rejection.error, status: rejection.status, method: request.method };
         if (failure.detail) entry.detail = failure.detail; // expected vs received htu on htu_mismatch
-        if (failure.status >= 500) logger.warn({ ...entry, cause: (failure.cause as Error | undefined)?.message }, 'dpop: request refused');
+        if (rejection.status >= 500) logger.warn({ ...entry, cause: (failure.cause as Error | undefined)?.message }, 'dpop: request refused');
         else logger.info(entry, 'dpop: request refused');
       }
-      return reject(failure, config.challenge, used.scheme);
+      return rejection;
     }
   };
 }
