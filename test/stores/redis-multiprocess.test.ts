@@ -5,49 +5,31 @@
  * real Redis, a real JWKS server, real ES256 access tokens and proofs.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
 import { mkdir, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { exportJWK, generateKeyPair as joseKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProof, generateKeyPair, keyThumbprint } from '../../src/index.js';
 import { dropPrefix, REDIS_URL, uniquePrefix } from '../support/redis.js';
+import { createTinyIssuer, type TinyIssuer } from '../support/tiny-issuer.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const PUBLIC_URL = 'https://api.example.com';
 const ISSUER = 'https://as.example.com';
 const keyPrefix = uniquePrefix('multiproc');
 
-let jwksServer: Server;
+let issuer: TinyIssuer | undefined;
 let outfile = '';
 let workers: { child: ChildProcess; port: number }[] = [];
 let accessToken: string;
 let dpopKey: Awaited<ReturnType<typeof generateKeyPair>>;
 
 beforeAll(async () => {
-  // The issuer's signing key, published by a tiny real JWKS server.
-  const issuerKey = await joseKeyPair('ES256');
-  const jwk = { ...(await exportJWK(issuerKey.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
-  jwksServer = createServer((_req, res) => {
-    res.writeHead(200, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify({ keys: [jwk] }));
-  });
-  await new Promise<void>((r) => jwksServer.listen(0, '127.0.0.1', r));
-  const jwksUri = `http://127.0.0.1:${(jwksServer.address() as { port: number }).port}/jwks`;
-
-  // A DPoP-bound RFC 9068 access token for the client's key.
+  // The issuer: a signing key published by a tiny real JWKS server; a DPoP-bound access token.
+  issuer = await createTinyIssuer(ISSUER);
+  const jwksUri = issuer.jwksUri;
   dpopKey = await generateKeyPair('ES256');
-  const now = Math.floor(Date.now() / 1000);
-  accessToken = await new SignJWT({ client_id: 'c1', scope: 'api', cnf: { jkt: await keyThumbprint(dpopKey) } })
-    .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'k1' })
-    .setIssuer(ISSUER)
-    .setAudience(PUBLIC_URL)
-    .setSubject('alice')
-    .setIssuedAt(now)
-    .setExpirationTime(now + 600)
-    .setJti('at-1')
-    .sign(issuerKey.privateKey);
+  accessToken = await issuer.mint(PUBLIC_URL, await keyThumbprint(dpopKey));
 
   // Bundle the worker from the TypeScript sources (fresh, no dist/ needed).
   await mkdir(`${root}test-output`, { recursive: true });
@@ -96,7 +78,7 @@ afterAll(async () => {
         }),
     ),
   );
-  await new Promise<void>((r) => (jwksServer ? jwksServer.close(() => r()) : r()));
+  await issuer?.close();
   await dropPrefix(keyPrefix);
   if (outfile) await rm(outfile, { force: true });
 });

@@ -1,12 +1,16 @@
+import { createServer } from 'node:http';
 import net from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DPoPError } from '../../src/core/errors.js';
-import { createProof, generateKeyPair, verifyProof } from '../../src/index.js';
+import { createProof, generateKeyPair, keyThumbprint, verifyProof } from '../../src/index.js';
+import { toRequestLike, sendRejection } from '../../src/resource-server/adapters/node.js';
+import { createResourceServer } from '../../src/resource-server/index.js';
 import { createRedisReplayCache, evictionIsSafe } from '../../src/stores/redis.js';
 import { dropPrefix, REDIS_URL, uniquePrefix } from '../support/redis.js';
 import { createErrorRespServer } from '../support/resp-server.js';
 import { createTcpProxy } from '../support/tcp-proxy.js';
+import { createTinyIssuer } from '../support/tiny-issuer.js';
 
 const prefix = uniquePrefix('redis');
 const admin = new Redis(REDIS_URL);
@@ -184,5 +188,47 @@ describe('Redis replay cache: fail closed, recover by itself (issue 3 evidence)'
     expect(server.seen.filter((c) => c === 'EVALSHA' || c === 'EVAL')).toEqual(['EVALSHA']);
     expect(server.seen.filter((c) => c === 'SET')).toHaveLength(5);
     await server.close();
+  });
+
+  it('issue 3 over real HTTP: a resource server on the Redis cache answers 503 while Redis is away and 200 again once it is back', async () => {
+    const proxy = await createTcpProxy(6379);
+    const cache = createRedisReplayCache({ url: `redis://127.0.0.1:${proxy.port}`, keyPrefix: prefix });
+    const issuer = await createTinyIssuer();
+    const keyPair = await generateKeyPair('ES256');
+    const api = 'https://api.example.com';
+    const token = await issuer.mint(api, await keyThumbprint(keyPair));
+    const rs = createResourceServer({ issuer: issuer.issuer, audience: api, jwksUri: issuer.jwksUri, publicUrl: api, replayCache: cache });
+    const server = createServer(async (req, res) => {
+      const result = await rs.verify(toRequestLike(req));
+      if (!result.ok) return sendRejection(res, result);
+      res.end('ok');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    const get = async () => {
+      const dpop = await createProof(keyPair, { htm: 'GET', htu: `${api}/items`, accessToken: token });
+      const res = await fetch(`http://127.0.0.1:${port}/items`, { headers: { Authorization: `DPoP ${token}`, DPoP: dpop } });
+      return { status: res.status, body: await res.text(), retryAfter: res.headers.get('retry-after') };
+    };
+
+    expect((await get()).status).toBe(200);
+    await proxy.close();
+    const down = await get();
+    expect(down.status).toBe(503);
+    expect(JSON.parse(down.body)).toMatchObject({ error: 'temporarily_unavailable' });
+    expect(down.retryAfter).toBe('1');
+    await proxy.reopen();
+    let status = 0;
+    for (const start = Date.now(); status !== 200 && Date.now() - start < 5000; ) {
+      status = (await get()).status;
+      if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(status).toBe(200);
+
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+    await issuer.close();
+    await cache.close();
+    await proxy.close();
   });
 });
