@@ -45,7 +45,7 @@ export async function createErrorRespServer(error: string): Promise<RespServer> 
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    let pending = Buffer.alloc(0);
+    let pending: Buffer = Buffer.alloc(0);
     socket.on('data', (chunk) => {
       const { commands, rest } = parse(Buffer.concat([pending, chunk]));
       pending = rest;
