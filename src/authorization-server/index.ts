@@ -39,6 +39,7 @@ import { revokeEndpoint } from './endpoints/revoke.js';
 import { tokenEndpoint } from './endpoints/token.js';
 import { hashPassword, isPasswordHash, verifyPassword } from './passwords.js';
 import { createSigningKeys, type SigningAlg } from './signing-keys.js';
+import { guardStorage } from './storage-guard.js';
 import type { ClientAuthMethod, ClientRecord, GrantType, Storage } from './storage.js';
 
 export { hashPassword, verifyPassword } from './passwords.js';
@@ -210,8 +211,11 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   const issuer = options.issuer;
   const base = issuer.replace(/\/+$/, '');
   const basePath = issuerUrl.pathname.replace(/\/+$/, '');
-  const storage = options.storage;
-  if (!storage || typeof storage.getClient !== 'function') throw new TypeError('storage must implement the Storage port');
+  if (!options.storage || typeof options.storage.getClient !== 'function') throw new TypeError('storage must implement the Storage port');
+  const log = options.logger ?? SILENT;
+  // Start-up failures (migration, seeding) surface as they are; later ones become 503s.
+  const raw = options.storage;
+  const storage = guardStorage(raw, log);
   const clock = options.now ?? (() => Date.now() / 1000);
   const now = () => Math.floor(clock());
 
@@ -240,11 +244,11 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   }
   if (!Array.isArray(options.clients)) throw new TypeError('clients must be an array');
 
-  await storage.migrate();
+  await raw.migrate();
   const scopes = new Set<string>();
   for (const [i, config] of options.clients.entries()) {
-    const record = await clientRecord(config, i, await storage.getClient(config?.clientId));
-    await storage.upsertClient(record);
+    const record = await clientRecord(config, i, await raw.getClient(config?.clientId));
+    await raw.upsertClient(record);
     for (const s of record.scope.split(' ')) if (s) scopes.add(s);
   }
 
@@ -273,7 +277,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     clients: createClientDirectory(storage),
     users,
     scopes: [...scopes].sort(),
-    log: options.logger ?? SILENT,
+    log,
     now,
   };
 

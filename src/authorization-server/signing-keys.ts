@@ -79,6 +79,8 @@ export function createSigningKeys(storage: Storage, options: SigningKeyOptions, 
   const keyObjects = new Map<string, { alg: string; privateKey: KeyObject; publicKey: KeyObject }>();
   let loaded: Loaded | undefined;
   let loading: Promise<Loaded> | undefined;
+  /** Last reload forced by an unknown kid (at most one per 10 s: unknown kids are attacker-chosen). */
+  let lastForced = -Infinity;
 
   function objects(record: SigningKeyRecord): { alg: string; privateKey: KeyObject; publicKey: KeyObject } {
     let entry = keyObjects.get(record.kid);
@@ -152,8 +154,9 @@ export function createSigningKeys(storage: Storage, options: SigningKeyOptions, 
     async verificationKey(kid, now) {
       let { records } = await get(now);
       let record = records.find((k) => k.kid === kid);
-      if (!record) {
+      if (!record && now - lastForced >= 10) {
         // Another process may have created it since the cache was filled.
+        lastForced = now;
         loaded = undefined;
         records = (await get(now)).records;
         record = records.find((k) => k.kid === kid);
