@@ -176,3 +176,21 @@ describe('restart on a PGlite data directory', () => {
     }
   });
 });
+
+describe('signing algorithms', () => {
+  it.each(['ES256', 'EdDSA', 'RS256', 'PS256'] as const)('RFC 9068 §2.1: access tokens signed with %s verify against /jwks with jose', async (alg) => {
+    const { createRemoteJWKSet, jwtVerify } = await import('jose');
+    const storage = createPGliteStorage();
+    const s = await startServer(storage, { signingKeys: { alg } });
+    try {
+      const res = await postForm(`${s.url}/token`, { grant_type: 'client_credentials' }, { auth: basic('confidential', SECRET) });
+      const { access_token } = await res.json();
+      const { payload, protectedHeader } = await jwtVerify(access_token, createRemoteJWKSet(new URL(`${s.url}/jwks`)), { issuer: s.url, audience: s.url, typ: 'at+jwt' });
+      expect(protectedHeader.alg).toBe(alg);
+      expect(payload.client_id).toBe('confidential');
+    } finally {
+      await s.close();
+      await storage.close();
+    }
+  });
+});
