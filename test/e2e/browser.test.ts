@@ -71,7 +71,7 @@ async function startServers(dir: string): Promise<Servers> {
   child.stderr!.on('data', (chunk: Buffer) => { log += chunk.toString(); });
 
   // Ready when the demo URL is printed, or when it answers (whichever comes first).
-  const deadline = Date.now() + 40_000;
+  const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`dpopkit serve exited with ${child.exitCode}:\n${log}`);
     if (log.includes(urls.demo)) {
@@ -80,7 +80,7 @@ async function startServers(dir: string): Promise<Servers> {
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`dpopkit serve did not get ready in 40 s:\n${log}`);
+      throw new Error(`dpopkit serve did not get ready in 60 s:\n${log}`);
     }
     await new Promise((r) => setTimeout(r, 150));
   }
@@ -133,7 +133,7 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium (issue 5)', (
         exchange.responseHeaders = response;
       }, () => undefined));
     });
-  }, 90_000);
+  }, 120_000);
 
   afterAll(async () => {
     await browser?.close().catch(() => undefined);
@@ -320,10 +320,46 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium (issue 5)', (
     // It is the key the token is bound to.
     expect(await jwkThumbprint(key!.publicJwk as never)).toBe(keyJkt);
 
+    // Nor is the access token parked in web storage, where injected script could read it.
+    const storage = await page.evaluate(() => ({ local: localStorage.length, session: JSON.stringify({ ...sessionStorage }) }));
+    expect(storage.local).toBe(0);
+    expect(storage.session).not.toMatch(/eyJ/);
+
     // It survives a reload: same thumbprint, loaded from IndexedDB, not regenerated.
     await page.reload();
     await page.waitForSelector('body[data-ready="true"]');
     expect(await text('#key-jkt')).toBe(keyJkt);
+  });
+
+  it('RFC 6749 §10.12, RFC 9207 §2.4: a callback with a forged state or a foreign iss is refused before any token request', async () => {
+    const tokenRequests = (): number => exchanges.filter((e) => e.method === 'POST' && /\/token$/.test(e.url)).length;
+    const before = tokenRequests();
+    const callback = async (query: Record<string, string>): Promise<string> => {
+      await page.goto(`${servers!.demo}/callback?${new URLSearchParams(query)}`);
+      await page.waitForSelector('body[data-ready="true"]');
+      return text('#signin-status');
+    };
+
+    // Forged state: the tab has a pending sign-in, but not this one (CSRF).
+    await page.click('#sign-in');
+    await page.waitForURL((url) => url.origin === servers!.issuer);
+    expect(await callback({ code: 'forged-code', state: 'forged-state', iss: servers!.issuer })).toMatch(/state .*does not match/);
+
+    // The right state but an authorization response from another issuer (mix-up).
+    await page.goto(servers!.demo);
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.click('#sign-in');
+    await page.waitForURL((url) => url.origin === servers!.issuer);
+    const state = new URL(page.url()).searchParams.get('state') ?? exchanges.filter((e) => e.url.includes('/authorize?')).map((e) => new URL(e.url).searchParams.get('state')).at(-1)!;
+    expect(state).toBeTruthy();
+    expect(await callback({ code: 'some-code', state, iss: 'http://localhost:1/evil' })).toMatch(/iss .*not the issuer/);
+
+    // A replayed callback finds no pending request (the verifier was read once).
+    expect(await callback({ code: 'some-code', state, iss: servers!.issuer })).toMatch(/no pending sign-in/);
+    await settle();
+    expect(tokenRequests()).toBe(before);
+    // The code never stays in the address bar.
+    expect(new URL(page.url()).search).toBe('');
   });
 
   it('issue 5: the page used no network beyond localhost and raised no script errors', () => {
