@@ -23,7 +23,7 @@ import { loadConfig, type DemoConfig } from './config.js';
 import { decodeJws } from './decode.js';
 import { savePending, takePending } from './session.js';
 import { asBearer, withOtherKey, type Attempt } from './steal.js';
-import { appendProof, byId, reveal, setStatus, showJson, type SentProof } from './view.js';
+import { appendAnswer, appendProof, byId, reveal, setStatus, showJson, type SentProof } from './view.js';
 
 /** Where each proof the client sends is shown (set per step). */
 let proofList: HTMLElement | null = null;
@@ -31,6 +31,24 @@ let accessToken: string | null = null;
 
 function onProof(sent: SentProof): void {
   if (proofList) appendProof(proofList, sent);
+}
+
+/**
+ * The client's transport: the browser's fetch, plus a note of each answer under the proof it
+ * answered, so the page can show the `use_dpop_nonce` refusal that the client's retry follows.
+ * (Through the client's own `fetch` option: the client still does all the DPoP work.)
+ */
+async function observedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  const list = proofList;
+  const response = await globalThis.fetch(input, init);
+  if (list) {
+    appendAnswer(list, {
+      status: response.status,
+      challenge: response.headers.get('www-authenticate'),
+      nonce: response.headers.get('dpop-nonce'),
+    });
+  }
+  return response;
 }
 
 function fatal(message: string): void {
@@ -218,7 +236,7 @@ function bind(id: string, action: () => Promise<void>): void {
 async function main(): Promise<void> {
   const config = await loadConfig();
   const keyStore = indexedDbKeyStore();
-  const client = createDPoPClient({ keyStore, onProof });
+  const client = createDPoPClient({ keyStore, onProof, fetch: observedFetch });
   const jkt = await showKey(client, keyStore);
 
   bind('sign-in', () => signIn(config, client));

@@ -95,3 +95,27 @@ export function appendProof(list: HTMLElement, sent: SentProof): void {
   card.append(meta, cols);
   list.append(card);
 }
+
+/** What came back for the request a proof was sent with. */
+export interface ProofAnswer {
+  status: number;
+  challenge: string | null;
+  nonce: string | null;
+}
+
+/**
+ * Note the answer under the latest proof card: its status, and the `WWW-Authenticate` challenge
+ * and `DPoP-Nonce` that explain a retry (RFC 9449 §7.1, §8, §9).
+ */
+export function appendAnswer(list: HTMLElement, answer: ProofAnswer): void {
+  const card = list.lastElementChild as HTMLElement | null;
+  if (!card) return;
+  card.dataset.responseStatus = String(answer.status);
+  const line = document.createElement('div');
+  line.className = `answer ${answer.status < 400 ? 'ok' : 'bad'}`;
+  const parts = [`→ ${answer.status}`];
+  if (answer.challenge) parts.push(`WWW-Authenticate: ${answer.challenge}`);
+  if (answer.nonce) parts.push(`DPoP-Nonce: ${answer.nonce}`);
+  line.textContent = parts.join('  ·  ');
+  card.append(line);
+}

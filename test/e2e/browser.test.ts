@@ -216,6 +216,7 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium (issue 5)', (
     expect(proof.claims.htu).toBe(metadata.token_endpoint);
     // The page shows the same proof it sent, decoded.
     expect(await page.locator('#token-proofs [data-testid="proof"]').count()).toBe(tokenCalls.length);
+    expect(await page.locator('#token-proofs [data-testid="proof"]').last().getAttribute('data-response-status')).toBe('200');
 
     // The token response shown: token_type DPoP and cnf.jkt = the key's thumbprint.
     expect(await attr('#jkt-match', 'data-match')).toBe('true');
@@ -250,7 +251,12 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium (issue 5)', (
     expect(verified.claims.nonce).toBe(nonce);
     expect(decodeJwt(accessToken).cnf).toEqual({ jkt: keyJkt });
     // The page lists both proofs, the second marked as the nonce retry.
-    expect(await page.locator('#api-proofs [data-testid="proof"]').evaluateAll((cards) => cards.map((c) => (c as HTMLElement).dataset.nonce))).toEqual(['no', 'yes']);
+    const cards = await page.locator('#api-proofs [data-testid="proof"]').evaluateAll((list) => list.map((c) => ({ ...(c as HTMLElement).dataset, text: c.textContent ?? '' })));
+    expect(cards.map((c) => c.nonce)).toEqual(['no', 'yes']);
+    // ...with the answer each got: the use_dpop_nonce challenge and nonce, then 200.
+    expect(cards.map((c) => c.responseStatus)).toEqual(['401', '200']);
+    expect(cards[0]!.text).toContain('use_dpop_nonce');
+    expect(cards[0]!.text).toContain(`DPoP-Nonce: ${nonce}`);
   });
 
   it('RFC 9449 §7.1, §7.2: the stolen token is refused from another key (invalid_token) and as Bearer', async () => {
