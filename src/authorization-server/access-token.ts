@@ -22,6 +22,8 @@ export interface AccessTokenClaims {
   /** RFC 9449 §6.1: the thumbprint of the key the token is bound to. */
   cnf?: { jkt: string };
   auth_time?: number;
+  /** Opaque reference to the grant (code) the token descends from; see grants/grant-revocation.ts. */
+  gid?: string;
 }
 
 export interface IssueInput {
@@ -35,6 +37,8 @@ export interface IssueInput {
   ttl: number;
   now: number;
   authTime?: number;
+  /** `gid` claim (grant reference). */
+  grantReference?: string;
 }
 
 /** Sign an RFC 9068 access token: header `{ alg, typ: "at+jwt", kid }` (cached per key). */
@@ -53,6 +57,7 @@ export async function issueAccessToken(keys: SigningKeys, input: IssueInput): Pr
   if (input.scope) claims.scope = input.scope;
   if (input.jkt !== undefined) claims.cnf = { jkt: input.jkt };
   if (input.authTime !== undefined) claims.auth_time = input.authTime;
+  if (input.grantReference !== undefined) claims.gid = input.grantReference;
   const signingInput = `${key.headerSegment}.${backend.base64urlEncode(JSON.stringify(claims))}`;
   const signature = await backend.sign(key.alg, key.privateKey, signingInput);
   return { token: `${signingInput}.${backend.base64urlEncode(signature)}`, claims };

@@ -193,11 +193,15 @@ describe.each(STORAGES)('authorization code flow on $name', (factory) => {
     const code = (await signIn(server.url, query)).get('code')!;
     const form = { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: p.verifier, client_id: 'spa' };
     const first = await postForm(token, form, { dpop: await key.proof(token) });
-    const { refresh_token } = await first.json();
+    const { refresh_token, access_token } = await first.json();
+    const introspect = async (t: string) => (await postForm(`${server.url}/introspect`, { token: t }, { auth: basic('confidential', SECRET) })).json();
+    expect((await introspect(access_token)).active).toBe(true);
     const second = await postForm(token, form, { dpop: await key.proof(token) });
     expect([second.status, (await second.json()).error]).toEqual([400, 'invalid_grant']);
     const refresh = await postForm(token, { grant_type: 'refresh_token', refresh_token, client_id: 'spa' }, { dpop: await key.proof(token) });
     expect([refresh.status, (await refresh.json()).error]).toEqual([400, 'invalid_grant']);
+    // The access token from the first redemption is revoked too (introspection says so).
+    expect(await introspect(access_token)).toEqual({ active: false });
   });
 
   it('RFC 9449 §5: a public client refresh token needs a proof from the same key; rotation returns a new one', async () => {
@@ -230,11 +234,13 @@ describe.each(STORAGES)('authorization code flow on $name', (factory) => {
   it('RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the family', async () => {
     const { refresh_token: r1 } = await publicTokens();
     const second = await postForm(token, { grant_type: 'refresh_token', refresh_token: r1, client_id: 'spa' }, { dpop: await key.proof(token) });
-    const { refresh_token: r2 } = await second.json();
+    const { refresh_token: r2, access_token: a2 } = await second.json();
     const reuse = await postForm(token, { grant_type: 'refresh_token', refresh_token: r1, client_id: 'spa' }, { dpop: await key.proof(token) });
     expect([reuse.status, (await reuse.json()).error]).toEqual([400, 'invalid_grant']);
     const after = await postForm(token, { grant_type: 'refresh_token', refresh_token: r2, client_id: 'spa' }, { dpop: await key.proof(token) });
     expect([after.status, (await after.json()).error]).toEqual([400, 'invalid_grant']);
+    const intro = await postForm(`${server.url}/introspect`, { token: a2 }, { auth: basic('confidential', SECRET) });
+    expect(await intro.json()).toEqual({ active: false });
   });
 
   it('concurrency: 50 parallel redemptions of one code give exactly one token', async () => {

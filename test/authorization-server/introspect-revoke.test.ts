@@ -91,13 +91,16 @@ describe.each(STORAGES)('introspection and revocation on $name', (factory) => {
     expect(await (await introspect(at)).json()).toEqual({ active: false });
   });
 
-  it('RFC 7009 §2.1: revoking a refresh token revokes its family; it then refreshes no more and introspects inactive', async () => {
-    const { refresh_token } = await publicTokens();
+  it('RFC 7009 §2.1: revoking a refresh token revokes its family and the access tokens of its grant', async () => {
+    const { refresh_token, access_token } = await publicTokens();
+    expect((await (await introspect(access_token)).json()).active).toBe(true);
     const active = await (await introspect(refresh_token, basic('confidential', SECRET), { token_type_hint: 'refresh_token' })).json();
     expect(active).toMatchObject({ active: true, client_id: 'spa', sub: 'alice', scope: 'read write', cnf: { jkt: key.jkt } });
     const res = await revoke(refresh_token, { client_id: 'spa', token_type_hint: 'refresh_token' });
     expect(res.status).toBe(200);
     expect(await (await introspect(refresh_token)).json()).toEqual({ active: false });
+    // §2.1: the access tokens of the same grant are invalidated too.
+    expect(await (await introspect(access_token)).json()).toEqual({ active: false });
     const refresh = await postForm(token(), { grant_type: 'refresh_token', refresh_token, client_id: 'spa' }, { dpop: await key.proof(token()) });
     expect((await refresh.json()).error).toBe('invalid_grant');
   });

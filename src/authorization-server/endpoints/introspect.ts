@@ -11,6 +11,7 @@ import { authenticateClient } from '../client-auth.js';
 import type { AsContext } from '../context.js';
 import { errorResponse, jsonResponse, OAuthError } from '../errors.js';
 import { readForm, required } from '../form.js';
+import { grantMarker } from '../grants/grant-revocation.js';
 import { credentialHash } from '../secrets.js';
 
 const INACTIVE = { active: false };
@@ -39,6 +40,8 @@ async function access(ctx: AsContext, token: string, now: number): Promise<Recor
   const claims = await readAccessToken(ctx.keys, ctx.issuer, token, now);
   if (!claims) return undefined;
   if (claims.exp <= now || (await ctx.storage.isAccessTokenRevoked(claims.jti, now))) return INACTIVE;
+  // The token's grant was revoked (code reuse, refresh-token reuse or revocation).
+  if (typeof claims.gid === 'string' && (await ctx.storage.isAccessTokenRevoked(grantMarker(claims.gid), now))) return INACTIVE;
   const answer: Record<string, unknown> = {
     active: true,
     scope: claims.scope,

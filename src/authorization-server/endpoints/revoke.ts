@@ -10,6 +10,7 @@ import { authenticateClient } from '../client-auth.js';
 import type { AsContext } from '../context.js';
 import { errorResponse, OAuthError } from '../errors.js';
 import { readForm, required } from '../form.js';
+import { revokeGrantAccessTokens } from '../grants/grant-revocation.js';
 import { credentialHash } from '../secrets.js';
 
 export async function revokeEndpoint(ctx: AsContext, request: Request): Promise<Response> {
@@ -28,6 +29,8 @@ export async function revokeEndpoint(ctx: AsContext, request: Request): Promise<
       if (found) {
         if (found.family.clientId !== client.clientId) throw new OAuthError('unauthorized_client', 'the token was not issued to this client');
         await ctx.storage.revokeRefreshFamily(found.family.familyId, now);
+        // §2.1: the access tokens of the same grant go too.
+        await revokeGrantAccessTokens(ctx, found.family.grantId, now);
       }
     }
     return new Response(null, { status: 200, headers: { 'Cache-Control': 'no-store', Pragma: 'no-cache' } });

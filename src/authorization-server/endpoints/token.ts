@@ -14,6 +14,7 @@ import { readForm } from '../form.js';
 import { authorizationCodeGrant } from '../grants/authorization-code.js';
 import { clientCredentialsGrant } from '../grants/client-credentials.js';
 import { refreshTokenGrant } from '../grants/refresh-token.js';
+import { grantReference } from '../grants/grant-revocation.js';
 import type { GrantResult } from '../grants/types.js';
 import { credentialHash, randomToken } from '../secrets.js';
 import type { GrantType } from '../storage.js';
@@ -56,6 +57,7 @@ export async function tokenEndpoint(ctx: AsContext, request: Request): Promise<R
       ttl: ctx.ttl.accessToken,
       now,
       authTime: grant.authTime,
+      grantReference: grant.grantId === undefined ? undefined : grantReference(grant.grantId),
     });
     // RFC 9449 §5: token_type DPoP tells the client the token is bound (and must be sent with proofs).
     const body: Record<string, unknown> = {

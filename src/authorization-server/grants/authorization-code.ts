@@ -11,6 +11,7 @@ import { OAuthError } from '../errors.js';
 import { required, type FormParams } from '../form.js';
 import { credentialHash, s256 } from '../secrets.js';
 import type { ClientRecord } from '../storage.js';
+import { revokeGrantAccessTokens } from './grant-revocation.js';
 import type { GrantResult } from './types.js';
 
 /** RFC 7636 §4.1: 43–128 unreserved characters. */
@@ -28,7 +29,8 @@ export async function authorizationCodeGrant(ctx: AsContext, client: ClientRecor
   if (result.outcome === 'reused') {
     // RFC 6749 §4.1.2 / RFC 9700 §4.14: a second redemption is an attack; revoke what the first issued.
     await ctx.storage.revokeGrant(result.record.id, now);
-    ctx.log.warn({ clientId: client.clientId }, 'authorization code reused: its refresh tokens are revoked');
+    await revokeGrantAccessTokens(ctx, result.record.id, now);
+    ctx.log.warn({ clientId: client.clientId }, 'authorization code reused: the tokens issued from it are revoked');
     throw new OAuthError('invalid_grant', 'the authorization code has already been used');
   }
   const record = result.record;
@@ -38,5 +40,5 @@ export async function authorizationCodeGrant(ctx: AsContext, client: ClientRecor
   if (s256(verifier) !== record.codeChallenge) throw new OAuthError('invalid_grant', 'PKCE verification failed (RFC 7636 §4.6)');
   // RFC 9449 §10: the proof's key must be the one named by dpop_jkt.
   requireKey(record.dpopJkt, proof, 'authorization code');
-  return { subject: record.subject, scope: record.scope, authTime: record.authTime, startFamily: { grantId: record.id } };
+  return { subject: record.subject, scope: record.scope, authTime: record.authTime, grantId: record.id, startFamily: { grantId: record.id } };
 }

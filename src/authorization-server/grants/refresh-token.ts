@@ -12,6 +12,7 @@ import { required, type FormParams } from '../form.js';
 import { grantScope } from '../scopes.js';
 import { credentialHash, randomToken } from '../secrets.js';
 import type { ClientRecord } from '../storage.js';
+import { revokeGrantAccessTokens } from './grant-revocation.js';
 import type { GrantResult } from './types.js';
 
 export async function refreshTokenGrant(ctx: AsContext, client: ClientRecord, params: FormParams, proof: VerifiedProof | undefined): Promise<GrantResult> {
@@ -32,9 +33,10 @@ export async function refreshTokenGrant(ctx: AsContext, client: ClientRecord, pa
   const rotated = await ctx.storage.rotateRefreshToken(hash, credentialHash(next), now);
   if (rotated.outcome === 'missing') throw invalid();
   if (rotated.outcome === 'reused') {
+    await revokeGrantAccessTokens(ctx, family.grantId, now);
     ctx.log.warn({ clientId: client.clientId }, 'refresh token reused: the family is revoked');
     throw new OAuthError('invalid_grant', 'the refresh token has already been used; the grant is revoked');
   }
   if (rotated.family.revokedAt !== undefined) throw invalid();
-  return { subject: family.subject, scope, authTime: family.authTime, refreshToken: next };
+  return { subject: family.subject, scope, authTime: family.authTime, grantId: family.grantId, refreshToken: next };
 }

@@ -9,6 +9,8 @@ export interface GrantResult {
   subject: string;
   scope: string;
   authTime?: number;
+  /** The authorization code id the grant descends from (access tokens carry its reference, `gid`). */
+  grantId?: string;
   /** `authorization_code`: start a refresh-token family tied to this code id (if the client may refresh). */
   startFamily?: { grantId: string };
   /** `refresh_token`: the rotated refresh token to return. */
