@@ -9,7 +9,9 @@ import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const outdir = join(root, 'demo', 'dist');
+// DPOPKIT_DEMO_OUTDIR builds elsewhere (the build test uses a temp dir, so it never empties the
+// demo/dist that a running `dpopkit serve` is serving).
+const outdir = process.env.DPOPKIT_DEMO_OUTDIR ? resolve(process.env.DPOPKIT_DEMO_OUTDIR) : join(root, 'demo', 'dist');
 const webCrypto = join(root, 'src', 'core', 'crypto', 'web.ts');
 
 /** `#crypto` is a package.json "imports" alias; in the browser it is always the WebCrypto backend. */
@@ -66,7 +68,7 @@ async function buildDemo() {
 
   const bytes = Buffer.byteLength(bundle);
   writeFileSync(join(outdir, 'build.json'), JSON.stringify({ inputs: Object.keys(result.metafile.inputs).sort(), bytes }, null, 2));
-  if (!process.env.DPOPKIT_QUIET) console.log(`build-demo: ${relative(root, join(outdir, 'main.js'))} ${(bytes / 1024).toFixed(1)} KiB from ${Object.keys(result.metafile.inputs).length} modules, no server code`);
+  if (!process.env.DPOPKIT_QUIET) console.log(`build-demo: ${relative(root, join(outdir, 'main.js')) || join(outdir, 'main.js')} ${(bytes / 1024).toFixed(1)} KiB from ${Object.keys(result.metafile.inputs).length} modules, no server code`);
 }
 
 // While the client library is being written its entry may be missing: say so, and let the rest of

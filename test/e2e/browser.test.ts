@@ -5,7 +5,8 @@
  * in as alice, checks the token is DPoP-bound to the page's key, calls the API (through the
  * nonce retry), replays the token without the key, and inspects the key kept in IndexedDB.
  *
- * Needs `npm run build` first (dist/cli/main.js); the demo bundle is rebuilt here.
+ * Needs `npm run build` first (dist/cli/main.js and demo/dist). The bundle's contents are checked
+ * without a browser in demo-build.test.ts.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -110,8 +111,11 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium (issue 5)', (
 
   beforeAll(async () => {
     if (!existsSync(CLI)) throw new Error('dist/cli/main.js is missing: run `npm run build` first');
-    // Rebuild the bundle from the current sources (fast: esbuild).
-    execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-demo.mjs')], { cwd: ROOT, stdio: 'pipe', env: { ...process.env, DPOPKIT_QUIET: '1' } });
+    // `npm run build` builds demo/dist (scripts/post-build.mjs). It is not rebuilt here while it
+    // exists: other tests may be serving it at this very moment.
+    if (!existsSync(join(ROOT, 'demo', 'dist', 'main.js'))) {
+      execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-demo.mjs')], { cwd: ROOT, stdio: 'pipe', env: { ...process.env, DPOPKIT_QUIET: '1' } });
+    }
     dir = mkdtempSync(join(tmpdir(), 'dpopkit-e2e-'));
     servers = await startServers(dir);
     browser = await chromium.launch({
@@ -148,16 +152,6 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium (issue 5)', (
 
   const text = async (selector: string): Promise<string> => (await page.locator(selector).textContent())?.trim() ?? '';
   const attr = async (selector: string, name: string): Promise<string> => (await page.locator(selector).getAttribute(name)) ?? '';
-
-  it('issue 5: the bundle holds no server code (only demo/, src/client, src/core with the WebCrypto backend)', () => {
-    const build = JSON.parse(readFileSync(join(ROOT, 'demo', 'dist', 'build.json'), 'utf8')) as { inputs: string[] };
-    expect(build.inputs).toContain('src/core/crypto/web.ts');
-    expect(build.inputs).not.toContain('src/core/crypto/node.ts');
-    for (const input of build.inputs) expect(input).toMatch(/^(demo\/src|src\/client|src\/core)\//);
-    const bundle = readFileSync(join(ROOT, 'demo', 'dist', 'main.js'), 'utf8');
-    expect(bundle).not.toMatch(/["']node:[a-z_/]+["']/);
-    expect(bundle).not.toMatch(/["'](pg|hono|ioredis|@electric-sql\/pglite)["'/]/);
-  });
 
   let keyJkt = '';
 
