@@ -64,7 +64,8 @@ async function showKey(client: DPoPClient, keyStore: KeyStore): Promise<string> 
   const stored = await keyStore.load();
   const privateKey = stored?.privateKey as CryptoKey | undefined;
   byId('key-extractable').textContent = privateKey
-    ? `CryptoKey, extractable: ${String(privateKey.extractable)} (usable for signing, never readable)`
+    ? `CryptoKey, extractable: ${String(privateKey.extractable)}` +
+      (privateKey.extractable ? ' (script could export it!)' : ' (usable for signing, never readable)')
     : 'not yet stored';
   byId('key-origin').textContent = `IndexedDB of ${location.origin}`;
   return jkt;
