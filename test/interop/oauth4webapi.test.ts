@@ -106,6 +106,24 @@ describe('oauth4webapi against the dpopkit authorization server', () => {
     await expect(oauth.processRefreshTokenResponse(meta, client, stolen)).rejects.toMatchObject({ error: 'invalid_dpop_proof' });
   });
 
+  it('RFC 9126 + RFC 9449 §10.1: PAR with oauth4webapi (its DPoP header binds the code), then the code exchange', async () => {
+    const meta = await discover(as.url);
+    const client: oauth.Client = { client_id: 'spa' };
+    const DPoP = oauth.DPoP(client, await oauth.generateKeyPair('ES256'));
+    const verifier = oauth.generateRandomCodeVerifier();
+    const pushed = await oauth.processPushedAuthorizationResponse(meta, client, await oauth.pushedAuthorizationRequest(meta, client, oauth.None(), {
+      response_type: 'code', redirect_uri: REDIRECT, scope: 'read', code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    }, { DPoP, ...insecure }));
+    expect(pushed.request_uri).toMatch(/^urn:ietf:params:oauth:request_uri:/);
+    const callback = new URL(REDIRECT);
+    for (const [k, v] of await signIn(as.url, { client_id: 'spa', request_uri: pushed.request_uri })) callback.searchParams.set(k, v);
+    const params = oauth.validateAuthResponse(meta, client, callback, oauth.expectNoState);
+    const tokens = await oauth.processAuthorizationCodeResponse(meta, client,
+      await oauth.authorizationCodeGrantRequest(meta, client, oauth.None(), params, REDIRECT, verifier, { DPoP, ...insecure }));
+    expect(tokens.token_type).toBe('dpop');
+    expect((await callApi(tokens.access_token, DPoP)).status).toBe(200);
+  });
+
   it('RFC 9449 §8: with nonces required, oauth4webapi gets use_dpop_nonce, learns the nonce and succeeds on its retry', async () => {
     const meta = await discover(nonceAs.url);
     const client: oauth.Client = { client_id: 'confidential' };
