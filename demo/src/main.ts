@@ -12,6 +12,7 @@ import {
   discover,
   exchangeCode,
   authorizationUrl,
+  pushAuthorizationRequest,
   indexedDbKeyStore,
   randomState,
   type DPoPClient,
@@ -21,16 +22,19 @@ import {
 } from '../../src/client/index.js';
 import { loadConfig, type DemoConfig } from './config.js';
 import { decodeJws } from './decode.js';
-import { savePending, takePending } from './session.js';
+import { savePending, takePending, type PushedProof } from './session.js';
 import { asBearer, withOtherKey, type Attempt } from './steal.js';
 import { appendAnswer, appendProof, byId, reveal, setStatus, showJson, type SentProof } from './view.js';
 
 /** Where each proof the client sends is shown (set per step). */
 let proofList: HTMLElement | null = null;
+/** Proofs sent just before leaving the page (PAR), kept to be shown after the trip. */
+let captured: PushedProof[] | null = null;
 let accessToken: string | null = null;
 
 function onProof(sent: SentProof): void {
   if (proofList) appendProof(proofList, sent);
+  captured?.push({ ...sent });
 }
 
 /**
@@ -41,13 +45,10 @@ function onProof(sent: SentProof): void {
 async function observedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
   const list = proofList;
   const response = await globalThis.fetch(input, init);
-  if (list) {
-    appendAnswer(list, {
-      status: response.status,
-      challenge: response.headers.get('www-authenticate'),
-      nonce: response.headers.get('dpop-nonce'),
-    });
-  }
+  const answer = { status: response.status, challenge: response.headers.get('www-authenticate'), nonce: response.headers.get('dpop-nonce') };
+  if (list) appendAnswer(list, answer);
+  const last = captured?.at(-1);
+  if (last) Object.assign(last, answer);
   return response;
 }
 
@@ -77,16 +78,31 @@ async function signIn(config: DemoConfig, client: DPoPClient): Promise<void> {
   const metadata = await discover(config.issuer);
   const pkce = await createPkce();
   const state = randomState();
-  savePending({ state, codeVerifier: pkce.codeVerifier, issuer: metadata.issuer });
-  // RFC 9449 §10: dpop_jkt binds the authorization code to this key before the code exists.
-  const url = authorizationUrl(metadata, {
+  const request = {
     clientId: config.clientId,
     redirectUri: config.redirectUri,
     scope: config.scope,
     state,
     codeChallenge: pkce.codeChallenge,
-    dpopJkt: await client.thumbprint(),
-  });
+  };
+  let url: URL;
+  let pushed: PushedProof[] | undefined;
+  if (byId<HTMLInputElement>('use-par').checked) {
+    // RFC 9126 + RFC 9449 §10.1: the parameters go to the PAR endpoint with a DPoP proof, which
+    // binds the code to this key (dpop_jkt defaults to it); the URL carries only request_uri.
+    setStatus(status, 'Pushing the authorization request (PAR) with a DPoP proof…');
+    captured = [];
+    try {
+      url = await pushAuthorizationRequest(client, metadata, request);
+      pushed = captured;
+    } finally {
+      captured = null;
+    }
+  } else {
+    // RFC 9449 §10: dpop_jkt binds the authorization code to this key before the code exists.
+    url = authorizationUrl(metadata, { ...request, dpopJkt: await client.thumbprint() });
+  }
+  savePending({ state, codeVerifier: pkce.codeVerifier, issuer: metadata.issuer, ...(pushed ? { pushed } : {}) });
   setStatus(status, `Going to ${url.origin}…`);
   location.assign(url.toString());
 }
@@ -125,6 +141,15 @@ async function handleCallback(config: DemoConfig, client: DPoPClient, jkt: strin
   setStatus(status, 'Redeeming the code with a DPoP proof…');
   const section = byId('step-token');
   reveal(section);
+  if (pending.pushed?.length) {
+    const parList = byId('par-proofs');
+    parList.replaceChildren();
+    for (const sent of pending.pushed) {
+      appendProof(parList, sent);
+      if (sent.status !== undefined) appendAnswer(parList, { status: sent.status, challenge: sent.challenge ?? null, nonce: sent.nonce ?? null });
+    }
+    reveal(byId('par-block'));
+  }
   proofList = byId('token-proofs');
   proofList.replaceChildren();
   let tokens: TokenResponse;

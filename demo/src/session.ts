@@ -13,6 +13,18 @@ export interface PendingAuthorization {
   codeVerifier: string;
   /** The issuer the request went to, checked against the callback's `iss` (RFC 9207). */
   issuer: string;
+  /** Proofs sent while pushing the request (PAR, RFC 9126 + RFC 9449 §10.1), to show after the trip. */
+  pushed?: PushedProof[];
+}
+
+/** A proof sent to the PAR endpoint, and the status it was answered with. */
+export interface PushedProof {
+  method: string;
+  url: string;
+  proof: string;
+  status?: number;
+  challenge?: string | null;
+  nonce?: string | null;
 }
 
 /** Remember the request about to be sent. */
@@ -28,6 +40,7 @@ export function takePending(): PendingAuthorization | null {
   try {
     const value = JSON.parse(text) as Partial<PendingAuthorization>;
     if (typeof value.state === 'string' && typeof value.codeVerifier === 'string' && typeof value.issuer === 'string') {
+      if (value.pushed !== undefined && !Array.isArray(value.pushed)) delete value.pushed;
       return value as PendingAuthorization;
     }
   } catch {

@@ -362,6 +362,37 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium (issue 5)', (
     expect(new URL(page.url()).search).toBe('');
   });
 
+  it('RFC 9126 + RFC 9449 §10.1: with PAR the request is pushed with a proof, the URL carries only request_uri, and the token is bound to the same key', async () => {
+    await page.goto(servers!.demo);
+    await page.waitForSelector('body[data-ready="true"]');
+    await page.check('#use-par');
+    const before = exchanges.length;
+    await page.click('#sign-in');
+    await page.waitForURL((url) => url.origin === servers!.issuer);
+    await settle();
+    const metadata = await (await fetch(`${servers!.issuer}/.well-known/oauth-authorization-server`)).json() as { pushed_authorization_request_endpoint: string };
+    const par = exchanges.slice(before).filter((e) => e.method === 'POST' && e.url === metadata.pushed_authorization_request_endpoint);
+    expect(par.at(-1)?.status).toBe(201);
+    const parProof = await verifyProof(par.at(-1)!.requestHeaders.dpop, { method: 'POST', url: metadata.pushed_authorization_request_endpoint, replayCache: false, jkt: keyJkt });
+    expect(parProof.jkt).toBe(keyJkt);
+    const authorize = new URL(exchanges.slice(before).filter((e) => e.url.startsWith(`${servers!.issuer}/authorize`)).at(0)!.url);
+    expect(authorize.searchParams.get('request_uri')).toBeTruthy();
+    expect(authorize.searchParams.has('dpop_jkt')).toBe(false);
+    expect(authorize.searchParams.has('code_challenge')).toBe(false);
+
+    await page.fill('input[name="username"]', 'alice');
+    await page.fill('input[name="password"]', 'wonderland');
+    await Promise.all([
+      page.waitForURL((url) => url.origin === servers!.demo),
+      page.locator('form').first().locator('[type="submit"]').first().click(),
+    ]);
+    await page.waitForSelector('#jkt-match[data-match]');
+    expect(await attr('#jkt-match', 'data-match')).toBe('true');
+    expect(await attr('#jkt-match', 'data-token-jkt')).toBe(keyJkt);
+    // The pushed proof is shown after the trip, with the 201 it got.
+    expect(await page.locator('#par-proofs [data-testid="proof"]').last().getAttribute('data-response-status')).toBe('201');
+  });
+
   it('issue 5: the page used no network beyond localhost and raised no script errors', () => {
     expect(pageErrors).toEqual([]);
     const foreign = requested.filter((url) => !/^(http:\/\/localhost:\d+\/|data:|blob:)/.test(url));
