@@ -3,6 +3,7 @@
 // in flight so Redis round trips overlap (the cache sends the SETs of one tick as one script call).
 // Also printed: this process's CPU time per proof, steadier than throughput on a shared machine.
 // Rounds alternate memory/Redis; the ratio is the median of per-round ratios. Target ≥ 0.9.
+import { performance as perf } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { createProof, generateKeyPair, verifyProof } from '../../dist/index.js';
 import { createMemoryReplayCache } from '../../dist/stores/memory.js';
@@ -33,10 +34,11 @@ const proofs = [];
 for (let i = 0; i < PROOFS; i++) proofs.push(await createProof(keyPair, { htm: 'GET', htu: URL }));
 
 /** Verifications per second with `replayCache`, IN_FLIGHT at a time, over about ROUND_MS. */
-async function rate(replayCache, cpu) {
+async function rate(replayCache, cpu, busy) {
   let next = 0;
   let done = 0;
   const cpuStart = process.cpuUsage();
+  const eluStart = perf.eventLoopUtilization();
   const start = performance.now();
   const deadline = start + ROUND_MS;
   const lane = async () => {
@@ -49,6 +51,7 @@ async function rate(replayCache, cpu) {
   if (next >= PROOFS) throw new Error('ran out of proofs: raise PROOFS');
   const used = process.cpuUsage(cpuStart);
   cpu?.push((used.user + used.system) / done);
+  busy?.push(perf.eventLoopUtilization(eluStart).utilization);
   return (done * 1000) / (performance.now() - start);
 }
 
@@ -61,7 +64,7 @@ await rate(createMemoryReplayCache());
 await rate(warm);
 await warm.close();
 
-const memRates = [], redisRates = [], ratios = [], memCpu = [], redisCpu = [];
+const memRates = [], redisRates = [], ratios = [], memCpu = [], redisCpu = [], memBusy = [], redisBusy = [];
 for (let r = 0; r < ROUNDS; r++) {
   // Fresh caches each round: every proof is new again to both (distinct jti within a round).
   const cache = redisCache(r);
@@ -69,11 +72,11 @@ for (let r = 0; r < ROUNDS; r++) {
   // Alternate which goes first (ABBA), so a load change on the shared machine hits both alike.
   let mem, red;
   if (r % 2 === 0) {
-    mem = await rate(createMemoryReplayCache(), memCpu);
-    red = await rate(cache, redisCpu);
+    mem = await rate(createMemoryReplayCache(), memCpu, memBusy);
+    red = await rate(cache, redisCpu, redisBusy);
   } else {
-    red = await rate(cache, redisCpu);
-    mem = await rate(createMemoryReplayCache(), memCpu);
+    red = await rate(cache, redisCpu, redisBusy);
+    mem = await rate(createMemoryReplayCache(), memCpu, memBusy);
   }
   await cache.close();
   memRates.push(mem); redisRates.push(red); ratios.push(red / mem);
@@ -92,8 +95,8 @@ await probe.quit();
 const ratio = median(ratios);
 console.log(`verifyProof ES256, distinct jti, ${IN_FLIGHT} in flight; medians of ${ROUNDS} rounds of ${ROUND_MS} ms`);
 console.table([
-  { replayCache: 'memory', 'verify/s': Math.round(median(memRates)), 'Node CPU µs/proof': median(memCpu).toFixed(1) },
-  { replayCache: BATCH ? 'Redis (SET PX NX per key, batched per tick)' : 'Redis (one SET PX NX per proof)', 'verify/s': Math.round(median(redisRates)), 'Node CPU µs/proof': median(redisCpu).toFixed(1) },
+  { replayCache: 'memory', 'verify/s': Math.round(median(memRates)), 'Node CPU µs/proof': median(memCpu).toFixed(1), 'event loop busy': median(memBusy).toFixed(2) },
+  { replayCache: BATCH ? 'Redis (SET PX NX per key, batched per tick)' : 'Redis (one SET PX NX per proof)', 'verify/s': Math.round(median(redisRates)), 'Node CPU µs/proof': median(redisCpu).toFixed(1), 'event loop busy': median(redisBusy).toFixed(2) },
 ]);
 const cpuRatio = median(memCpu) / median(redisCpu);
 console.log(`Redis ÷ memory ${ratio.toFixed(2)} (target ≥ 0.9: ${ratio >= 0.9 ? 'PASS' : 'MISS'}); by this process's CPU per proof ${cpuRatio.toFixed(2)} (Redis server shares the machine's cores)`);

@@ -132,8 +132,10 @@ export function createRedisReplayCache(options: RedisReplayCacheOptions = {}): R
       connectTimeout: options.connectTimeoutMs ?? 1000,
       // Reconnect forever, backing off to at most one attempt a second.
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
-      // Concurrent reserves share one write and one read per event-loop tick.
-      enableAutoPipelining: true,
+      // Unbatched, concurrent SETs share one write per tick. Batched, our own batches are
+      // already one command each, and auto-pipelining would hold an eager batch back until the
+      // end of the tick instead of sending it while the next proofs are being checked.
+      enableAutoPipelining: options.batch === false,
     } satisfies RedisOptions);
   if (owned) redis.on('error', options.onError ?? (() => {}));
 
@@ -181,7 +183,7 @@ export function createRedisReplayCache(options: RedisReplayCacheOptions = {}): R
     return prefix + digest;
   };
 
-  /** Per key: `SET key 1 PX ttl NX` (auto-pipelined by the client we create). */
+  /** Per key: `SET key 1 PX ttl NX` (auto-pipelined by the client we create when unbatched). */
   const setOne = async (k: string, ttl: number): Promise<boolean> => {
     try {
       return (await redis.set(k, '1', 'PX', ttl, 'NX')) === 'OK';

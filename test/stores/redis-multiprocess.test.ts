@@ -127,8 +127,8 @@ describe('Redis replay cache shared by two resource-server processes (RFC 9449 Â
       expect([a.status, b.status].sort()).toEqual([200, 401]);
       expect((a.status === 401 ? a : b).reason).toBe('replayed');
     }
-    // Both processes really served traffic (the race goes either way).
-    expect(pairs.some(([a]) => a!.status === 200)).toBe(true);
-    expect(pairs.some(([, b]) => b!.status === 200)).toBe(true);
+    // Every proof was checked by both processes (each answered it), and exactly one of the two
+    // accepted it; which one wins a given race is up to the scheduler.
+    expect(pairs.flat().filter((r) => r!.status === 200)).toHaveLength(100);
   });
 });
