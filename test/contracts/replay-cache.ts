@@ -69,11 +69,11 @@ export function replayCacheContract(name: string, make: () => Promise<ReplayCach
 
     it('expiry is honoured: present until expiresAt (replay refused), gone after it (accepted again)', async () => {
       const key = replayKey(jkt(), randomUUID());
-      const expiresAt = Math.ceil(nowS()) + 1; // 1–2 s from now
+      const expiresAt = Math.ceil(nowS()) + 2; // 2–3 s from now
       expect(await reserve(key, expiresAt)).toBe(true);
-      await sleep(Math.max(0, expiresAt * 1000 - Date.now() - 300));
+      await sleep(Math.max(0, expiresAt * 1000 - Date.now() - 800));
       expect(await reserve(key, expiresAt)).toBe(false); // still inside its window
-      await sleep(Math.max(0, expiresAt * 1000 - Date.now() + 150));
+      await sleep(Math.max(0, expiresAt * 1000 - Date.now() + 200));
       expect(await reserve(key, nowS() + 300)).toBe(true); // window over: a new entry
     });
 
