@@ -76,6 +76,12 @@ export interface ResourceServerOptions {
   fetch?: FetchLike;
   /** Least seconds between JWKS refetches caused by unknown `kid`s (default 30). */
   jwksRefetchSeconds?: number;
+  /**
+   * How many verified JWT access tokens to remember (default 1000; 0 = verify every time). A hit
+   * skips only the token's signature check; `exp`/`nbf` are rechecked, the proof is always
+   * checked, and a newly fetched JWK Set empties it.
+   */
+  tokenCacheSize?: number;
 }
 
 export interface ResourceServer {
@@ -124,6 +130,7 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     policy, jwks,
     ...(options.accessTokenAlgs ? { algs: options.accessTokenAlgs } : {}),
     ...(options.accessTokenTypes ? { types: options.accessTokenTypes } : {}),
+    ...(options.tokenCacheSize !== undefined ? { cacheSize: options.tokenCacheSize } : {}),
   });
   const introspection = options.introspection
     ? createIntrospectionValidator({

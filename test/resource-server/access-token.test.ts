@@ -127,6 +127,47 @@ describe('RFC 9068 JWT access tokens', () => {
   });
 });
 
+describe('verified-token cache (tokenCacheSize)', () => {
+  it('a cached token is still checked for exp on every request', async () => {
+    const { rs } = testRs(as, { jwksUri: `${as.url}/jwks`, clockTolerance: 0 });
+    const token = await as.mint({ cnf: { jkt: key.jkt }, exp: Math.floor(Date.now() / 1000) + 1 });
+    expect((await rs.verify(await request(token))).ok).toBe(true);
+    await new Promise((r) => setTimeout(r, 1100 + (1000 - (Date.now() % 1000))));
+    expect(refused(await rs.verify(await request(token))).reason).toBe('token_expired');
+  });
+
+  it('a token with the same signature but another payload is never served from the cache', async () => {
+    const { rs } = testRs(as, { jwksUri: `${as.url}/jwks` });
+    const token = await as.mint({ cnf: { jkt: key.jkt } });
+    expect((await rs.verify(await request(token))).ok).toBe(true);
+    const [h, p, s] = token.split('.');
+    const claims = JSON.parse(Buffer.from(p!, 'base64url').toString());
+    claims.scope = 'admin';
+    const forged = `${h}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${s}`;
+    expect(refused(await rs.verify(await request(forged))).reason).toBe('token_bad_signature');
+  });
+
+  it('a newly fetched JWK Set empties it: a token whose key was withdrawn is refused even though it was accepted before', async () => {
+    const { rs } = testRs(as, { jwksUri: `${as.url}/jwks`, jwksRefetchSeconds: 0 });
+    as.addKey('withdrawn');
+    const token = await as.mint({ cnf: { jkt: key.jkt } }, { kid: 'withdrawn' });
+    expect((await rs.verify(await request(token))).ok).toBe(true);
+    as.removeKey('withdrawn');
+    as.addKey('fresh');
+    // a token with the new kid makes the RS fetch the set again
+    expect((await rs.verify(await request(await as.mint({ cnf: { jkt: key.jkt } }, { kid: 'fresh' })))).ok).toBe(true);
+    expect(refused(await rs.verify(await request(token))).reason).toBe('token_unknown_kid');
+    as.removeKey('fresh');
+  });
+
+  it('tokenCacheSize: 0 verifies every time', async () => {
+    const { rs } = testRs(as, { jwksUri: `${as.url}/jwks`, tokenCacheSize: 0 });
+    const token = await as.mint({ cnf: { jkt: key.jkt } });
+    expect((await rs.verify(await request(token))).ok).toBe(true);
+    expect((await rs.verify(await request(token))).ok).toBe(true);
+  });
+});
+
 describe('JWKS: discovery, rotation, rate-limited refetch, outages', () => {
   it('RFC 8414 §3: jwks_uri is discovered from /.well-known/oauth-authorization-server', async () => {
     const before = { ...as.hits };

@@ -41,6 +41,8 @@ export interface JwksSource {
    * @throws PeerError when the set cannot be fetched and none is cached.
    */
   keysFor(alg: string, kid: string | undefined): Promise<unknown[]>;
+  /** Increases each time a new set is loaded (caches of verified tokens key on it). */
+  readonly generation: number;
 }
 
 /** Whether a JWK may verify `alg` (RFC 7517 §4.2–4.4, RFC 7518 §3). */
@@ -63,6 +65,7 @@ export function createJwksSource(options: JwksOptions): JwksSource {
   let loaded = false;
   let inflight: Promise<void> | undefined;
   let lastError: unknown;
+  let generation = 0;
 
   async function load(): Promise<void> {
     const uri = typeof options.jwksUri === 'string' ? options.jwksUri : await options.jwksUri();
@@ -85,6 +88,7 @@ export function createJwksSource(options: JwksOptions): JwksSource {
     byKid = nextByKid;
     all = nextAll;
     loaded = true;
+    generation++;
   }
 
   function refresh(): Promise<void> {
@@ -124,6 +128,9 @@ export function createJwksSource(options: JwksOptions): JwksSource {
   }
 
   return {
+    get generation() {
+      return generation;
+    },
     async keysFor(alg, kid) {
       if (!loaded) {
         // Never fetched successfully: retry, but not more than once per RETRY_MS after a failure.

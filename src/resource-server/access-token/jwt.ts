@@ -27,8 +27,22 @@ export interface JwtValidatorOptions {
   jwks: JwksSource;
   algs?: readonly string[];
   types?: readonly string[];
+  /**
+   * Verified tokens remembered (default 1000; 0 turns it off). A client sends the same token
+   * with every request until it expires: a hit skips the token's signature check (never the
+   * proof's), while `exp`/`nbf` are checked every time and a new JWK Set invalidates every entry.
+   */
+  cacheSize?: number;
   /** Clock in epoch seconds (tests). */
   clock?: () => number;
+}
+
+interface Verified {
+  /** The whole token: a hit must equal it exactly (the key is only its signature). */
+  token: string;
+  info: TokenInfo;
+  claims: Record<string, unknown>;
+  generation: number;
 }
 
 interface Header {
@@ -63,6 +77,8 @@ export function createJwtValidator(options: JwtValidatorOptions): TokenValidator
   const types = new Set((options.types ?? DEFAULT_ACCESS_TOKEN_TYPES).map((t) => t.toLowerCase()));
   const clock = options.clock ?? (() => Date.now() / 1000);
   const headers = new BoundedCache<string, Header>(256);
+  const cacheSize = options.cacheSize ?? 1000;
+  const verified = cacheSize > 0 ? new BoundedCache<string, Verified>(cacheSize) : undefined;
 
   function parseHeader(segment: string): Header {
     const cached = headers.get(segment);
@@ -91,6 +107,11 @@ export function createJwtValidator(options: JwtValidatorOptions): TokenValidator
       const second = token.indexOf('.', first + 1);
       const signature = token.slice(second + 1);
       if (!isBase64url(signature)) throw invalidToken('token_malformed', 'the access token signature is not base64url');
+      const hit = verified?.get(signature);
+      if (hit !== undefined && hit.token === token && hit.generation === options.jwks.generation) {
+        checkTimes(hit.claims, clock(), options.policy, true);
+        return hit.info;
+      }
       const header = parseHeader(token.slice(0, first));
 
       let keys: unknown[];
@@ -118,7 +139,9 @@ export function createJwtValidator(options: JwtValidatorOptions): TokenValidator
       checkIssuer(claims, options.policy, true);
       checkAudience(claims, options.policy, true);
       checkTimes(claims, clock(), options.policy, true);
-      return { claims, jkt: readBinding(claims) } satisfies TokenInfo;
+      const info: TokenInfo = Object.freeze({ claims: Object.freeze(claims), jkt: readBinding(claims) });
+      verified?.set(signature, { token, info, claims, generation: options.jwks.generation });
+      return info;
     },
   };
 }
