@@ -109,27 +109,6 @@ describe.each(STORAGES)('metadata, keys and CORS on $name', (factory) => {
   });
 });
 
-describe('an issuer with a path', () => {
-  it('RFC 8414 §3.1: endpoints live under the path; metadata at /.well-known/oauth-authorization-server/<path>', async () => {
-    const { storage, cleanup } = await STORAGES[0]!.open();
-    const s = await startServer(storage, {}, '/tenant-a');
-    try {
-      const m = await (await fetch(`${new URL(s.url).origin}/.well-known/oauth-authorization-server/tenant-a`)).json();
-      expect(m.issuer).toBe(s.url);
-      expect(m.token_endpoint).toBe(`${s.url}/token`);
-      const key = await dpopKey();
-      const res = await postForm(m.token_endpoint, { grant_type: 'client_credentials' }, { auth: basic('confidential', SECRET), dpop: await key.proof(m.token_endpoint) });
-      expect(res.status).toBe(200);
-      const p = pkce();
-      const back = await signIn(s.url, { response_type: 'code', client_id: 'spa', redirect_uri: REDIRECT, code_challenge: p.challenge, code_challenge_method: 'S256' });
-      expect(back.get('iss')).toBe(s.url);
-    } finally {
-      await s.close();
-      await cleanup();
-    }
-  });
-});
-
 describe('restart on a PGlite data directory', () => {
   let dataDir: string;
   beforeAll(async () => {
@@ -177,10 +156,34 @@ describe('restart on a PGlite data directory', () => {
   });
 });
 
-describe('signing algorithms', () => {
+describe('more servers on one PGlite storage', () => {
+  let storage: ReturnType<typeof createPGliteStorage>;
+  beforeAll(() => {
+    storage = createPGliteStorage();
+  });
+  afterAll(async () => {
+    await storage?.close();
+  });
+
+  it('RFC 8414 §3.1: with an issuer path, endpoints live under it; metadata at /.well-known/oauth-authorization-server/<path>', async () => {
+    const s = await startServer(storage, {}, '/tenant-a');
+    try {
+      const m = await (await fetch(`${new URL(s.url).origin}/.well-known/oauth-authorization-server/tenant-a`)).json();
+      expect(m.issuer).toBe(s.url);
+      expect(m.token_endpoint).toBe(`${s.url}/token`);
+      const key = await dpopKey();
+      const res = await postForm(m.token_endpoint, { grant_type: 'client_credentials' }, { auth: basic('confidential', SECRET), dpop: await key.proof(m.token_endpoint) });
+      expect(res.status).toBe(200);
+      const p = pkce();
+      const back = await signIn(s.url, { response_type: 'code', client_id: 'spa', redirect_uri: REDIRECT, code_challenge: p.challenge, code_challenge_method: 'S256' });
+      expect(back.get('iss')).toBe(s.url);
+    } finally {
+      await s.close();
+    }
+  });
+
   it.each(['ES256', 'EdDSA', 'RS256', 'PS256'] as const)('RFC 9068 §2.1: access tokens signed with %s verify against /jwks with jose', async (alg) => {
     const { createRemoteJWKSet, jwtVerify } = await import('jose');
-    const storage = createPGliteStorage();
     const s = await startServer(storage, { signingKeys: { alg } });
     try {
       const res = await postForm(`${s.url}/token`, { grant_type: 'client_credentials' }, { auth: basic('confidential', SECRET) });
@@ -190,7 +193,6 @@ describe('signing algorithms', () => {
       expect(payload.client_id).toBe('confidential');
     } finally {
       await s.close();
-      await storage.close();
     }
   });
 });

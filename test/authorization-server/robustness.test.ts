@@ -38,19 +38,20 @@ describe('a fleet of authorization servers', () => {
   const prefix = `dpopkit:test:as:${process.pid}:${Date.now()}:`;
   const cache = () => createRedisReplayCache({ keyPrefix: prefix });
   const caches = [cache(), cache()];
+  const storage = createPGliteStorage();
   let a: Running;
   let b: Running;
   beforeAll(async () => {
-    // One public issuer in front of two processes; one Redis replay cache; one nonce secret.
+    // One public issuer in front of two servers sharing one database, one Redis replay cache
+    // (each server its own connection) and one nonce secret.
     const options = { issuer: 'https://as.fleet.test', dpop: { nonce: 'required' as const, nonceSecret: 'fleet-secret-'.padEnd(40, 'x') } };
-    a = await startServer(createPGliteStorage(), { ...options, replayCache: caches[0] });
-    b = await startServer(createPGliteStorage(), { ...options, replayCache: caches[1] });
+    a = await startServer(storage, { ...options, replayCache: caches[0] });
+    b = await startServer(storage, { ...options, replayCache: caches[1] });
   });
   afterAll(async () => {
-    for (const s of [a, b]) {
-      await s?.close();
-      await s?.storage.close();
-    }
+    await a?.close();
+    await b?.close();
+    await storage.close();
     for (const c of caches) await c.close();
   });
 
