@@ -74,7 +74,7 @@ describe.each(STORAGES)('authorization code flow on $name', (factory) => {
     const wrongCsrf = await postForm(login, { csrf: 'x'.repeat(43), username: 'alice', password: 'alice-password' }, { headers: { cookie } });
     expect(wrongCsrf.status).toBe(403);
     const noCookie = await postForm(login, { csrf, username: 'alice', password: 'alice-password' });
-    expect(noCookie.status).toBe(400);
+    expect(noCookie.status).toBe(403);
     const wrongPassword = await postForm(login, { csrf, username: 'alice', password: 'nope' }, { headers: { cookie } });
     expect(wrongPassword.status).toBe(401);
     expect(await wrongPassword.text()).toContain('Wrong username or password');
@@ -85,6 +85,27 @@ describe.each(STORAGES)('authorization code flow on $name', (factory) => {
     // The interaction is single-use: the same form again is refused.
     const again = await postForm(login, { csrf, username: 'alice', password: 'alice-password' }, { headers: { cookie } });
     expect(again.status).toBe(400);
+  });
+
+  it('login CSRF: a form from another sign-in (the attacker\'s) is refused in a browser that only has its own; two tabs do not collide', async () => {
+    const start = async () => {
+      const { query } = authQuery();
+      const page = await fetch(`${server.url}/authorize?${new URLSearchParams(query)}`);
+      return { csrf: /name="csrf" value="([^"]+)"/.exec(await page.text())![1]!, cookie: page.headers.get('set-cookie')!.split(';')[0]! };
+    };
+    const login = `${server.url}/login`;
+    const victim = await start();
+    const attacker = await start();
+    // The attacker's form (its csrf) posted from the victim's browser (the victim's cookie only).
+    const forged = await postForm(login, { csrf: attacker.csrf, username: 'alice', password: 'alice-password' }, { headers: { cookie: victim.cookie } });
+    expect(forged.status).toBe(403);
+    // Two tabs of one browser: both cookies present, each form completes its own sign-in.
+    const jar = `${victim.cookie}; ${attacker.cookie}`;
+    for (const tab of [victim, attacker]) {
+      const res = await postForm(login, { csrf: tab.csrf, username: 'alice', password: 'alice-password' }, { headers: { cookie: jar } });
+      expect(res.status).toBe(303);
+      expect(new URL(res.headers.get('location')!).searchParams.get('code')).toBeTruthy();
+    }
   });
 
   it('cancel: the user declines and the client gets access_denied with state and iss', async () => {

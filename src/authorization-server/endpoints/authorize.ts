@@ -1,7 +1,9 @@
 /**
  * The authorization endpoint (RFC 6749 §4.1.1, RFC 9126 §4, RFC 9449 §10). A valid request
  * becomes an interaction (stored by the hash of its id) and the sign-in page; the interaction id
- * travels in an HttpOnly SameSite cookie and the CSRF token in the form.
+ * travels in an HttpOnly SameSite cookie and the CSRF token in the form. The cookie's name is
+ * derived from the CSRF token, so sign-ins in several tabs do not overwrite each other, and a
+ * form posted from elsewhere finds no cookie of that name in the victim's browser.
  *
  * @module
  */
@@ -13,13 +15,18 @@ import { errorPage, loginPage } from '../login-page.js';
 import { credentialHash, randomToken } from '../secrets.js';
 import type { ClientRecord } from '../storage.js';
 
-export const INTERACTION_COOKIE = 'dpopkit_interaction';
+const INTERACTION_COOKIE = 'dpopkit_interaction_';
+
+/** The cookie that carries the interaction id of the sign-in whose form holds `csrf`. */
+export function interactionCookieName(csrf: string): string {
+  return INTERACTION_COOKIE + credentialHash(`cookie:${csrf}`).slice(0, 16);
+}
 export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
 
 /** `Set-Cookie` for the interaction id: HttpOnly, SameSite=Lax, only sent to the login endpoint. */
-export function interactionCookie(ctx: AsContext, value: string, maxAge: number): string {
+export function interactionCookie(ctx: AsContext, csrf: string, value: string, maxAge: number): string {
   const secure = ctx.issuer.startsWith('https:') ? '; Secure' : '';
-  return `${INTERACTION_COOKIE}=${value}; Path=${ctx.basePath}/login; Max-Age=${maxAge}; HttpOnly; SameSite=Lax${secure}`;
+  return `${interactionCookieName(csrf)}=${value}; Path=${ctx.basePath}/login; Max-Age=${maxAge}; HttpOnly; SameSite=Lax${secure}`;
 }
 
 export async function authorizeEndpoint(ctx: AsContext, request: Request): Promise<Response> {
@@ -77,6 +84,6 @@ async function startInteraction(ctx: AsContext, client: ClientRecord, params: Re
   return loginPage(
     { action: ctx.endpoints.login, csrf, clientName: client.clientName ?? client.clientId, scope: params.scope ?? '' },
     200,
-    { 'Set-Cookie': interactionCookie(ctx, id, ctx.ttl.interaction) },
+    { 'Set-Cookie': interactionCookie(ctx, csrf, id, ctx.ttl.interaction) },
   );
 }

@@ -13,7 +13,7 @@ import { readForm, type FormParams } from '../form.js';
 import { errorPage, loginPage } from '../login-page.js';
 import { verifyPassword } from '../passwords.js';
 import { credentialHash, randomToken } from '../secrets.js';
-import { INTERACTION_COOKIE, interactionCookie } from './authorize.js';
+import { interactionCookie, interactionCookieName } from './authorize.js';
 
 function cookie(request: Request, name: string): string | undefined {
   const header = request.headers.get('cookie');
@@ -40,19 +40,20 @@ export async function loginEndpoint(ctx: AsContext, request: Request): Promise<R
     return errorPage(oauth.status ?? 400, 'invalid_request', oauth.message);
   }
   const now = ctx.now();
-  const id = cookie(request, INTERACTION_COOKIE);
-  if (id === undefined) return errorPage(400, 'invalid_request', 'no sign-in is in progress in this browser (cookies are required)');
+  const csrf = form.get('csrf');
+  if (csrf === undefined || csrf.length > 128) return errorPage(403, 'invalid_request', 'the sign-in form is not valid (CSRF check failed)');
+  const id = cookie(request, interactionCookieName(csrf));
+  if (id === undefined) return errorPage(403, 'invalid_request', 'this browser has no sign-in for this form (cookies are required; CSRF check failed)');
   const interactionId = credentialHash(id);
   const interaction = await ctx.storage.getInteraction(interactionId, now);
   if (!interaction) return errorPage(400, 'invalid_request', 'this sign-in has expired or was already completed; start again from the application');
-  const csrf = form.get('csrf');
   // The CSRF token must be the one bound to this interaction (stored as its hash).
-  if (csrf === undefined || !sameHash(credentialHash(csrf), interaction.csrfHash)) {
+  if (!sameHash(credentialHash(csrf), interaction.csrfHash)) {
     return errorPage(403, 'invalid_request', 'the sign-in form is not valid for this sign-in (CSRF check failed)');
   }
   const params = interaction.params;
   const redirectUri = params.redirect_uri!;
-  const clearCookie = { 'Set-Cookie': interactionCookie(ctx, '', 0) };
+  const clearCookie = { 'Set-Cookie': interactionCookie(ctx, csrf, '', 0) };
 
   if (form.get('action') === 'cancel') {
     if (!(await ctx.storage.consumeInteraction(interactionId, now))) return errorPage(400, 'invalid_request', 'this sign-in was already completed');
