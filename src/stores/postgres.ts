@@ -19,6 +19,7 @@ import { createSqlStorage } from './sql/storage.js';
 
 export type { Storage } from '../authorization-server/storage.js';
 export { SCHEMA_VERSION } from './sql/schema.js';
+export { DataDirInUseError } from './sql/data-dir-lock.js';
 
 /** Default PostgreSQL schema holding dpopkit's tables. */
 export const DEFAULT_SCHEMA = 'dpopkit';
@@ -57,6 +58,8 @@ export function createPostgresStorage(options: PostgresStorageOptions = {}): Sto
 /**
  * Storage on embedded PGlite (loaded on first use). One connection: operations are queued,
  * and a transaction holds the queue, so concurrent callers never interleave inside one.
+ * A `dataDir` is open in one place at a time (a `dpopkit.lock` file inside it): a second opener
+ * gets {@link DataDirInUseError} from its first call instead of silently losing writes.
  */
 export function createPGliteStorage(options: PGliteStorageOptions = {}): Storage {
   const executor = createPGliteExecutor(options.dataDir === undefined ? {} : { dataDir: options.dataDir });

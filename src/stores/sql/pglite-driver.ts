@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { lockDataDir } from './data-dir-lock.js';
 import type { Queryable, SqlExecutor, SqlResult } from './executor.js';
 
 export interface PGliteExecutorOptions {
@@ -23,10 +24,22 @@ export function createPGliteExecutor(options: PGliteExecutorOptions = {}): SqlEx
   let tail: Promise<unknown> = Promise.resolve();
   let closed = false;
 
+  let unlock: (() => Promise<void>) | undefined;
+
   const open = (): Promise<PGliteLike> =>
-    (db ??= import('@electric-sql/pglite').then(({ PGlite }) =>
-      PGlite.create(options.dataDir === undefined ? {} : { dataDir: options.dataDir }) as unknown as Promise<PGliteLike>,
-    ));
+    (db ??= (async () => {
+      const { dataDir } = options;
+      // One opener per directory (see data-dir-lock.ts), taken before PGlite reads anything.
+      if (dataDir !== undefined) unlock = await lockDataDir(dataDir);
+      try {
+        const { PGlite } = await import('@electric-sql/pglite');
+        return (await PGlite.create(dataDir === undefined ? {} : { dataDir })) as unknown as PGliteLike;
+      } catch (err) {
+        await unlock?.();
+        unlock = undefined;
+        throw err;
+      }
+    })());
 
   /** Run `task` after everything queued before it, whatever their outcome. */
   const enqueue = <T>(task: () => Promise<T>): Promise<T> => {
@@ -63,6 +76,7 @@ export function createPGliteExecutor(options: PGliteExecutorOptions = {}): SqlEx
       await last;
       // A database that never opened (bad dataDir, directory in use) has nothing to close.
       if (db) await db.then((conn) => conn.close(), () => {});
+      await unlock?.();
     },
   };
 }
