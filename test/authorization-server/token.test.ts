@@ -7,7 +7,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT, exportJWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Storage } from '../../src/authorization-server/storage.js';
-import { basic, decodeJwt, dpopKey, postForm, SECRET, startServer, STORAGES, type DPoPKey, type Running } from './support/harness.js';
+import { basic, decodeJwt, dpopKey, ODD_SECRET, postForm, SECRET, startServer, STORAGES, type DPoPKey, type Running } from './support/harness.js';
 
 const jwtClient = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 
@@ -121,10 +121,22 @@ describe.each(STORAGES)('token endpoint on $name', (factory) => {
     }
   });
 
-  it('RFC 6749 §2.3.1 client_secret_post, and the id/secret are form-urlencoded in Basic', async () => {
+  it('RFC 6749 §2.3.1 client_secret_post', async () => {
     const res = await postForm(token, cc({ client_id: 'poster', client_secret: SECRET }), { dpop: await key.proof(token) });
     expect(res.status).toBe(200);
     expect(decodeJwt((await res.json()).access_token).payload.client_id).toBe('poster');
+  });
+
+  it('RFC 6749 §2.3.1: client_id and secret are form-urlencoded inside Basic (":" "+" "%" space, UTF-8)', async () => {
+    const form = (v: string) => new URLSearchParams({ v }).toString().slice(2); // space → "+"
+    const header = `Basic ${Buffer.from(`${form('odd id:1')}:${form(ODD_SECRET)}`).toString('base64')}`;
+    const res = await postForm(token, cc(), { auth: header });
+    expect(res.status).toBe(200);
+    expect(decodeJwt((await res.json()).access_token).payload.client_id).toBe('odd id:1');
+    // Percent-encoded space works as well; the raw (unencoded) secret does not decode to the same value.
+    expect((await postForm(token, cc(), { auth: basic('odd id:1', ODD_SECRET) })).status).toBe(200);
+    const raw = await postForm(token, cc(), { auth: `Basic ${Buffer.from(`odd%20id%3A1:${ODD_SECRET}`).toString('base64')}` });
+    expect(raw.status).toBe(401);
   });
 
   it('RFC 6749 §5.2 invalid_client with Basic: 401 and WWW-Authenticate: Basic', async () => {

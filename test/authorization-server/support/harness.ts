@@ -48,6 +48,8 @@ export const STORAGES: StorageFactory[] = [
 ];
 
 export const SECRET = 'correct-horse-battery-staple';
+/** A secret that needs RFC 6749 §2.3.1 form-urlencoding inside Basic credentials. */
+export const ODD_SECRET = 'a b:c+d%é/=';
 export const REDIRECT = 'http://127.0.0.1:9/callback';
 
 let aliceHash: Promise<string> | undefined;
@@ -60,6 +62,7 @@ export function defaultClients(): AuthorizationServerOptions['clients'] {
     { clientId: 'poster', tokenEndpointAuthMethod: 'client_secret_post', clientSecret: SECRET, grantTypes: ['client_credentials'], scope: 'read' },
     { clientId: 'spa', clientName: 'Demo <SPA>', tokenEndpointAuthMethod: 'none', redirectUris: [REDIRECT, 'http://127.0.0.1:9/other?x=1'], scope: 'read write' },
     { clientId: 'strict', tokenEndpointAuthMethod: 'client_secret_basic', clientSecret: SECRET, grantTypes: ['client_credentials'], scope: 'read', dpopBoundAccessTokens: true },
+    { clientId: 'odd id:1', tokenEndpointAuthMethod: 'client_secret_basic', clientSecret: ODD_SECRET, grantTypes: ['client_credentials'], scope: 'read' },
   ];
 }
 
