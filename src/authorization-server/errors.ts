@@ -85,5 +85,7 @@ export function errorResponse(err: unknown, extraHeaders: Record<string, string>
     log?.(err);
     oauth = new OAuthError('server_error', 'the server could not process the request');
   }
-  return jsonResponse({ error: oauth.error, error_description: oauth.message }, oauth.status, { ...extraHeaders, ...oauth.headers });
+  // RFC 9110 §10.2.3: a temporary failure says when to come back.
+  const retry: Record<string, string> = oauth.status === 503 ? { 'Retry-After': '1' } : {};
+  return jsonResponse({ error: oauth.error, error_description: oauth.message }, oauth.status, { ...retry, ...extraHeaders, ...oauth.headers });
 }

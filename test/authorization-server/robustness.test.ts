@@ -85,6 +85,7 @@ describe('storage outage', () => {
       await storage.close();
       const code = await postForm(token, { grant_type: 'authorization_code', code: back.get('code')!, redirect_uri: REDIRECT, code_verifier: p.verifier, client_id: 'spa' });
       expect(code.status).toBe(503);
+      expect(code.headers.get('retry-after')).toBe('1');
       expect((await code.json()).error).toBe('temporarily_unavailable');
       const cc = await postForm(token, { grant_type: 'client_credentials' }, { auth: basic('confidential', SECRET), dpop: await key.proof(token) });
       expect(cc.status).toBe(200);
