@@ -33,6 +33,11 @@ export interface PostgresStorageOptions {
   schema?: string;
   /** Size of the pool created from `connectionString` (default 10). */
   maxConnections?: number;
+  /**
+   * For the pool created from `connectionString`: longest a statement may run (PostgreSQL
+   * `statement_timeout`), and the client gives up 1 s later if no answer comes (default 10 s).
+   */
+  queryTimeoutMs?: number;
 }
 
 export interface PGliteStorageOptions {
@@ -51,6 +56,7 @@ export function createPostgresStorage(options: PostgresStorageOptions = {}): Sto
     ...(options.pool ? { pool: options.pool } : {}),
     ...(options.connectionString ? { connectionString: options.connectionString } : {}),
     ...(options.maxConnections ? { max: options.maxConnections } : {}),
+    ...(options.queryTimeoutMs ? { queryTimeoutMs: options.queryTimeoutMs } : {}),
   });
   return createSqlStorage(executor, options.schema ?? DEFAULT_SCHEMA);
 }

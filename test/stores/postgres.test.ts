@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPGliteStorage, createPostgresStorage, SCHEMA_VERSION } from '../../src/stores/postgres.js';
+import { createTcpProxy } from '../support/tcp-proxy.js';
 
 const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
 const schemas: string[] = [];
@@ -88,6 +89,23 @@ describe('PostgreSQL storage: migrations (issue 4 "schema created or migrated on
     await expect(storage.getClient('x')).rejects.toThrow();
     await storage.close();
     server.close();
+  });
+});
+
+describe('PostgreSQL storage: a hung database', () => {
+  it('a server that stops answering makes calls reject after the query timeout instead of hanging', async () => {
+    const proxy = await createTcpProxy(5432);
+    const storage = createPostgresStorage({ connectionString: `postgres://root@127.0.0.1:${proxy.port}/test`, schema: freshSchema(), queryTimeoutMs: 300 });
+    await storage.migrate();
+    expect(await storage.getClient('nobody')).toBeUndefined();
+    proxy.stall(true);
+    const start = performance.now();
+    await expect(storage.getClient('nobody')).rejects.toThrow(/timeout/i);
+    const ms = performance.now() - start;
+    expect(ms).toBeGreaterThanOrEqual(1000); // client-side: query timeout + 1 s
+    expect(ms).toBeLessThan(3000);
+    await storage.close().catch(() => {});
+    await proxy.close();
   });
 });
 

@@ -15,6 +15,8 @@ export interface PgExecutorOptions {
   pool?: pg.Pool;
   /** Pool size when the pool is created here (default 10). */
   max?: number;
+  /** Longest a statement may run (server `statement_timeout`) or wait for an answer (default 10 s). */
+  queryTimeoutMs?: number;
 }
 
 export function createPgExecutor(options: PgExecutorOptions): SqlExecutor {
@@ -25,6 +27,11 @@ export function createPgExecutor(options: PgExecutorOptions): SqlExecutor {
       connectionString: options.connectionString,
       max: options.max ?? 10,
       connectionTimeoutMillis: 5_000,
+      // A hung server or a silently dead network must not hold a token request forever: the
+      // server cancels long statements, and the client gives up a little later if no answer
+      // comes at all.
+      statement_timeout: options.queryTimeoutMs ?? 10_000,
+      query_timeout: (options.queryTimeoutMs ?? 10_000) + 1_000,
     });
   // An idle client losing its connection emits 'error' on the pool; unhandled, that would
   // crash the process. The next query simply gets a new connection (or fails with an error).
