@@ -34,11 +34,17 @@ describe.each(STORAGES)('robustness on $name', (factory) => {
   });
 });
 
+/** One PGlite database for the servers below that do not close theirs. */
+const shared = createPGliteStorage();
+afterAll(async () => {
+  await shared.close();
+});
+
 describe('a fleet of authorization servers', () => {
   const prefix = `dpopkit:test:as:${process.pid}:${Date.now()}:`;
   const cache = () => createRedisReplayCache({ keyPrefix: prefix });
   const caches = [cache(), cache()];
-  const storage = createPGliteStorage();
+  const storage = shared;
   let a: Running;
   let b: Running;
   beforeAll(async () => {
@@ -51,7 +57,6 @@ describe('a fleet of authorization servers', () => {
   afterAll(async () => {
     await a?.close();
     await b?.close();
-    await storage.close();
     for (const c of caches) await c.close();
   });
 
@@ -93,6 +98,27 @@ describe('storage outage', () => {
       expect(par.status).toBe(503);
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe('replay cache outage', () => {
+  it('RFC 9449 §11.1 fail closed: an unreachable replay cache answers 503 temporarily_unavailable, never accepts the proof', async () => {
+    const storage = shared;
+    const cache = createRedisReplayCache({ url: 'redis://127.0.0.1:1', keyPrefix: `dpopkit:test:down:${process.pid}:` });
+    const s = await startServer(storage, { replayCache: cache });
+    try {
+      const key = await dpopKey();
+      const token = `${s.url}/token`;
+      const res = await postForm(token, { grant_type: 'client_credentials' }, { auth: basic('confidential', SECRET), dpop: await key.proof(token) });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('1');
+      const body = await res.json();
+      expect(body.error).toBe('temporarily_unavailable');
+      expect(body.error_description).toMatch(/^replay_cache_unavailable/);
+    } finally {
+      await s.close();
+      await cache.close();
     }
   });
 });
