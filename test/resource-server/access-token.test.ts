@@ -35,6 +35,11 @@ async function request(token: string, options: { scheme?: string; proof?: boolea
   return { method: 'GET', url: '/items', headers, protocol: 'https' };
 }
 
+/** Sleep until the clock has passed `exp` (epoch seconds). */
+function untilPast(exp: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, exp * 1000 - Date.now()) + 100));
+}
+
 function refused(result: VerifyResult) {
   if (result.ok) throw new Error('expected a refusal');
   return { ...result, challenge: findChallenge(result.headers['WWW-Authenticate'], 'DPoP')?.params };
@@ -130,9 +135,10 @@ describe('RFC 9068 JWT access tokens', () => {
 describe('verified-token cache (tokenCacheSize)', () => {
   it('a cached token is still checked for exp on every request', async () => {
     const { rs } = testRs(as, { jwksUri: `${as.url}/jwks`, clockTolerance: 0 });
-    const token = await as.mint({ cnf: { jkt: key.jkt }, exp: Math.floor(Date.now() / 1000) + 1 });
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const token = await as.mint({ cnf: { jkt: key.jkt }, exp });
     expect((await rs.verify(await request(token))).ok).toBe(true);
-    await new Promise((r) => setTimeout(r, 1100 + (1000 - (Date.now() % 1000))));
+    await untilPast(exp);
     expect(refused(await rs.verify(await request(token))).reason).toBe('token_expired');
   });
 
@@ -300,12 +306,13 @@ describe('RFC 7662 introspection of opaque tokens', () => {
 
   it('caching: a second request is answered from cache, but never past the token exp', async () => {
     const { rs } = introspecting({}, { clockTolerance: 0 });
-    const token = opaque(active({ exp: Math.floor(Date.now() / 1000) + 2 }));
+    const exp = Math.floor(Date.now() / 1000) + 3;
+    const token = opaque(active({ exp }));
     const before = as.hits.introspection;
     expect((await rs.verify(await request(token))).ok).toBe(true);
     expect((await rs.verify(await request(token))).ok).toBe(true);
     expect(as.hits.introspection - before).toBe(1);
-    await new Promise((r) => setTimeout(r, 2100));
+    await untilPast(exp);
     // the fake AS still says active: the RS asks again (cache expired at exp) and refuses on exp
     expect(refused(await rs.verify(await request(token))).reason).toBe('token_expired');
     expect(as.hits.introspection - before).toBe(2);
