@@ -214,7 +214,7 @@ describe('JWKS: discovery, rotation, rate-limited refetch, outages', () => {
   });
 
   it('unknown kid: refetch at most once per jwksRefetchSeconds (made-up kids cannot hammer the issuer)', async () => {
-    const { rs } = testRs(as, { jwksUri: `${as.url}/jwks`, jwksRefetchSeconds: 1 });
+    const { rs } = testRs(as, { jwksUri: `${as.url}/jwks`, jwksRefetchSeconds: 2 });
     expect((await rs.verify(await request(await as.mint({ cnf: { jkt: key.jkt } })))).ok).toBe(true);
     const before = as.hits.jwks;
     const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
@@ -223,7 +223,7 @@ describe('JWKS: discovery, rotation, rate-limited refetch, outages', () => {
       expect(refused(await rs.verify(await request(fake))).reason).toBe('token_unknown_kid');
     }
     expect(as.hits.jwks - before).toBe(0);
-    await new Promise((r) => setTimeout(r, 1100));
+    await new Promise((r) => setTimeout(r, 2100));
     as.addKey('k3');
     expect((await rs.verify(await request(await as.mint({ cnf: { jkt: key.jkt } }, { kid: 'k3' })))).ok).toBe(true);
     expect(as.hits.jwks - before).toBe(1);
@@ -319,13 +319,13 @@ describe('RFC 7662 introspection of opaque tokens', () => {
   });
 
   it('caching: never longer than maxCacheSeconds (revocation is seen)', async () => {
-    const { rs } = introspecting({ maxCacheSeconds: 1 });
+    const { rs } = introspecting({ maxCacheSeconds: 2 });
     const token = opaque(active());
     const before = as.hits.introspection;
     expect((await rs.verify(await request(token))).ok).toBe(true);
     as.opaque.set(token, { active: false }); // revoked at the AS
     expect((await rs.verify(await request(token))).ok).toBe(true); // still cached
-    await new Promise((r) => setTimeout(r, 1100));
+    await new Promise((r) => setTimeout(r, 2100));
     expect(refused(await rs.verify(await request(token))).reason).toBe('token_inactive');
     expect(as.hits.introspection - before).toBe(2);
   });
