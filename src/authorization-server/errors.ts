@@ -76,14 +76,29 @@ export function jsonResponse(body: unknown, status = 200, headers: Record<string
   return new Response(JSON.stringify(body), { status, headers: { ...NO_STORE, ...headers } });
 }
 
-/** The RFC 6749 §5.2 body for an error; anything unexpected becomes a logged `server_error`. */
-export function errorResponse(err: unknown, extraHeaders: Record<string, string> = {}, log?: (err: unknown) => void): Response {
+/** The subset of a pino logger `errorResponse` writes to. */
+interface RefusalLog {
+  info(obj: unknown, msg?: string): void;
+  error(obj: unknown, msg?: string): void;
+}
+
+/**
+ * The RFC 6749 §5.2 body for an error. Refusals are logged at `info` with the error and the
+ * stable reason (never a token, secret or proof); anything unexpected becomes a `server_error`
+ * logged at `error`.
+ */
+export function errorResponse(err: unknown, extraHeaders: Record<string, string> = {}, log?: RefusalLog, endpoint?: string): Response {
   let oauth: OAuthError;
   if (err instanceof OAuthError) oauth = err;
   else if (err instanceof DPoPError) oauth = fromDPoPError(err);
   else {
-    log?.(err);
+    log?.error({ err, endpoint }, 'unexpected failure');
     oauth = new OAuthError('server_error', 'the server could not process the request');
+  }
+  if (oauth.status < 500 && log) {
+    // Observability: rejections by endpoint, error and reason (the reason leads the description).
+    const reason = /^([a-z_]+):/.exec(oauth.message)?.[1];
+    log.info({ endpoint, error: oauth.error, reason, status: oauth.status }, 'request refused');
   }
   // RFC 9110 §10.2.3: a temporary failure says when to come back.
   const retry: Record<string, string> = oauth.status === 503 ? { 'Retry-After': '1' } : {};

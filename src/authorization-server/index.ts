@@ -339,6 +339,6 @@ function buildApp(ctx: AsContext, cors: ReturnType<typeof createCors>): Hono {
   route(p + '/login', { POST: loginEndpoint }, false);
 
   app.notFound(() => errorResponse(new OAuthError('invalid_request', 'not found', 404)));
-  app.onError((err) => errorResponse(err, {}, (e) => ctx.log.error({ err: e }, 'unhandled error')));
+  app.onError((err) => errorResponse(err, {}, ctx.log));
   return app;
 }

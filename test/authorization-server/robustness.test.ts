@@ -122,3 +122,22 @@ describe('replay cache outage', () => {
     }
   });
 });
+
+describe('logging', () => {
+  it('refusals are logged with endpoint, error and reason, never with the proof, token or secret', async () => {
+    const entries: unknown[] = [];
+    const logger = { info: (o: unknown) => entries.push(o), warn: (o: unknown) => entries.push(o), error: (o: unknown) => entries.push(o) };
+    const s = await startServer(shared, { logger });
+    try {
+      const key = await dpopKey();
+      const proof = await key.proof(`${s.url}/elsewhere`);
+      await postForm(`${s.url}/token`, { grant_type: 'client_credentials' }, { auth: basic('confidential', SECRET), dpop: proof });
+      expect(entries).toContainEqual({ endpoint: 'token', error: 'invalid_dpop_proof', reason: 'htu_mismatch', status: 400 });
+      const text = JSON.stringify(entries);
+      expect(text).not.toContain(proof);
+      expect(text).not.toContain(SECRET);
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -32,7 +32,7 @@ export async function introspectEndpoint(ctx: AsContext, request: Request): Prom
     }
     return jsonResponse(INACTIVE);
   } catch (err) {
-    return errorResponse(err, {}, (e) => ctx.log.error({ err: e }, 'introspection failure'));
+    return errorResponse(err, {}, ctx.log, 'introspection');
   }
 }
 

@@ -37,6 +37,6 @@ export async function parEndpoint(ctx: AsContext, request: Request): Promise<Res
     await ctx.storage.savePushedRequest({ id: credentialHash(requestUri), clientId: client.clientId, params: kept, expiresAt: now + ctx.ttl.par });
     return jsonResponse({ request_uri: requestUri, expires_in: ctx.ttl.par }, 201, await nonceHeaders(ctx));
   } catch (err) {
-    return errorResponse(err, await nonceHeaders(ctx), (e) => ctx.log.error({ err: e }, 'PAR endpoint failure'));
+    return errorResponse(err, await nonceHeaders(ctx), ctx.log, 'par');
   }
 }

@@ -35,6 +35,6 @@ export async function revokeEndpoint(ctx: AsContext, request: Request): Promise<
     }
     return new Response(null, { status: 200, headers: { 'Cache-Control': 'no-store', Pragma: 'no-cache' } });
   } catch (err) {
-    return errorResponse(err, {}, (e) => ctx.log.error({ err: e }, 'revocation failure'));
+    return errorResponse(err, {}, ctx.log, 'revocation');
   }
 }

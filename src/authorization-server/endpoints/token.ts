@@ -84,6 +84,6 @@ export async function tokenEndpoint(ctx: AsContext, request: Request): Promise<R
     }
     return jsonResponse(body, 200, await nonceHeaders(ctx));
   } catch (err) {
-    return errorResponse(err, await nonceHeaders(ctx), (e) => ctx.log.error({ err: e }, 'token endpoint failure'));
+    return errorResponse(err, await nonceHeaders(ctx), ctx.log, 'token');
   }
 }
