@@ -20,12 +20,17 @@ export interface ClientDirectory {
   checkSecret(client: ClientRecord, secret: string, now: number): Promise<boolean>;
 }
 
-export function createClientDirectory(storage: Storage): ClientDirectory {
+/**
+ * @param configured the client ids of the current configuration: the configuration is the source
+ *   of truth, so a client removed from it stops working although its stored record remains.
+ */
+export function createClientDirectory(storage: Storage, configured: ReadonlySet<string>): ClientDirectory {
   const records = new Map<string, { record: ClientRecord | undefined; until: number }>();
   const verified = new Map<string, { digest: Buffer; hash: string; until: number }>();
 
   return {
     async get(clientId, now) {
+      if (!configured.has(clientId)) return undefined;
       const cached = records.get(clientId);
       if (cached && cached.until > now) return cached.record;
       const record = await storage.getClient(clientId);

@@ -274,7 +274,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     ttl,
     audience: t.audience ?? issuer,
     keys,
-    clients: createClientDirectory(storage),
+    clients: createClientDirectory(storage, new Set(options.clients.map((c) => c.clientId))),
     users,
     scopes: [...scopes].sort(),
     log,

@@ -182,6 +182,20 @@ describe('more servers on one PGlite storage', () => {
     }
   });
 
+  it('the configuration is the source of truth: a client removed from it is refused although its record is stored', async () => {
+    const { defaultClients } = await import('./support/harness.js');
+    const first = await startServer(storage);
+    await first.close();
+    const s = await startServer(storage, { clients: defaultClients().filter((c) => c.clientId !== 'poster') });
+    try {
+      const res = await postForm(`${s.url}/token`, { grant_type: 'client_credentials', client_id: 'poster', client_secret: SECRET });
+      expect([res.status, (await res.json()).error]).toEqual([401, 'invalid_client']);
+      expect((await postForm(`${s.url}/token`, { grant_type: 'client_credentials' }, { auth: basic('confidential', SECRET) })).status).toBe(200);
+    } finally {
+      await s.close();
+    }
+  });
+
   it.each(['ES256', 'EdDSA', 'RS256', 'PS256'] as const)('RFC 9068 §2.1: access tokens signed with %s verify against /jwks with jose', async (alg) => {
     const { createRemoteJWKSet, jwtVerify } = await import('jose');
     const s = await startServer(storage, { signingKeys: { alg } });
