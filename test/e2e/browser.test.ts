@@ -8,9 +8,8 @@
  * Needs `npm run build` first (dist/cli/main.js and demo/dist). The bundle's contents are checked
  * without a browser in demo-build.test.ts.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { decodeJwt } from 'jose';
@@ -19,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findChallenge } from '../../src/core/challenge.js';
 import { verifyProof } from '../../src/core/proof/verify.js';
 import { jwkThumbprint } from '../../src/core/thumbprint.js';
+import { freePorts, startServe, writeDemoConfig, type ServeProcess } from '../support/serve-process.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const CHROMIUM = '/usr/bin/chromium';
@@ -30,62 +30,10 @@ if (!HAVE_CHROMIUM) {
   console.warn(`test/e2e/browser.test.ts: SKIPPED, ${CHROMIUM} is absent (apt-get install chromium; .ci/run does it)`);
 }
 
-/** A free TCP port on 127.0.0.1, chosen by the kernel (the server under test binds it next). */
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => ok(port));
-    });
-  });
-}
-
-interface Servers {
-  issuer: string;
-  api: string;
-  demo: string;
-  child: ChildProcess;
-  output: () => string;
-}
-
-/** Run `dpopkit serve` on a copy of the shipped demo config with every port moved. */
-async function startServers(dir: string): Promise<Servers> {
-  const [as, api, demo] = [await freePort(), await freePort(), await freePort()];
-  const shipped = readFileSync(join(ROOT, 'examples', 'demo.config.json'), 'utf8');
-  const moved = shipped
-    .replaceAll('localhost:4000', `localhost:${as}`)
-    .replaceAll('localhost:4001', `localhost:${api}`)
-    .replaceAll('localhost:4002', `localhost:${demo}`);
-  const configFile = join(dir, 'demo.config.json');
-  writeFileSync(configFile, moved);
-  const urls = { issuer: `http://localhost:${as}`, api: `http://localhost:${api}/api/hello`, demo: `http://localhost:${demo}` };
-
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], {
-    cwd: ROOT,
-    env: { ...process.env, DPOPKIT_DATA_DIR: join(dir, 'data'), NO_COLOR: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let log = '';
-  child.stdout!.on('data', (chunk: Buffer) => { log += chunk.toString(); });
-  child.stderr!.on('data', (chunk: Buffer) => { log += chunk.toString(); });
-
-  // Ready when the demo URL is printed, or when it answers (whichever comes first).
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`dpopkit serve exited with ${child.exitCode}:\n${log}`);
-    if (log.includes(urls.demo)) {
-      const ok = await fetch(`${urls.demo}/config.json`).then((r) => r.ok, () => false);
-      if (ok) break;
-    }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`dpopkit serve did not get ready in 60 s:\n${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  return { ...urls, child, output: () => log };
+/** `dpopkit serve` on the shipped demo config, its ports moved and its PGlite data in `dir`. */
+async function startServers(dir: string): Promise<ServeProcess> {
+  const ports = await freePorts();
+  return startServe(writeDemoConfig(dir, ports), ports, { DPOPKIT_DATA_DIR: join(dir, 'data') });
 }
 
 interface Exchange {
@@ -98,7 +46,7 @@ interface Exchange {
 
 describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium (issue 5)', () => {
   let dir: string;
-  let servers: Servers | undefined;
+  let servers: ServeProcess | undefined;
   let browser: Browser | undefined;
   let page: Page;
   /** Every non-preflight response, in the order responses arrived; headers filled in as they come. */
@@ -141,10 +89,8 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium (issue 5)', (
 
   afterAll(async () => {
     await browser?.close().catch(() => undefined);
-    if (servers && servers.child.exitCode === null) {
-      const exited = new Promise((r) => servers!.child.once('exit', r));
-      servers.child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+    if (servers) {
+      await Promise.race([servers.stop(), new Promise((r) => setTimeout(r, 5_000))]);
       if (servers.child.exitCode === null) servers.child.kill('SIGKILL');
     }
     if (dir) rmSync(dir, { recursive: true, force: true });
