@@ -15,7 +15,6 @@ export type FormParams = ReadonlyMap<string, string>;
 /** A Node `IncomingMessage`, as `@hono/node-server` hands it over in `env.incoming`. */
 interface NodeIncoming {
   on(event: string, listener: (...args: never[]) => void): unknown;
-  destroy(): unknown;
   readableEnded?: boolean;
 }
 
@@ -37,10 +36,14 @@ function readNode(incoming: NodeIncoming, max: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const chunks: Uint8Array[] = [];
     let total = 0;
+    let over = false;
     incoming.on('data', ((chunk: Uint8Array) => {
+      if (over) return; // discard the rest; the server drains or closes the connection after the answer
       total += chunk.byteLength;
       if (total > max) {
-        incoming.destroy();
+        over = true;
+        chunks.length = 0;
+        // Answer now (413) instead of resetting the connection, so the client learns why.
         reject(new OAuthError('invalid_request', `the request body is larger than ${max} bytes`, 413));
       } else chunks.push(chunk);
     }) as never);

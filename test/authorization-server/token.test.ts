@@ -219,6 +219,17 @@ describe.each(STORAGES)('token endpoint on $name', (factory) => {
     expect(none.status).toBe(400);
     const huge = await postForm(token, `grant_type=client_credentials&x=${'a'.repeat(200_000)}`, { auth: basic('confidential', SECRET) });
     expect([huge.status, (await huge.json()).error]).toEqual([413, 'invalid_request']);
+    // A chunked body (no Content-Length) over the cap gets its 413 answer, not a reset connection.
+    const chunk = new TextEncoder().encode(`x=${'a'.repeat(16 * 1024)}`);
+    let sent = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ < 8) controller.enqueue(chunk);
+        else controller.close();
+      },
+    });
+    const chunked = await fetch(token, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: stream, duplex: 'half' } as RequestInit);
+    expect([chunked.status, (await chunked.json()).error]).toEqual([413, 'invalid_request']);
     const get = await fetch(token);
     expect(get.status).toBe(405);
     expect(get.headers.get('allow')).toBe('POST');
