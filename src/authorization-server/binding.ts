@@ -41,12 +41,14 @@ export function requireProofForClient(client: ClientRecord, proof: VerifiedProof
 
 /**
  * A code bound with `dpop_jkt` (RFC 9449 §10) or a bound refresh token (§5) may only be
- * redeemed with a proof from that very key.
+ * redeemed with a proof from that very key. The proof itself is valid, the grant is not usable
+ * with it: `invalid_grant` (RFC 6749 §5.2), as node-oidc-provider answers; the description
+ * leads with the stable reason.
  */
 export function requireKey(expectedJkt: string | undefined, proof: VerifiedProof | undefined, what: string): void {
   if (expectedJkt === undefined) return;
-  if (!proof) throw new OAuthError('invalid_dpop_proof', `missing_proof: the ${what} is bound to a DPoP key; a proof from that key is required`);
-  if (proof.jkt !== expectedJkt) throw new OAuthError('invalid_dpop_proof', `jkt_mismatch: the DPoP proof's key is not the key the ${what} is bound to`);
+  if (!proof) throw new OAuthError('invalid_grant', `missing_proof: the ${what} is bound to a DPoP key; a proof from that key is required`);
+  if (proof.jkt !== expectedJkt) throw new OAuthError('invalid_grant', `jkt_mismatch: the DPoP proof's key is not the key the ${what} is bound to`);
 }
 
 /**

@@ -177,20 +177,20 @@ describe.each(STORAGES)('authorization code flow on $name', (factory) => {
     expect(typeof payload.auth_time).toBe('number');
   });
 
-  it('RFC 9449 §10: a dpop_jkt-bound code without a proof, or with another key, is refused', async () => {
+  it('RFC 9449 §10: a dpop_jkt-bound code without a proof, or with another key, is invalid_grant', async () => {
     const { p, query } = authQuery({ dpop_jkt: key.jkt });
     const code = (await signIn(server.url, query)).get('code')!;
     const form = { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: p.verifier, client_id: 'spa' };
     const noProof = await postForm(token, form);
     expect(noProof.status).toBe(400);
     const b1 = await noProof.json();
-    expect(b1.error).toBe('invalid_dpop_proof');
+    expect(b1.error).toBe('invalid_grant');
     expect(b1.error_description).toMatch(/^missing_proof/);
     const { p: p2, query: q2 } = authQuery({ dpop_jkt: key.jkt });
     const code2 = (await signIn(server.url, q2)).get('code')!;
     const wrongKey = await postForm(token, { ...form, code: code2, code_verifier: p2.verifier }, { dpop: await other.proof(token) });
     const b2 = await wrongKey.json();
-    expect(b2.error).toBe('invalid_dpop_proof');
+    expect(b2.error).toBe('invalid_grant');
     expect(b2.error_description).toMatch(/^jkt_mismatch/);
   });
 
@@ -228,9 +228,9 @@ describe.each(STORAGES)('authorization code flow on $name', (factory) => {
   it('RFC 9449 §5: a public client refresh token needs a proof from the same key; rotation returns a new one', async () => {
     const { refresh_token } = await publicTokens();
     const noProof = await postForm(token, { grant_type: 'refresh_token', refresh_token, client_id: 'spa' });
-    expect((await noProof.json()).error_description).toMatch(/^missing_proof/);
+    expect(await noProof.json()).toMatchObject({ error: 'invalid_grant', error_description: expect.stringMatching(/^missing_proof/) });
     const wrongKey = await postForm(token, { grant_type: 'refresh_token', refresh_token, client_id: 'spa' }, { dpop: await other.proof(token) });
-    expect((await wrongKey.json()).error_description).toMatch(/^jkt_mismatch/);
+    expect(await wrongKey.json()).toMatchObject({ error: 'invalid_grant', error_description: expect.stringMatching(/^jkt_mismatch/) });
     // The failed attempts did not burn the token (the binding is checked before rotation).
     const ok = await postForm(token, { grant_type: 'refresh_token', refresh_token, client_id: 'spa', scope: 'read' }, { dpop: await key.proof(token) });
     expect(ok.status).toBe(200);
@@ -328,7 +328,7 @@ describe.each(STORAGES)('authorization code flow on $name', (factory) => {
       const mismatch = await postForm(par(), form, { dpop: await key.proof(par()) });
       expect(mismatch.status).toBe(400);
       const b = await mismatch.json();
-      expect(b.error).toBe('invalid_dpop_proof');
+      expect(b.error).toBe('invalid_request');
       expect(b.error_description).toMatch(/^jkt_mismatch/);
       const wrongHtu = await postForm(par(), { ...form, dpop_jkt: key.jkt }, { dpop: await key.proof(token) });
       expect((await wrongHtu.json()).error_description).toMatch(/^htu_mismatch/);

@@ -28,7 +28,8 @@ export async function parEndpoint(ctx: AsContext, request: Request): Promise<Res
     const kept = validateAuthorizationParams(client, params, redirectUri);
     if (proof) {
       if (kept.dpop_jkt !== undefined && kept.dpop_jkt !== proof.jkt) {
-        throw new OAuthError('invalid_dpop_proof', 'jkt_mismatch: dpop_jkt does not match the key of the DPoP proof (RFC 9449 §10.1)');
+        // A request whose two parameters contradict each other (node-oidc-provider: invalid_request).
+        throw new OAuthError('invalid_request', 'jkt_mismatch: dpop_jkt does not match the key of the DPoP proof (RFC 9449 §10.1)');
       }
       kept.dpop_jkt = proof.jkt;
     }
