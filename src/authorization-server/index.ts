@@ -10,7 +10,7 @@
  *
  * const as = await createAuthorizationServer({
  *   issuer: 'http://localhost:4000',
- *   storage: await createPGliteStorage({ dataDir: './data' }),
+ *   storage: createPGliteStorage({ dataDir: './data' }),
  *   clients: [{ clientId: 'spa', tokenEndpointAuthMethod: 'none', redirectUris: ['http://localhost:4002/cb'], scope: 'api' }],
  *   users: [{ username: 'alice', passwordHash: await hashPassword('alice') }],
  * });
@@ -19,185 +19,27 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { Hono } from 'hono';
 import { DEFAULT_ALGORITHMS, isSupportedAlgorithm } from '../core/crypto/algorithms.js';
 import { createNonceSource } from '../core/nonce.js';
-import type { ReplayCache } from '../core/replay.js';
 import { createMemoryReplayCache } from '../stores/memory.js';
 import { createClientDirectory } from './clients.js';
+import { checkIssuer, clientRecord, positive } from './config.js';
 import type { AsContext, Logger, UserRecord } from './context.js';
 import { createCors } from './cors.js';
-import { errorResponse, OAuthError } from './errors.js';
-import { useNodeBody } from './form.js';
-import { authorizeEndpoint } from './endpoints/authorize.js';
-import { introspectEndpoint } from './endpoints/introspect.js';
-import { jwksResponse } from './endpoints/jwks.js';
-import { loginEndpoint } from './endpoints/login.js';
-import { metadataResponse } from './endpoints/metadata.js';
-import { parEndpoint } from './endpoints/par.js';
-import { revokeEndpoint } from './endpoints/revoke.js';
-import { tokenEndpoint } from './endpoints/token.js';
-import { hashPassword, isPasswordHash, verifyPassword } from './passwords.js';
-import { createSigningKeys, type SigningAlg } from './signing-keys.js';
+import type { AuthorizationServer, AuthorizationServerOptions } from './options.js';
+import { isPasswordHash } from './passwords.js';
+import { buildApp } from './router.js';
+import { createSigningKeys } from './signing-keys.js';
 import { guardStorage } from './storage-guard.js';
-import type { ClientAuthMethod, ClientRecord, GrantType, Storage } from './storage.js';
 
 export { hashPassword, verifyPassword } from './passwords.js';
-export { OAuthError } from './errors.js';
+export { OAuthError, type OAuthErrorCode } from './errors.js';
+export type { AuthorizationServer, AuthorizationServerOptions, ClientConfig, UserConfig } from './options.js';
+export type { SigningAlg } from './signing-keys.js';
 export type * from './storage.js';
 export type { Logger } from './context.js';
 
-/** A client as configured (its secret in clear; it is stored as a scrypt hash). */
-export interface ClientConfig {
-  clientId: string;
-  clientName?: string;
-  tokenEndpointAuthMethod: ClientAuthMethod;
-  /** For `client_secret_basic` / `client_secret_post`: the secret (hashed with scrypt before storing). */
-  clientSecret?: string;
-  /** Alternatively, a hash made by {@link hashPassword}. */
-  clientSecretHash?: string;
-  /** For `private_key_jwt`: the client's public keys. */
-  jwks?: { keys: Record<string, unknown>[] };
-  redirectUris?: string[];
-  /** Default: `authorization_code` + `refresh_token` with redirect URIs, else `client_credentials`. */
-  grantTypes?: GrantType[];
-  /** Space-separated scopes the client may ask for (default: none). */
-  scope?: string;
-  /** RFC 9449 §5.2: refuse this client's token requests that carry no DPoP proof. */
-  dpopBoundAccessTokens?: boolean;
-}
-
-export interface UserConfig {
-  username: string;
-  /** A string made by {@link hashPassword}. */
-  passwordHash: string;
-  name?: string;
-}
-
-export interface AuthorizationServerOptions {
-  /** The exact issuer URL; every endpoint URL derives from it (with its path, if any). */
-  issuer: string;
-  storage: Storage;
-  /** Where proof `jti`s (and client assertion `jti`s) are spent. Default: in-memory. */
-  replayCache?: ReplayCache;
-  dpop?: {
-    /** Accepted proof algorithms (default: every asymmetric one dpopkit supports). */
-    algs?: string[];
-    /** `required`: every proof must carry a server nonce (RFC 9449 §8). Default `off`. */
-    nonce?: 'off' | 'required';
-    /** Secret shared by every server of a fleet, so they accept each other's nonces (≥ 32 bytes). Default: random per process. */
-    nonceSecret?: string | Uint8Array;
-    nonceStepSeconds?: number;
-    /** Seconds a proof may be old (default 300). */
-    maxAge?: number;
-    /** Seconds a proof may be ahead of the server clock (default 5). */
-    maxFuture?: number;
-  };
-  tokens?: {
-    /** Access-token lifetime in seconds (default 600). */
-    accessTokenTtl?: number;
-    /** Absolute lifetime of a refresh-token family in seconds (default 14 days). */
-    refreshTokenTtl?: number;
-    codeTtl?: number;
-    parTtl?: number;
-    interactionTtl?: number;
-    /** `aud` of access tokens (default: the issuer). */
-    audience?: string | string[];
-  };
-  signingKeys?: { alg?: SigningAlg; rotateAfter?: number; publishAhead?: number };
-  clients: ClientConfig[];
-  users?: UserConfig[];
-  /** Origins allowed to call token, PAR, revocation, metadata and JWKS from a browser (default: none). */
-  corsOrigins?: string[];
-  logger?: Logger;
-  /** Clock in epoch seconds (tests). */
-  now?: () => number;
-}
-
-export interface AuthorizationServer {
-  /**
-   * The Web-standard request handler (serve it with `@hono/node-server`, Bun, Deno, …). The
-   * optional second argument is the server binding `@hono/node-server` passes (`{ incoming }`),
-   * used only to read form bodies without building a web stream.
-   */
-  fetch(request: Request, env?: unknown): Promise<Response>;
-  /** The issuer and endpoint URLs. */
-  readonly issuer: string;
-  /** Stop background work. The storage and replay cache passed in stay open (their owner closes them). */
-  close(): Promise<void>;
-}
-
 const SILENT: Logger = { info() {}, warn() {}, error() {} };
-const AUTH_METHODS: readonly ClientAuthMethod[] = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'];
-const GRANTS: readonly GrantType[] = ['authorization_code', 'refresh_token', 'client_credentials'];
-
-function positive(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value <= 0) throw new TypeError(`${name} must be a positive integer (seconds)`);
-  return value;
-}
-
-function checkIssuer(issuer: string): URL {
-  let url: URL;
-  try {
-    url = new URL(issuer);
-  } catch {
-    throw new TypeError('issuer must be an absolute URL');
-  }
-  // RFC 8414 §2: https, no query, no fragment (http allowed for local development).
-  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.search || url.hash || issuer.includes('#') || issuer.includes('?')) {
-    throw new TypeError('issuer must be an http(s) URL without query or fragment');
-  }
-  return url;
-}
-
-async function clientRecord(config: ClientConfig, index: number, existing: ClientRecord | undefined): Promise<ClientRecord> {
-  const where = `clients[${index}]`;
-  if (typeof config.clientId !== 'string' || config.clientId === '') throw new TypeError(`${where}.clientId must be a non-empty string`);
-  if (!AUTH_METHODS.includes(config.tokenEndpointAuthMethod)) throw new TypeError(`${where}.tokenEndpointAuthMethod must be one of ${AUTH_METHODS.join(', ')}`);
-  const redirectUris = config.redirectUris ?? [];
-  for (const [i, uri] of redirectUris.entries()) {
-    let ok = false;
-    try {
-      ok = new URL(uri).hash === '' && !uri.includes('#');
-    } catch { /* reported below */ }
-    if (!ok) throw new TypeError(`${where}.redirectUris[${i}] must be an absolute URL without fragment`);
-  }
-  const grantTypes = config.grantTypes ?? (redirectUris.length > 0 ? ['authorization_code', 'refresh_token'] : ['client_credentials']);
-  for (const g of grantTypes) if (!GRANTS.includes(g)) throw new TypeError(`${where}.grantTypes: unknown grant ${String(g)}`);
-  if (config.tokenEndpointAuthMethod === 'none' && grantTypes.includes('client_credentials')) {
-    throw new TypeError(`${where}: a public client (none) cannot use client_credentials`);
-  }
-  let clientSecretHash: string | undefined;
-  if (config.tokenEndpointAuthMethod === 'client_secret_basic' || config.tokenEndpointAuthMethod === 'client_secret_post') {
-    if (config.clientSecretHash !== undefined) {
-      if (!isPasswordHash(config.clientSecretHash)) throw new TypeError(`${where}.clientSecretHash is not a hash made by hashPassword()`);
-      clientSecretHash = config.clientSecretHash;
-    } else if (typeof config.clientSecret === 'string' && config.clientSecret.length > 0) {
-      // Keep the stored hash when it already matches (stable across restarts), else hash anew.
-      clientSecretHash = existing?.clientSecretHash && (await verifyPassword(config.clientSecret, existing.clientSecretHash))
-        ? existing.clientSecretHash
-        : await hashPassword(config.clientSecret);
-    } else {
-      throw new TypeError(`${where}.clientSecret is required for ${config.tokenEndpointAuthMethod}`);
-    }
-  }
-  if (config.tokenEndpointAuthMethod === 'private_key_jwt' && (!config.jwks || !Array.isArray(config.jwks.keys) || config.jwks.keys.length === 0)) {
-    throw new TypeError(`${where}.jwks is required for private_key_jwt`);
-  }
-  const record: ClientRecord = {
-    clientId: config.clientId,
-    tokenEndpointAuthMethod: config.tokenEndpointAuthMethod,
-    redirectUris,
-    grantTypes,
-    scope: config.scope ?? '',
-    dpopBoundAccessTokens: config.dpopBoundAccessTokens ?? false,
-  };
-  if (config.clientName !== undefined) record.clientName = config.clientName;
-  if (clientSecretHash !== undefined) record.clientSecretHash = clientSecretHash;
-  if (config.jwks !== undefined) record.jwks = config.jwks;
-  return record;
-}
 
 /**
  * Create the authorization server: migrates the storage, seeds the configured clients, makes
@@ -296,49 +138,4 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
       clearInterval(purge);
     },
   };
-}
-
-type Handler = (ctx: AsContext, request: Request) => Response | Promise<Response>;
-
-function buildApp(ctx: AsContext, cors: ReturnType<typeof createCors>): Hono {
-  const app = new Hono();
-  const p = ctx.basePath;
-
-  /** One path, its methods, and whether browsers on allowed origins may call it. */
-  function route(path: string, methods: Record<string, Handler>, withCors: boolean): void {
-    const allow = Object.keys(methods).join(', ');
-    app.all(path, async (c) => {
-      const request = c.req.raw;
-      // On Node (@hono/node-server), read form bodies from the IncomingMessage (see form.ts).
-      if (request.method === 'POST') useNodeBody(request, (c.env as { incoming?: unknown } | undefined)?.incoming);
-      if (withCors) {
-        const preflight = cors.preflight(request, allow);
-        if (preflight) return preflight;
-      }
-      const handler = methods[request.method] ?? (request.method === 'HEAD' ? methods.GET : undefined);
-      const response = handler
-        ? await handler(ctx, request)
-        : errorResponse(new OAuthError('invalid_request', `${request.method} is not allowed here; use ${allow}`, 405, { Allow: allow }));
-      return withCors ? cors.decorate(request, response) : response;
-    });
-  }
-
-  const meta: Handler = (c) => metadataResponse(c);
-  route('/.well-known/oauth-authorization-server' + p, { GET: meta }, true);
-  route('/.well-known/openid-configuration' + p, { GET: meta }, true);
-  if (p) {
-    route(p + '/.well-known/oauth-authorization-server', { GET: meta }, true);
-    route(p + '/.well-known/openid-configuration', { GET: meta }, true);
-  }
-  route(p + '/jwks', { GET: jwksResponse }, true);
-  route(p + '/token', { POST: tokenEndpoint }, true);
-  route(p + '/par', { POST: parEndpoint }, true);
-  route(p + '/revoke', { POST: revokeEndpoint }, true);
-  route(p + '/introspect', { POST: introspectEndpoint }, false);
-  route(p + '/authorize', { GET: authorizeEndpoint }, false);
-  route(p + '/login', { POST: loginEndpoint }, false);
-
-  app.notFound(() => errorResponse(new OAuthError('invalid_request', 'not found', 404)));
-  app.onError((err) => errorResponse(err, {}, ctx.log));
-  return app;
 }

@@ -1,0 +1,80 @@
+/**
+ * Validation of configuration values at start: every mistake is a `TypeError` naming the bad
+ * key (`clients[2].clientSecret is required for client_secret_basic`).
+ *
+ * @module
+ */
+import { hashPassword, isPasswordHash, verifyPassword } from './passwords.js';
+import type { ClientConfig } from './options.js';
+import type { ClientAuthMethod, ClientRecord, GrantType } from './storage.js';
+
+const AUTH_METHODS: readonly ClientAuthMethod[] = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'];
+const GRANTS: readonly GrantType[] = ['authorization_code', 'refresh_token', 'client_credentials'];
+
+export function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value <= 0) throw new TypeError(`${name} must be a positive integer (seconds)`);
+  return value;
+}
+
+export function checkIssuer(issuer: string): URL {
+  let url: URL;
+  try {
+    url = new URL(issuer);
+  } catch {
+    throw new TypeError('issuer must be an absolute URL');
+  }
+  // RFC 8414 §2: https, no query, no fragment (http allowed for local development).
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.search || url.hash || issuer.includes('#') || issuer.includes('?')) {
+    throw new TypeError('issuer must be an http(s) URL without query or fragment');
+  }
+  return url;
+}
+
+export async function clientRecord(config: ClientConfig, index: number, existing: ClientRecord | undefined): Promise<ClientRecord> {
+  const where = `clients[${index}]`;
+  if (typeof config.clientId !== 'string' || config.clientId === '') throw new TypeError(`${where}.clientId must be a non-empty string`);
+  if (!AUTH_METHODS.includes(config.tokenEndpointAuthMethod)) throw new TypeError(`${where}.tokenEndpointAuthMethod must be one of ${AUTH_METHODS.join(', ')}`);
+  const redirectUris = config.redirectUris ?? [];
+  for (const [i, uri] of redirectUris.entries()) {
+    let ok = false;
+    try {
+      ok = new URL(uri).hash === '' && !uri.includes('#');
+    } catch { /* reported below */ }
+    if (!ok) throw new TypeError(`${where}.redirectUris[${i}] must be an absolute URL without fragment`);
+  }
+  const grantTypes = config.grantTypes ?? (redirectUris.length > 0 ? ['authorization_code', 'refresh_token'] : ['client_credentials']);
+  for (const g of grantTypes) if (!GRANTS.includes(g)) throw new TypeError(`${where}.grantTypes: unknown grant ${String(g)}`);
+  if (config.tokenEndpointAuthMethod === 'none' && grantTypes.includes('client_credentials')) {
+    throw new TypeError(`${where}: a public client (none) cannot use client_credentials`);
+  }
+  let clientSecretHash: string | undefined;
+  if (config.tokenEndpointAuthMethod === 'client_secret_basic' || config.tokenEndpointAuthMethod === 'client_secret_post') {
+    if (config.clientSecretHash !== undefined) {
+      if (!isPasswordHash(config.clientSecretHash)) throw new TypeError(`${where}.clientSecretHash is not a hash made by hashPassword()`);
+      clientSecretHash = config.clientSecretHash;
+    } else if (typeof config.clientSecret === 'string' && config.clientSecret.length > 0) {
+      // Keep the stored hash when it already matches (stable across restarts), else hash anew.
+      clientSecretHash = existing?.clientSecretHash && (await verifyPassword(config.clientSecret, existing.clientSecretHash))
+        ? existing.clientSecretHash
+        : await hashPassword(config.clientSecret);
+    } else {
+      throw new TypeError(`${where}.clientSecret is required for ${config.tokenEndpointAuthMethod}`);
+    }
+  }
+  if (config.tokenEndpointAuthMethod === 'private_key_jwt' && (!config.jwks || !Array.isArray(config.jwks.keys) || config.jwks.keys.length === 0)) {
+    throw new TypeError(`${where}.jwks is required for private_key_jwt`);
+  }
+  const record: ClientRecord = {
+    clientId: config.clientId,
+    tokenEndpointAuthMethod: config.tokenEndpointAuthMethod,
+    redirectUris,
+    grantTypes,
+    scope: config.scope ?? '',
+    dpopBoundAccessTokens: config.dpopBoundAccessTokens ?? false,
+  };
+  if (config.clientName !== undefined) record.clientName = config.clientName;
+  if (clientSecretHash !== undefined) record.clientSecretHash = clientSecretHash;
+  if (config.jwks !== undefined) record.jwks = config.jwks;
+  return record;
+}

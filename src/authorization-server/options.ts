@@ -1,0 +1,89 @@
+/**
+ * The options of `createAuthorizationServer` and the server it returns (public API).
+ *
+ * @module
+ */
+import type { ReplayCache } from '../core/replay.js';
+import type { Logger } from './context.js';
+import type { SigningAlg } from './signing-keys.js';
+import type { ClientAuthMethod, GrantType, Storage } from './storage.js';
+
+/** A client as configured (its secret in clear; it is stored as a scrypt hash). */
+export interface ClientConfig {
+  clientId: string;
+  clientName?: string;
+  tokenEndpointAuthMethod: ClientAuthMethod;
+  /** For `client_secret_basic` / `client_secret_post`: the secret (hashed with scrypt before storing). */
+  clientSecret?: string;
+  /** Alternatively, a hash made by `hashPassword()`. */
+  clientSecretHash?: string;
+  /** For `private_key_jwt`: the client's public keys. */
+  jwks?: { keys: Record<string, unknown>[] };
+  redirectUris?: string[];
+  /** Default: `authorization_code` + `refresh_token` with redirect URIs, else `client_credentials`. */
+  grantTypes?: GrantType[];
+  /** Space-separated scopes the client may ask for (default: none). */
+  scope?: string;
+  /** RFC 9449 §5.2: refuse this client's token requests that carry no DPoP proof. */
+  dpopBoundAccessTokens?: boolean;
+}
+
+export interface UserConfig {
+  username: string;
+  /** A string made by `hashPassword()`. */
+  passwordHash: string;
+  name?: string;
+}
+
+export interface AuthorizationServerOptions {
+  /** The exact issuer URL; every endpoint URL derives from it (with its path, if any). */
+  issuer: string;
+  storage: Storage;
+  /** Where proof `jti`s (and client assertion `jti`s) are spent. Default: in-memory. */
+  replayCache?: ReplayCache;
+  dpop?: {
+    /** Accepted proof algorithms (default: every asymmetric one dpopkit supports). */
+    algs?: string[];
+    /** `required`: every proof must carry a server nonce (RFC 9449 §8). Default `off`. */
+    nonce?: 'off' | 'required';
+    /** Secret shared by every server of a fleet, so they accept each other's nonces (≥ 32 bytes). Default: random per process. */
+    nonceSecret?: string | Uint8Array;
+    nonceStepSeconds?: number;
+    /** Seconds a proof may be old (default 300). */
+    maxAge?: number;
+    /** Seconds a proof may be ahead of the server clock (default 5). */
+    maxFuture?: number;
+  };
+  tokens?: {
+    /** Access-token lifetime in seconds (default 600). */
+    accessTokenTtl?: number;
+    /** Absolute lifetime of a refresh-token family in seconds (default 14 days). */
+    refreshTokenTtl?: number;
+    codeTtl?: number;
+    parTtl?: number;
+    interactionTtl?: number;
+    /** `aud` of access tokens (default: the issuer). */
+    audience?: string | string[];
+  };
+  signingKeys?: { alg?: SigningAlg; rotateAfter?: number; publishAhead?: number };
+  clients: ClientConfig[];
+  users?: UserConfig[];
+  /** Origins allowed to call token, PAR, revocation, metadata and JWKS from a browser (default: none). */
+  corsOrigins?: string[];
+  logger?: Logger;
+  /** Clock in epoch seconds (tests). */
+  now?: () => number;
+}
+
+export interface AuthorizationServer {
+  /**
+   * The Web-standard request handler (serve it with `@hono/node-server`, Bun, Deno, …). The
+   * optional second argument is the server binding `@hono/node-server` passes (`{ incoming }`),
+   * used only to read form bodies without building a web stream.
+   */
+  fetch(request: Request, env?: unknown): Promise<Response>;
+  /** The issuer and endpoint URLs. */
+  readonly issuer: string;
+  /** Stop background work. The storage and replay cache passed in stay open (their owner closes them). */
+  close(): Promise<void>;
+}
