@@ -15,11 +15,13 @@ import type pg from 'pg';
 import type { Storage } from '../authorization-server/storage.js';
 import { createPgExecutor } from './sql/pg-driver.js';
 import { createPGliteExecutor } from './sql/pglite-driver.js';
+import { createSqlReplayCache, type SqlReplayCache } from './sql/replay-cache.js';
 import { createSqlStorage } from './sql/storage.js';
 
 export type { Storage } from '../authorization-server/storage.js';
 export { SCHEMA_VERSION } from './sql/schema.js';
 export { DataDirInUseError } from './sql/data-dir-lock.js';
+export type { SqlReplayCache } from './sql/replay-cache.js';
 
 /** Default PostgreSQL schema holding dpopkit's tables. */
 export const DEFAULT_SCHEMA = 'dpopkit';
@@ -70,4 +72,33 @@ export function createPostgresStorage(options: PostgresStorageOptions = {}): Sto
 export function createPGliteStorage(options: PGliteStorageOptions = {}): Storage {
   const executor = createPGliteExecutor(options.dataDir === undefined ? {} : { dataDir: options.dataDir });
   return createSqlStorage(executor, options.schema ?? DEFAULT_SCHEMA);
+}
+
+export interface PostgresReplayCacheOptions {
+  /** `postgres://…`; ignored when `pool` is given. */
+  connectionString?: string;
+  /** An existing pool (e.g. the one the storage uses); `close()` leaves it open. */
+  pool?: pg.Pool;
+  /** Schema holding the `replay_cache` table (default `dpopkit`); `migrate()` creates it. */
+  schema?: string;
+  /** Pool size when created here (default 10). */
+  maxConnections?: number;
+  /** Statement timeout of the pool created here (default 10 s). */
+  queryTimeoutMs?: number;
+}
+
+/**
+ * A replay cache on PostgreSQL (RFC 9449 §11.1): one atomic `INSERT … ON CONFLICT` per proof,
+ * shared by every process on the database. For fleets without Redis; Redis is faster. Call
+ * `migrate()` once (or the storage's, on the same schema).
+ */
+export function createPostgresReplayCache(options: PostgresReplayCacheOptions = {}): SqlReplayCache {
+  if (!options.pool && !options.connectionString) throw new TypeError('createPostgresReplayCache needs connectionString or pool');
+  const executor = createPgExecutor({
+    ...(options.pool ? { pool: options.pool } : {}),
+    ...(options.connectionString ? { connectionString: options.connectionString } : {}),
+    ...(options.maxConnections ? { max: options.maxConnections } : {}),
+    ...(options.queryTimeoutMs ? { queryTimeoutMs: options.queryTimeoutMs } : {}),
+  });
+  return createSqlReplayCache(executor, options.schema ?? DEFAULT_SCHEMA);
 }

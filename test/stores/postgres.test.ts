@@ -1,7 +1,8 @@
 import net from 'node:net';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createPGliteStorage, createPostgresStorage, SCHEMA_VERSION } from '../../src/stores/postgres.js';
+import { createPGliteStorage, createPostgresReplayCache, createPostgresStorage, SCHEMA_VERSION } from '../../src/stores/postgres.js';
+import { MIGRATIONS } from '../../src/stores/sql/schema.js';
 import { createTcpProxy } from '../support/tcp-proxy.js';
 
 const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
@@ -38,6 +39,7 @@ describe('PostgreSQL storage: migrations (issue 4 "schema created or migrated on
       'pushed_requests',
       'refresh_families',
       'refresh_tokens',
+      'replay_cache',
       'revoked_access_tokens',
       'schema_migrations',
       'signing_keys',
@@ -46,6 +48,25 @@ describe('PostgreSQL storage: migrations (issue 4 "schema created or migrated on
     await instances[0]!.revokeAccessToken('jti-shared', 2_000_000_000);
     expect(await instances[3]!.isAccessTokenRevoked('jti-shared', 1_700_000_000)).toBe(true);
     await Promise.all(instances.map((s) => s.close()));
+  });
+
+  it('upgrades a schema left at version 1 to the current version, keeping its data', async () => {
+    const schema = freshSchema();
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
+    await c.query(`CREATE SCHEMA "${schema}"`);
+    await c.query(`CREATE TABLE "${schema}".schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)`);
+    await c.query(MIGRATIONS[0]!(`"${schema}"`));
+    await c.query(`INSERT INTO "${schema}".schema_migrations VALUES (1, 0)`);
+    const storage = createPostgresStorage({ connectionString: PG_URL, schema });
+    await storage.revokeAccessToken('jti-v1', 2_000_000_000); // written under version 1
+    await storage.migrate();
+    const { rows } = await c.query(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`);
+    expect(rows.map((r) => r.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+    expect(await storage.isAccessTokenRevoked('jti-v1', 1_700_000_000)).toBe(true);
+    const cache = createPostgresReplayCache({ connectionString: PG_URL, schema });
+    expect(await cache.reserve('jkt:jti', Date.now() / 1000 + 60)).toBe(true); // the version-2 table
+    await Promise.all([cache.close(), storage.close(), c.end()]);
   });
 
   it('refuses a schema newer than this code instead of running against it', async () => {
@@ -103,5 +124,40 @@ describe('PostgreSQL storage: a hung database', () => {
     expect(ms).toBeLessThan(3000);
     await storage.close().catch(() => {});
     await proxy.close();
+  });
+});
+
+describe('PostgreSQL replay cache (RFC 9449 §11.1)', () => {
+  it('an unreachable database fails closed: replay_cache_unavailable, 503', async () => {
+    const server = net.createServer((s) => s.destroy());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    const cache = createPostgresReplayCache({ connectionString: `postgres://root@127.0.0.1:${port}/test` });
+    await expect(cache.reserve('jkt:jti', Date.now() / 1000 + 60)).rejects.toMatchObject({ reason: 'replay_cache_unavailable', status: 503 });
+    await cache.close();
+    server.close();
+  });
+
+  it('shares one table with the storage schema, and expired rows are swept', async () => {
+    const schema = freshSchema();
+    const storage = createPostgresStorage({ connectionString: PG_URL, schema });
+    await storage.migrate(); // creates replay_cache too
+    const cache = createPostgresReplayCache({ connectionString: PG_URL, schema });
+    const now = Date.now() / 1000;
+    expect(await cache.reserve('jkt:old', now - 100)).toBe(true); // lives 1 s
+    await new Promise((r) => setTimeout(r, 1100));
+    // A new instance sweeps on its first reserve.
+    const other = createPostgresReplayCache({ connectionString: PG_URL, schema });
+    expect(await other.reserve('jkt:new', now + 300)).toBe(true);
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
+    let count = -1;
+    for (let i = 0; i < 20 && count !== 1; i++) {
+      count = Number((await c.query(`SELECT count(*) AS n FROM "${schema}".replay_cache`)).rows[0].n);
+      if (count !== 1) await new Promise((r) => setTimeout(r, 50));
+    }
+    await c.end();
+    expect(count).toBe(1);
+    await Promise.all([cache.close(), other.close(), storage.close()]);
   });
 });

@@ -1,7 +1,11 @@
+import pg from 'pg';
 import { createMemoryReplayCache } from '../../src/stores/memory.js';
+import { createPostgresReplayCache } from '../../src/stores/postgres.js';
 import { createRedisReplayCache } from '../../src/stores/redis.js';
 import { replayCacheContract } from '../contracts/replay-cache.js';
 import { dropPrefix, REDIS_URL, uniquePrefix } from '../support/redis.js';
+
+const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
 
 replayCacheContract('memory', async () => ({ cache: createMemoryReplayCache(), cleanup: async () => {} }));
 
@@ -21,4 +25,20 @@ replayCacheContract('Redis, one SET NX per proof (batch: false)', async () => {
   const keyPrefix = uniquePrefix();
   const cache = createRedisReplayCache({ url: REDIS_URL, keyPrefix, batch: false });
   return { cache, cleanup: () => dropPrefix(keyPrefix).then(() => cache.close()) };
+});
+
+replayCacheContract('PostgreSQL (INSERT … ON CONFLICT)', async () => {
+  const schema = `dpopkit_t_${Math.random().toString(36).slice(2, 10)}`;
+  const cache = createPostgresReplayCache({ connectionString: PG_URL, schema });
+  await cache.migrate();
+  return {
+    cache,
+    cleanup: async () => {
+      await cache.close();
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await c.end();
+    },
+  };
 });

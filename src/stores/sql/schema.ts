@@ -100,6 +100,13 @@ export const MIGRATIONS: ReadonlyArray<(s: string) => string> = [
       retires_at bigint NOT NULL,
       expires_at bigint NOT NULL
     );`,
+  // 2: the SQL replay cache (RFC 9449 §11.1) for fleets that share PostgreSQL but not Redis.
+  (s) => `
+    CREATE TABLE ${s}.replay_cache (
+      key text PRIMARY KEY,
+      expires_at bigint NOT NULL
+    );
+    CREATE INDEX replay_cache_expires_at ON ${s}.replay_cache (expires_at);`,
 ];
 
 /** The schema version this code expects. */
