@@ -103,3 +103,52 @@ describe('dpopkit serve (npm start)', () => {
     expect(failure?.stderr).toContain('api: unknown key(s) "bearr"');
   });
 });
+
+describe('dpopkit serve on PostgreSQL and a Redis replay cache (the fleet set-up)', () => {
+  const schema = `dpopkit_serve_${process.pid}_${Date.now()}`;
+  let dir: string;
+  let serve: ServeProcess | undefined;
+
+  beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'dpopkit-serve-pg-')); });
+  afterAll(async () => {
+    await serve?.stop();
+    const pg = await import('pg');
+    const client = new pg.default.Client({ connectionString: 'postgres://root@127.0.0.1:5432/test' });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await client.end();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('issues a DPoP token stored in PostgreSQL; a replayed API proof is refused through Redis', async () => {
+    const ports = await freePorts();
+    const config = writeDemoConfig(dir, ports, (c) => {
+      c.authorizationServer.storage = { type: 'postgres', url: 'postgres://root@127.0.0.1:5432/test', schema };
+      c.authorizationServer.replayCache = { type: 'redis', url: 'redis://127.0.0.1:6379', keyPrefix: `${schema}:` };
+      c.api.nonce = false;
+    });
+    serve = await startServe(config, ports);
+    const client = createDPoPClient({ key: await generateKeyPair('ES256') });
+    const token = await clientCredentials(client, await discover(serve.issuer), { clientId: 'demo-service', clientSecret: SECRET, scope: 'api:read' });
+    expect(token.token_type).toBe('DPoP');
+    const proof = await client.proof('GET', serve.api, { accessToken: token.access_token });
+    const headers = { authorization: `DPoP ${token.access_token}`, dpop: proof };
+    expect((await fetch(serve.api, { headers })).status).toBe(200);
+    const replay = await fetch(serve.api, { headers });
+    expect(replay.status).toBe(401);
+    expect(findChallenge(replay.headers.get('www-authenticate'), 'DPoP')?.params.error).toBe('invalid_dpop_proof');
+
+    // The state really is where the configuration put it.
+    const { Redis } = await import('ioredis');
+    const redis = new Redis('redis://127.0.0.1:6379');
+    const spent = await redis.keys(`${schema}:*`);
+    await redis.quit();
+    expect(spent.length).toBeGreaterThanOrEqual(2); // the token request's proof and the API proof
+    const pg = await import('pg');
+    const db = new pg.default.Client({ connectionString: 'postgres://root@127.0.0.1:5432/test' });
+    await db.connect();
+    const { rows } = await db.query(`SELECT count(*)::int AS n FROM ${schema}.signing_keys`);
+    await db.end();
+    expect(rows[0].n).toBeGreaterThanOrEqual(1);
+  }, 90_000);
+});

@@ -28,6 +28,8 @@ const replayCache = z.discriminatedUnion('type', [
   z.object({ type: z.literal('memory'), maxEntries: z.number().int().positive().optional() }).strict(),
   /** Shared by every process of a fleet (RFC 9449 §11.1). */
   z.object({ type: z.literal('redis'), url: z.string().min(1), keyPrefix: z.string().optional() }).strict(),
+  /** Shared too, for fleets that have PostgreSQL but no Redis (one INSERT … ON CONFLICT per proof). */
+  z.object({ type: z.literal('postgres'), url: z.string().min(1), schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional() }).strict(),
 ]);
 
 const nonceSecret = z.string().min(32, 'must be at least 32 characters (HMAC key for stateless nonces)');

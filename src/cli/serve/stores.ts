@@ -25,6 +25,12 @@ export interface OpenReplayCache {
 
 export async function openReplayCache(config: AuthorizationServerConfig['replayCache']): Promise<OpenReplayCache> {
   if (config.type === 'memory') return { cache: createMemoryReplayCache({ maxEntries: config.maxEntries }), close: async () => {} };
+  if (config.type === 'postgres') {
+    const { createPostgresReplayCache } = await import('../../stores/postgres.js');
+    const cache = createPostgresReplayCache({ connectionString: config.url, schema: config.schema });
+    await cache.migrate();
+    return { cache, close: () => cache.close() };
+  }
   const { createRedisReplayCache } = await import('../../stores/redis.js');
   const cache = createRedisReplayCache({ url: config.url, keyPrefix: config.keyPrefix });
   return { cache, close: () => cache.close() };
