@@ -53,14 +53,18 @@ export interface PGliteStorageOptions {
  * Storage on PostgreSQL. Call `migrate()` once at start; `close()` ends the pool it created.
  */
 export function createPostgresStorage(options: PostgresStorageOptions = {}): Storage {
-  if (!options.pool && !options.connectionString) throw new TypeError('createPostgresStorage needs connectionString or pool');
-  const executor = createPgExecutor({
+  return createSqlStorage(pgExecutor(options, 'createPostgresStorage'), options.schema ?? DEFAULT_SCHEMA);
+}
+
+/** The node-postgres executor both PostgreSQL factories share. */
+function pgExecutor(options: PostgresStorageOptions, caller: string) {
+  if (!options.pool && !options.connectionString) throw new TypeError(`${caller} needs connectionString or pool`);
+  return createPgExecutor({
     ...(options.pool ? { pool: options.pool } : {}),
     ...(options.connectionString ? { connectionString: options.connectionString } : {}),
     ...(options.maxConnections ? { max: options.maxConnections } : {}),
     ...(options.queryTimeoutMs ? { queryTimeoutMs: options.queryTimeoutMs } : {}),
   });
-  return createSqlStorage(executor, options.schema ?? DEFAULT_SCHEMA);
 }
 
 /**
@@ -74,18 +78,8 @@ export function createPGliteStorage(options: PGliteStorageOptions = {}): Storage
   return createSqlStorage(executor, options.schema ?? DEFAULT_SCHEMA);
 }
 
-export interface PostgresReplayCacheOptions {
-  /** `postgres://…`; ignored when `pool` is given. */
-  connectionString?: string;
-  /** An existing pool (e.g. the one the storage uses); `close()` leaves it open. */
-  pool?: pg.Pool;
-  /** Schema holding the `replay_cache` table (default `dpopkit`); `migrate()` creates it. */
-  schema?: string;
-  /** Pool size when created here (default 10). */
-  maxConnections?: number;
-  /** Statement timeout of the pool created here (default 10 s). */
-  queryTimeoutMs?: number;
-}
+/** The same connection options as the storage's (pass its `pool` to share connections). */
+export type PostgresReplayCacheOptions = PostgresStorageOptions;
 
 /**
  * A replay cache on PostgreSQL (RFC 9449 §11.1): one atomic `INSERT … ON CONFLICT` per proof,
@@ -93,12 +87,5 @@ export interface PostgresReplayCacheOptions {
  * `migrate()` once (or the storage's, on the same schema).
  */
 export function createPostgresReplayCache(options: PostgresReplayCacheOptions = {}): SqlReplayCache {
-  if (!options.pool && !options.connectionString) throw new TypeError('createPostgresReplayCache needs connectionString or pool');
-  const executor = createPgExecutor({
-    ...(options.pool ? { pool: options.pool } : {}),
-    ...(options.connectionString ? { connectionString: options.connectionString } : {}),
-    ...(options.maxConnections ? { max: options.maxConnections } : {}),
-    ...(options.queryTimeoutMs ? { queryTimeoutMs: options.queryTimeoutMs } : {}),
-  });
-  return createSqlReplayCache(executor, options.schema ?? DEFAULT_SCHEMA);
+  return createSqlReplayCache(pgExecutor(options, 'createPostgresReplayCache'), options.schema ?? DEFAULT_SCHEMA);
 }
