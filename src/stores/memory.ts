@@ -2,7 +2,8 @@
  * The in-memory replay cache: the default for a single process (RFC 9449 §11.1).
  *
  * An open-addressing hash table over typed arrays: each entry is a 128-bit digest of
- * `jkt:jti` plus a 32-bit expiry, so a million live proofs take about 40 MB, with no per-entry
+ * `jkt:jti` (SHA-256 under a random per-cache salt, so nobody can choose `jti`s that pile up in
+ * one probe run and make every insert slow) plus a 32-bit expiry, so a million live proofs take about 40 MB, with no per-entry
  * objects for the garbage collector. When it is full of *live* entries it refuses new proofs
  * (`replay_cache_full`, answered 503) instead of evicting one: evicting oldest-first lets an
  * attacker flush a captured proof out and replay it (Spring Security CVE-2026-41707).
@@ -27,6 +28,8 @@ export interface MemoryReplayCache extends ReplayCache {
   readonly size: number;
   /** Bytes held by the table. */
   readonly bytes: number;
+  /** Longest probe run an insert has walked (diagnostics: stays short unless the table is attacked). */
+  readonly longestProbe: number;
 }
 
 const WORDS = 4; // 128-bit digest as four uint32 words
@@ -44,6 +47,10 @@ export function createMemoryReplayCache(options: MemoryReplayCacheOptions = {}):
   let expiries = new Uint32Array(slots); // 0 = empty slot
   let used = 0;
   let nextSweep = 0;
+  let longestProbe = 0;
+  // The salt keeps slot positions secret: with a plain SHA-256 anyone could grind jtis whose
+  // digests share their low bits and build one long probe run (hash flooding).
+  const salt = backend.base64urlEncode(backend.randomBytes(16));
 
   /** Insert without checks, into fresh arrays (growth and sweeps). */
   function place(d: Uint32Array, e: Uint32Array, mask: number, a: number, b: number, c: number, x: number, expiry: number): void {
@@ -78,8 +85,10 @@ export function createMemoryReplayCache(options: MemoryReplayCacheOptions = {}):
     const mask = slots - 1;
     let i = a & mask;
     let reusable = -1;
+    let probe = 0;
     // Probe the whole run: the key may sit after an expired slot.
     while (expiries[i] !== 0) {
+      if (++probe > longestProbe) longestProbe = probe;
       const o = i * WORDS;
       const live = expiries[i]! > now;
       if (digests[o] === a && digests[o + 1] === b && digests[o + 2] === c && digests[o + 3] === x) {
@@ -118,7 +127,7 @@ export function createMemoryReplayCache(options: MemoryReplayCacheOptions = {}):
 
   return {
     reserve(key: string, expiresAt: number): boolean | Promise<boolean> {
-      const digest = backend.sha256(key);
+      const digest = backend.sha256(salt + key);
       return digest instanceof Promise ? digest.then((d) => insert(d, expiresAt)) : insert(digest, expiresAt);
     },
     get size() {
@@ -126,6 +135,9 @@ export function createMemoryReplayCache(options: MemoryReplayCacheOptions = {}):
     },
     get bytes() {
       return digests.byteLength + expiries.byteLength;
+    },
+    get longestProbe() {
+      return longestProbe;
     },
   };
 }

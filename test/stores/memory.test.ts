@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createMemoryReplayCache } from '../../src/stores/memory.js';
 import { DPoPError } from '../../src/core/errors.js';
@@ -59,5 +60,18 @@ describe('memory replay cache (RFC 9449 §11.1)', () => {
     const cache = createMemoryReplayCache({ clock: () => 1000 });
     expect(cache.reserve('k', 10)).toBe(true);
     expect(cache.reserve('k', 10)).toBe(false);
+  });
+  it('hash flooding: jtis ground so their plain SHA-256 lands in one slot do not build a long probe run (salted digests)', () => {
+    // An attacker (with any key of their own) picks jtis whose unsalted digest shares its low 10
+    // bits: in the initial 1024-slot table they would all probe one run, so each insert walks it.
+    const keys: string[] = [];
+    for (let n = 0; keys.length < 150; n++) {
+      const key = `attacker-jkt:jti-${n}`;
+      if ((createHash('sha256').update(key).digest().readUInt32LE(0) & 1023) === 0) keys.push(key);
+    }
+    const cache = createMemoryReplayCache({ clock: () => 1000 });
+    for (const key of keys) expect(cache.reserve(key, 1300)).toBe(true);
+    // 150 keys in 1024 slots: a random layout keeps runs short; an unsalted table would reach 150.
+    expect(cache.longestProbe).toBeLessThan(20);
   });
 });
