@@ -99,6 +99,17 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium (issue 5)', (
   const text = async (selector: string): Promise<string> => (await page.locator(selector).textContent())?.trim() ?? '';
   const attr = async (selector: string, name: string): Promise<string> => (await page.locator(selector).getAttribute(name)) ?? '';
 
+  /** Fill the authorization server's sign-in form and wait for the demo to show the token. */
+  const signInAsAlice = async (): Promise<void> => {
+    await page.fill('input[name="username"]', 'alice');
+    await page.fill('input[name="password"]', 'wonderland');
+    await Promise.all([
+      page.waitForURL((url) => url.origin === servers!.demo),
+      page.locator('form').first().locator('[type="submit"]').first().click(),
+    ]);
+    await page.waitForSelector('#jkt-match[data-match]');
+  };
+
   let keyJkt = '';
 
   it('RFC 9449 §11.4: the page makes a non-extractable key and shows its RFC 7638 thumbprint', async () => {
@@ -132,13 +143,7 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium (issue 5)', (
     }
     expect(authorize.origin).toBe(servers!.issuer);
 
-    await page.fill('input[name="username"]', 'alice');
-    await page.fill('input[name="password"]', 'wonderland');
-    await Promise.all([
-      page.waitForURL((url) => url.origin === servers!.demo),
-      page.locator('form').first().locator('[type="submit"]').first().click(),
-    ]);
-    await page.waitForSelector('#jkt-match[data-match]');
+    await signInAsAlice();
     expect(await page.getAttribute('#fatal', 'hidden')).not.toBeNull();
     // The code left the address bar.
     expect(new URL(page.url()).search).toBe('');
@@ -326,13 +331,7 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium (issue 5)', (
     expect(authorize.searchParams.has('dpop_jkt')).toBe(false);
     expect(authorize.searchParams.has('code_challenge')).toBe(false);
 
-    await page.fill('input[name="username"]', 'alice');
-    await page.fill('input[name="password"]', 'wonderland');
-    await Promise.all([
-      page.waitForURL((url) => url.origin === servers!.demo),
-      page.locator('form').first().locator('[type="submit"]').first().click(),
-    ]);
-    await page.waitForSelector('#jkt-match[data-match]');
+    await signInAsAlice();
     expect(await attr('#jkt-match', 'data-match')).toBe('true');
     expect(await attr('#jkt-match', 'data-token-jkt')).toBe(keyJkt);
     // The pushed proof is shown after the trip, with the 201 it got.
