@@ -45,7 +45,7 @@ export function singleProof(value: string | readonly string[] | null | undefined
   return value.trim();
 }
 
-/** RFC 9449 §4.3 (2): one well-formed compact JWS (three base64url segments, none empty). */
+/** RFC 9449 §4.3 (2): one well-formed compact JWS (three segments; see below for base64url). */
 export function splitCompact(proof: string): CompactParts {
   const first = proof.indexOf('.');
   const second = first === -1 ? -1 : proof.indexOf('.', first + 1);
@@ -58,9 +58,9 @@ export function splitCompact(proof: string): CompactParts {
     signature: proof.slice(second + 1),
     signingInput: proof.slice(0, second),
   };
-  if (!isBase64url(parts.payload) || !isBase64url(parts.signature)) {
-    throw invalidProof('malformed', 'the DPoP proof payload and signature must be non-empty base64url');
-  }
+  // The header and payload are checked where they are decoded (decodeJsonSegment), or matched
+  // against a header decoded before; only the signature is never decoded as text.
+  if (!isBase64url(parts.signature)) throw invalidProof('malformed', 'the DPoP proof signature is not canonical base64url');
   return parts;
 }
 
