@@ -2,19 +2,20 @@
  * The in-memory replay cache: the default for a single process (RFC 9449 §11.1).
  *
  * An open-addressing hash table over typed arrays: each entry is a 128-bit digest of
- * `jkt:jti` (SHA-256 under a random per-cache salt, so nobody can choose `jti`s that pile up in
- * one probe run and make every insert slow) plus a 32-bit expiry, so a million live proofs take about 40 MB, with no per-entry
- * objects for the garbage collector. When it is full of *live* entries it refuses new proofs
+ * `jkt:jti` (keyed HalfSipHash under a random per-cache key, so nobody can choose `jti`s that
+ * pile up in one probe run and make every insert slow; see `half-siphash.ts`) plus a 32-bit
+ * expiry, so a million live proofs take about 40 MB, with no per-entry objects for the garbage
+ * collector. When it is full of *live* entries it refuses new proofs
  * (`replay_cache_full`, answered 503) instead of evicting one: evicting oldest-first lets an
  * attacker flush a captured proof out and replay it (Spring Security CVE-2026-41707).
- * Every `reserve` runs synchronously once its digest is known, so two concurrent copies of one
- * proof can never both pass.
+ * Every `reserve` runs synchronously, so two concurrent copies of one proof can never both pass.
  *
  * @module
  */
 import { backend } from '#crypto';
 import { DPoPError } from '../core/errors.js';
 import type { ReplayCache } from '../core/replay.js';
+import { halfSipHash128 } from './half-siphash.js';
 
 export interface MemoryReplayCacheOptions {
   /** Most live entries held at once (default 1,000,000). Past it, new proofs are refused. */
@@ -48,9 +49,10 @@ export function createMemoryReplayCache(options: MemoryReplayCacheOptions = {}):
   let used = 0;
   let nextSweep = 0;
   let longestProbe = 0;
-  // The salt keeps slot positions secret: with a plain SHA-256 anyone could grind jtis whose
-  // digests share their low bits and build one long probe run (hash flooding).
-  const salt = backend.base64urlEncode(backend.randomBytes(16));
+  // The secret key keeps slot positions secret: with an unkeyed hash anyone could grind jtis
+  // whose digests share their low bits and build one long probe run (hash flooding).
+  const hashKey = new Uint32Array(Uint8Array.from(backend.randomBytes(16)).buffer);
+  const digest = new Uint32Array(4);
 
   /** Insert without checks, into fresh arrays (growth and sweeps). */
   function place(d: Uint32Array, e: Uint32Array, mask: number, a: number, b: number, c: number, x: number, expiry: number): void {
@@ -78,9 +80,10 @@ export function createMemoryReplayCache(options: MemoryReplayCacheOptions = {}):
     digests = d; expiries = e; slots = size; used = count;
   }
 
-  function insert(digest: Uint8Array, expiresAt: number): boolean {
+  function insert(key: string, expiresAt: number): boolean {
     const now = clock();
-    const a = word(digest, 0), b = word(digest, 4), c = word(digest, 8), x = word(digest, 12);
+    halfSipHash128(hashKey, key, digest);
+    const a = digest[0]!, b = digest[1]!, c = digest[2]!, x = digest[3]!;
     const expiry = Math.max(Math.ceil(expiresAt), Math.floor(now) + 1);
     const mask = slots - 1;
     let i = a & mask;
@@ -126,9 +129,8 @@ export function createMemoryReplayCache(options: MemoryReplayCacheOptions = {}):
   }
 
   return {
-    reserve(key: string, expiresAt: number): boolean | Promise<boolean> {
-      const digest = backend.sha256(salt + key);
-      return digest instanceof Promise ? digest.then((d) => insert(d, expiresAt)) : insert(digest, expiresAt);
+    reserve(key: string, expiresAt: number): boolean {
+      return insert(key, expiresAt);
     },
     get size() {
       return used;
@@ -140,11 +142,6 @@ export function createMemoryReplayCache(options: MemoryReplayCacheOptions = {}):
       return longestProbe;
     },
   };
-}
-
-/** Little-endian uint32 at `offset`. */
-function word(bytes: Uint8Array, offset: number): number {
-  return (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>> 0;
 }
 
 function nextPowerOfTwo(n: number): number {

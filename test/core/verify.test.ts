@@ -33,6 +33,19 @@ describe('RFC 9449 §4.3 checks, one rule each', () => {
     expect(await reasonOf(forge(key, header, goodClaims()))).toBe('accepted');
   });
 
+  it('RFC 9449 §4.3 (4) a header one or two characters away from a cached one is checked afresh, not served from the header cache', async () => {
+    // The header cache is looked up by a fingerprint of a few characters; the hit is confirmed
+    // by comparing the whole segment. The key holder signs headers that differ from the cached
+    // one only inside "typ": with the comparison gone, most would inherit the cached checks.
+    expect(await reasonOf(forge(key, header, goodClaims()))).toBe('accepted');
+    const reasons = new Set<string>();
+    for (const last of 'abcefghijklmnopqrsuvwxyz') { // neither d nor t: those spell dpop+jwt
+      reasons.add(await reasonOf(forge(key, { ...header, typ: `dpop+jw${last}` }, goodClaims())));
+      reasons.add(await reasonOf(forge(key, { ...header, typ: `${last}pop+jwt` }, goodClaims())));
+    }
+    expect([...reasons]).toEqual(['bad_typ']);
+  });
+
   it('RFC 9449 §4.3 (1) no DPoP header', async () => {
     expect(await reasonOf(undefined)).toBe('missing_proof');
     expect(await reasonOf('')).toBe('missing_proof');

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { halfSipHash128 } from '../../src/stores/half-siphash.js';
 import { createMemoryReplayCache } from '../../src/stores/memory.js';
 import { DPoPError } from '../../src/core/errors.js';
 
@@ -61,17 +61,21 @@ describe('memory replay cache (RFC 9449 §11.1)', () => {
     expect(cache.reserve('k', 10)).toBe(true);
     expect(cache.reserve('k', 10)).toBe(false);
   });
-  it('hash flooding: jtis ground so their plain SHA-256 lands in one slot do not build a long probe run (salted digests)', () => {
-    // An attacker (with any key of their own) picks jtis whose unsalted digest shares its low 10
-    // bits: in the initial 1024-slot table they would all probe one run, so each insert walks it.
+  it('hash flooding: jtis ground to share one slot under a known hash key do not build a long probe run (secret per-cache key)', () => {
+    // An attacker (with any key of their own) who knew the digest key would pick jtis whose
+    // digest shares its low 10 bits: in the initial 1024-slot table they would all probe one run,
+    // so each insert walks it. Grind against the cache's own digest under a key they could know.
+    const knownKey = new Uint32Array(4);
+    const digest = new Uint32Array(4);
     const keys: string[] = [];
     for (let n = 0; keys.length < 150; n++) {
       const key = `attacker-jkt:jti-${n}`;
-      if ((createHash('sha256').update(key).digest().readUInt32LE(0) & 1023) === 0) keys.push(key);
+      halfSipHash128(knownKey, key, digest);
+      if ((digest[0]! & 1023) === 0) keys.push(key);
     }
     const cache = createMemoryReplayCache({ clock: () => 1000 });
     for (const key of keys) expect(cache.reserve(key, 1300)).toBe(true);
-    // 150 keys in 1024 slots: a random layout keeps runs short; an unsalted table would reach 150.
+    // 150 keys in 1024 slots: a random layout keeps runs short; a table under the known key would reach 150.
     expect(cache.longestProbe).toBeLessThan(20);
   });
 });
