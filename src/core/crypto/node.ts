@@ -14,19 +14,24 @@ const NODE_HASH = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512
 
 interface NodeSignParams {
   hash: string | null;
-  options: Omit<crypto.SignKeyObjectInput, 'key'>;
+  /**
+   * The `key` argument of `crypto.sign`/`crypto.verify` for this alg: the KeyObject itself when
+   * the alg has no options, else an object literal with them (no spread, nothing merged per call).
+   */
+  keyArgument(key: crypto.KeyObject): crypto.KeyObject | crypto.SignKeyObjectInput | crypto.VerifyKeyObjectInput;
 }
 
 /** The `crypto.sign`/`crypto.verify` arguments for each JWS alg, computed once. */
 const PARAMS = new Map<string, NodeSignParams>();
 for (const [alg, spec] of Object.entries(ALGORITHMS)) {
   const hash = spec.hash ? NODE_HASH[spec.hash] : null;
-  const options: Omit<crypto.SignKeyObjectInput, 'key'> = spec.kty === 'EC'
-    ? { dsaEncoding: 'ieee-p1363' }
+  const { RSA_PKCS1_PSS_PADDING: padding, RSA_PSS_SALTLEN_DIGEST: saltLength } = crypto.constants;
+  const keyArgument: NodeSignParams['keyArgument'] = spec.kty === 'EC'
+    ? (key) => ({ key, dsaEncoding: 'ieee-p1363' })
     : spec.pss
-      ? { padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: crypto.constants.RSA_PSS_SALTLEN_DIGEST }
-      : {};
-  PARAMS.set(alg, { hash, options });
+      ? (key) => ({ key, padding, saltLength })
+      : (key) => key;
+  PARAMS.set(alg, { hash, keyArgument });
 }
 
 function params(alg: string): NodeSignParams {
@@ -63,10 +68,30 @@ function asBuffer(data: Uint8Array): Buffer {
 }
 
 /**
- * Scratch space for decoding a proof's signing input and signature on the hot path. Safe to
- * reuse: `crypto.verify` is synchronous and keeps no reference to its arguments.
+ * Scratch space for decoding a proof's signing input and signature on the hot path, with the
+ * last view of each length kept (a client's proofs have one length), so a verify allocates no
+ * Buffer objects. Safe to reuse: `crypto.verify` is synchronous and keeps no reference to its
+ * arguments.
  */
-let scratch = Buffer.allocUnsafe(16384);
+class Scratch {
+  #bytes = Buffer.allocUnsafe(8192);
+  #view = this.#bytes.subarray(0, 0);
+  /** Room for at least `length` bytes (the buffer grows; views of the old one are dropped). */
+  reserve(length: number): Buffer {
+    if (length > this.#bytes.length) {
+      this.#bytes = Buffer.allocUnsafe(length * 2);
+      this.#view = this.#bytes.subarray(0, 0);
+    }
+    return this.#bytes;
+  }
+  /** The first `length` bytes. */
+  view(length: number): Buffer {
+    if (this.#view.length !== length) this.#view = this.#bytes.subarray(0, length);
+    return this.#view;
+  }
+}
+const signingInputScratch = new Scratch();
+const signatureScratch = new Scratch();
 
 /** JWS signing input is ASCII: latin1 is the cheapest exact conversion. */
 function toBytes(data: Uint8Array | string): Buffer {
@@ -82,16 +107,14 @@ export const backend: CryptoBackend = {
 
   verify(alg, key, data, signature): boolean {
     const p = params(alg);
-    return crypto.verify(p.hash, toBytes(data), { key: key as crypto.KeyObject, ...p.options }, asBuffer(signature));
+    return crypto.verify(p.hash, toBytes(data), p.keyArgument(key as crypto.KeyObject), asBuffer(signature));
   },
 
   verifyCompact(alg, key, signingInput, signature): boolean {
     const p = params(alg);
-    const need = signingInput.length + signature.length;
-    if (need > scratch.length) scratch = Buffer.allocUnsafe(need * 2);
-    const dataLength = scratch.write(signingInput, 0, 'latin1');
-    const sigLength = scratch.write(signature, dataLength, 'base64url');
-    return crypto.verify(p.hash, scratch.subarray(0, dataLength), { key: key as crypto.KeyObject, ...p.options }, scratch.subarray(dataLength, dataLength + sigLength));
+    const dataLength = signingInputScratch.reserve(signingInput.length).write(signingInput, 0, 'latin1');
+    const sigLength = signatureScratch.reserve(signature.length).write(signature, 0, 'base64url');
+    return crypto.verify(p.hash, signingInputScratch.view(dataLength), p.keyArgument(key as crypto.KeyObject), signatureScratch.view(sigLength));
   },
 
   sign(alg, privateKey, data): Uint8Array | Promise<Uint8Array> {
@@ -99,7 +122,7 @@ export const backend: CryptoBackend = {
     // make it exportable again (Node's KeyObject.from does not carry the flag over).
     if (isCryptoKey(privateKey) && !privateKey.extractable) return webBackend.sign(alg, privateKey, toBytes(data));
     const p = params(alg);
-    return crypto.sign(p.hash, toBytes(data), { key: toKeyObject(privateKey), ...p.options });
+    return crypto.sign(p.hash, toBytes(data), p.keyArgument(toKeyObject(privateKey)) as crypto.SignKeyObjectInput);
   },
 
   generateKeyPair(alg, { extractable, modulusLength = 2048 }): DPoPKeyPair | Promise<DPoPKeyPair> {
@@ -143,9 +166,8 @@ export const backend: CryptoBackend = {
   },
 
   base64urlDecodeText(text): string {
-    if (text.length > scratch.length) scratch = Buffer.allocUnsafe(text.length * 2);
-    const length = scratch.write(text, 0, 'base64url');
-    return scratch.toString('utf8', 0, length);
+    const bytes = signingInputScratch.reserve(text.length);
+    return bytes.toString('utf8', 0, bytes.write(text, 0, 'base64url'));
   },
 };
 

@@ -39,15 +39,18 @@ interface KeyHeader {
 const headers = new WeakMap<object, Map<string, KeyHeader>>();
 const athMemo = new BoundedCache<string, string>(64);
 
-async function keyHeader(keyPair: DPoPKeyPair, alg: DPoPAlgorithm | undefined): Promise<KeyHeader> {
+/** The header segment for a key pair and alg, encoded once; a promise only on the first call. */
+function keyHeader(keyPair: DPoPKeyPair, alg: DPoPAlgorithm | undefined): KeyHeader | Promise<KeyHeader> {
+  return headers.get(keyPair.privateKey as object)?.get(alg ?? '') ?? encodeKeyHeader(keyPair, alg);
+}
+
+async function encodeKeyHeader(keyPair: DPoPKeyPair, alg: DPoPAlgorithm | undefined): Promise<KeyHeader> {
   const privateKey = keyPair.privateKey as object;
-  let byAlg = headers.get(privateKey);
-  const cached = byAlg?.get(alg ?? '');
-  if (cached) return cached;
   const jwk = await backend.exportPublicJwk(keyPair.publicKey);
   const chosen = alg ?? algorithmForJwk(jwk);
   if (!isSupportedAlgorithm(chosen)) throw invalidArgument(`unsupported alg ${String(chosen)}`);
   const entry: KeyHeader = { alg: chosen, segment: backend.base64urlEncode(JSON.stringify({ typ: 'dpop+jwt', alg: chosen, jwk })) };
+  let byAlg = headers.get(privateKey);
   if (!byAlg) headers.set(privateKey, (byAlg = new Map()));
   byAlg.set(alg ?? '', entry);
   return entry;
@@ -82,7 +85,10 @@ export async function createProof(keyPair: DPoPKeyPair, options: CreateProofOpti
   }
   if (typeof options?.htm !== 'string' || options.htm === '') throw invalidArgument('createProof needs htm (the HTTP method)');
   if (typeof options.htu !== 'string' || options.htu === '') throw invalidArgument('createProof needs htu (the target URI)');
-  const header = await keyHeader(keyPair, options.alg);
+  // Node answers the header lookup and the signature synchronously: skip the microtask an
+  // `await` of a plain value costs (WebCrypto's promises are awaited as usual).
+  const cachedOrPending = keyHeader(keyPair, options.alg);
+  const header = cachedOrPending instanceof Promise ? await cachedOrPending : cachedOrPending;
   const claims: Record<string, unknown> = {
     ...options.claims,
     jti: options.jti ?? randomJti(),
@@ -97,6 +103,7 @@ export async function createProof(keyPair: DPoPKeyPair, options: CreateProofOpti
   }
   if (options.nonce !== undefined) claims.nonce = options.nonce;
   const signingInput = `${header.segment}.${backend.base64urlEncode(JSON.stringify(claims))}`;
-  const signature = await backend.sign(header.alg, keyPair.privateKey, signingInput);
+  const signed = backend.sign(header.alg, keyPair.privateKey, signingInput);
+  const signature = signed instanceof Promise ? await signed : signed;
   return `${signingInput}.${backend.base64urlEncode(signature)}`;
 }
