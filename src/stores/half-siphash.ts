@@ -31,14 +31,27 @@ export function halfSipHash128(key: Uint32Array, text: string, out: Uint32Array,
   let a0 = ka0, a1 = ka1 ^ 0xee, a2 = 0x6c796765 ^ ka0, a3 = 0x74656462 ^ ka1;
   let b0 = kb0, b1 = kb1 ^ 0xee, b2 = 0x6c796765 ^ kb0, b3 = 0x74656462 ^ kb1;
   const n = text.length;
-  let m = 0;
-  // One 32-bit word = two code units; the final word carries a leftover code unit and the byte
-  // length mod 256 in its top byte (the reference padding).
-  for (let i = 0; i <= n; i += 2) {
-    m = i + 1 < n ? text.charCodeAt(i) | (text.charCodeAt(i + 1) << 16)
-      : (i < n ? text.charCodeAt(i) : 0) | (((2 * n) & 0xff) << 24);
-    a3 ^= m; b3 ^= m;
-    for (let r = 0; r < c; r++) {
+  // Steps: one per 32-bit message word (two code units; the last word carries a leftover code
+  // unit and the byte length mod 256 in its top byte, the reference padding), then the two
+  // finalisation halves, each giving one 32-bit word of a lane's output.
+  const words = (n >> 1) + 1;
+  for (let step = 0; step < words + 2; step++) {
+    let m = 0;
+    let count = c;
+    if (step < words) {
+      const i = 2 * step;
+      m = i + 1 < n ? text.charCodeAt(i) | (text.charCodeAt(i + 1) << 16) : (i < n ? text.charCodeAt(i) : 0) | (((2 * n) & 0xff) << 24);
+      a3 ^= m; b3 ^= m;
+    } else if (step === words) {
+      a2 ^= 0xee; b2 ^= 0xee;
+      count = d;
+    } else {
+      out[0] = a1 ^ a3; out[2] = b1 ^ b3;
+      a1 ^= 0xdd; b1 ^= 0xdd;
+      count = d;
+    }
+    // SipRound, the two lanes interleaved.
+    for (let r = 0; r < count; r++) {
       a0 = (a0 + a1) | 0; b0 = (b0 + b1) | 0;
       a1 = (a1 << 5) | (a1 >>> 27); b1 = (b1 << 5) | (b1 >>> 27);
       a1 ^= a0; b1 ^= b0;
@@ -54,28 +67,7 @@ export function halfSipHash128(key: Uint32Array, text: string, out: Uint32Array,
       a1 ^= a2; b1 ^= b2;
       a2 = (a2 << 16) | (a2 >>> 16); b2 = (b2 << 16) | (b2 >>> 16);
     }
-    a0 ^= m; b0 ^= m;
+    if (step < words) { a0 ^= m; b0 ^= m; }
   }
-  a2 ^= 0xee; b2 ^= 0xee;
-  for (let half = 0; half < 2; half++) {
-    if (half === 1) { a1 ^= 0xdd; b1 ^= 0xdd; }
-    for (let r = 0; r < d; r++) {
-      a0 = (a0 + a1) | 0; b0 = (b0 + b1) | 0;
-      a1 = (a1 << 5) | (a1 >>> 27); b1 = (b1 << 5) | (b1 >>> 27);
-      a1 ^= a0; b1 ^= b0;
-      a0 = (a0 << 16) | (a0 >>> 16); b0 = (b0 << 16) | (b0 >>> 16);
-      a2 = (a2 + a3) | 0; b2 = (b2 + b3) | 0;
-      a3 = (a3 << 8) | (a3 >>> 24); b3 = (b3 << 8) | (b3 >>> 24);
-      a3 ^= a2; b3 ^= b2;
-      a0 = (a0 + a3) | 0; b0 = (b0 + b3) | 0;
-      a3 = (a3 << 7) | (a3 >>> 25); b3 = (b3 << 7) | (b3 >>> 25);
-      a3 ^= a0; b3 ^= b0;
-      a2 = (a2 + a1) | 0; b2 = (b2 + b1) | 0;
-      a1 = (a1 << 13) | (a1 >>> 19); b1 = (b1 << 13) | (b1 >>> 19);
-      a1 ^= a2; b1 ^= b2;
-      a2 = (a2 << 16) | (a2 >>> 16); b2 = (b2 << 16) | (b2 >>> 16);
-    }
-    out[half] = a1 ^ a3;
-    out[half + 2] = b1 ^ b3;
-  }
+  out[1] = a1 ^ a3; out[3] = b1 ^ b3;
 }
