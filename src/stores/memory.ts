@@ -80,7 +80,7 @@ export function createMemoryReplayCache(options: MemoryReplayCacheOptions = {}):
     digests = d; expiries = e; slots = size; used = count;
   }
 
-  function insert(key: string, expiresAt: number): boolean {
+  function reserve(key: string, expiresAt: number): boolean {
     const now = clock();
     halfSipHash128(hashKey, key, digest);
     const a = digest[0]!, b = digest[1]!, c = digest[2]!, x = digest[3]!;
@@ -129,9 +129,7 @@ export function createMemoryReplayCache(options: MemoryReplayCacheOptions = {}):
   }
 
   return {
-    reserve(key: string, expiresAt: number): boolean {
-      return insert(key, expiresAt);
-    },
+    reserve,
     get size() {
       return used;
     },

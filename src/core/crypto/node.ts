@@ -76,8 +76,8 @@ function asBuffer(data: Uint8Array): Buffer {
 class Scratch {
   #bytes = Buffer.allocUnsafe(8192);
   #view = this.#bytes.subarray(0, 0);
-  /** Room for at least `length` bytes (the buffer grows; views of the old one are dropped). */
-  reserve(length: number): Buffer {
+  /** The buffer, with room for at least `length` bytes (it grows; views of the old one are dropped). */
+  room(length: number): Buffer {
     if (length > this.#bytes.length) {
       this.#bytes = Buffer.allocUnsafe(length * 2);
       this.#view = this.#bytes.subarray(0, 0);
@@ -92,6 +92,8 @@ class Scratch {
 }
 const signingInputScratch = new Scratch();
 const signatureScratch = new Scratch();
+/** For `base64urlDecodeText` (a proof's header or payload, decoded before the signature is checked). */
+const segmentScratch = new Scratch();
 
 /** JWS signing input is ASCII: latin1 is the cheapest exact conversion. */
 function toBytes(data: Uint8Array | string): Buffer {
@@ -112,8 +114,8 @@ export const backend: CryptoBackend = {
 
   verifyCompact(alg, key, signingInput, signature): boolean {
     const p = params(alg);
-    const dataLength = signingInputScratch.reserve(signingInput.length).write(signingInput, 0, 'latin1');
-    const sigLength = signatureScratch.reserve(signature.length).write(signature, 0, 'base64url');
+    const dataLength = signingInputScratch.room(signingInput.length).write(signingInput, 0, 'latin1');
+    const sigLength = signatureScratch.room(signature.length).write(signature, 0, 'base64url');
     return crypto.verify(p.hash, signingInputScratch.view(dataLength), p.keyArgument(key as crypto.KeyObject), signatureScratch.view(sigLength));
   },
 
@@ -166,7 +168,7 @@ export const backend: CryptoBackend = {
   },
 
   base64urlDecodeText(text): string {
-    const bytes = signingInputScratch.reserve(text.length);
+    const bytes = segmentScratch.room(text.length);
     return bytes.toString('utf8', 0, bytes.write(text, 0, 'base64url'));
   },
 };
