@@ -15,10 +15,16 @@ const ALLOWED = {
   '': ['core'], // src/index.ts
 };
 /** Files of core that must run anywhere: no node: imports (the Node backend is the one exception). */
-/** Ports a lower layer may implement: the stores implement the authorization server's Storage. */
-const PORTS = new Set(['authorization-server/storage.ts']);
+/** Ports a lower layer may implement: the stores implement the authorization server's Storage and AttemptStore. */
+const PORTS = new Set(['authorization-server/storage.ts', 'authorization-server/throttle.ts']);
 const NODE_ALLOWED_IN_CORE = new Set(['core/crypto/node.ts']);
 const BROWSER_LAYERS = new Set(['core', 'client']);
+/**
+ * The library a client or API team installs has no dependencies (package.json lists the server
+ * side's packages as optional peers): these files may import only node: built-ins, `#crypto`
+ * and each other, and type-only imports of a framework they adapt to.
+ */
+const ZERO_DEPENDENCY = (rel) => /^(core|client|resource-server)\//.test(rel) || ['index.ts', 'stores/memory.ts', 'stores/half-siphash.ts'].includes(rel);
 
 function* files(dir) {
   for (const name of readdirSync(dir)) {
@@ -45,6 +51,8 @@ for (const file of files(SRC)) {
       const target = layerOf(targetFile);
       if (PORTS.has(relative(SRC, targetFile).replace(/\.js$/, '.ts'))) continue;
       if (target !== layer && !(ALLOWED[layer] ?? []).includes(target)) problems.push(`${rel} imports ${spec} (${layer || 'index'} → ${target || 'index'})`);
+    } else if (!spec.startsWith('node:') && !spec.startsWith('#') && ZERO_DEPENDENCY(rel) && !/^\s*(?:import|export)\s+type\b/.test(match[0])) {
+      problems.push(`${rel} imports the package ${spec}: the library installs with no dependencies`);
     } else if (spec.startsWith('node:') && BROWSER_LAYERS.has(layer) && !NODE_ALLOWED_IN_CORE.has(rel) && !rel.startsWith('client/key-store/file')) {
       problems.push(`${rel} imports ${spec}: ${layer}/ must run in browsers and edge runtimes`);
     }

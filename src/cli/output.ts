@@ -12,6 +12,13 @@ export function fail(err: unknown): never {
     process.stderr.write(`dpopkit: ${err.error} (${err.reason}): ${err.message}\n`);
   } else if (err instanceof Error) {
     const code = (err as { code?: string }).code;
+    const missing = code === 'ERR_MODULE_NOT_FOUND' ? /Cannot find package '([^']+)'/.exec(err.message)?.[1] : undefined;
+    if (missing !== undefined) {
+      // An optional peer dependency of the library that this command needs (package.json
+      // peerDependenciesMeta): say which, and how to get it.
+      process.stderr.write(`dpopkit: this command needs the package "${missing}", which is not installed: npm install ${missing}\n`);
+      process.exit(1);
+    }
     process.stderr.write(`dpopkit: ${err.message}\n`);
     process.exit(code === 'ERR_INVALID_ARG_VALUE' || code === 'ERR_USAGE' ? 2 : 1);
   } else {

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Command } from 'commander';
-import { hashPassword } from '../../authorization-server/index.js';
+import { hashPassword } from '../../authorization-server/passwords.js';
 import { usage } from '../output.js';
 
 export function register(program: Command): void {

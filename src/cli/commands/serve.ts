@@ -4,16 +4,24 @@
  * @module
  */
 import type { Command } from 'commander';
-import { ENVIRONMENT, loadConfig } from '../config/load.js';
-import { startServers } from '../serve/start.js';
+import { fileURLToPath } from 'node:url';
+import { ENVIRONMENT } from '../config/environment.js';
+
+/**
+ * The demo configuration shipped with the package: found from this file, not from the working
+ * directory, so `npx dpopkit serve` works in any project that installed dpopkit.
+ */
+const DEMO_CONFIG = fileURLToPath(new URL('../../../examples/demo.config.json', import.meta.url));
 
 export function register(program: Command): void {
   program
     .command('serve')
     .description('run the authorization server, the DPoP-protected demo API and the browser demo')
-    .option('-c, --config <file>', 'configuration file (JSON)', process.env.DPOPKIT_CONFIG ?? 'examples/demo.config.json')
+    .option('-c, --config <file>', 'configuration file (JSON)', process.env.DPOPKIT_CONFIG ?? DEMO_CONFIG)
     .addHelpText('after', `\nEnvironment (overrides the file):\n${Object.entries(ENVIRONMENT).map(([name, what]) => `  ${name.padEnd(22)}${what}`).join('\n')}\n`)
     .action(async (options: { config: string }) => {
+      // The server side (zod, pino, hono, PGlite …) loads only for this command.
+      const [{ loadConfig }, { startServers }] = await Promise.all([import('../config/load.js'), import('../serve/start.js')]);
       const config = await loadConfig(options.config);
       const running = await startServers(config);
       const { issuer, api, demo } = running.urls;

@@ -7,16 +7,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { ZodIssue } from 'zod';
+import { ENVIRONMENT } from './environment.js';
 import { configSchema, type Config } from './schema.js';
 
-/** Environment variables that override the file (twelve-factor style deployments). */
-export const ENVIRONMENT = {
-  DATABASE_URL: 'use PostgreSQL at this URL instead of the storage in the file',
-  DPOPKIT_DATA_DIR: 'use embedded PGlite persisting to this directory',
-  REDIS_URL: 'use a Redis replay cache at this URL (shared by a fleet)',
-  DPOPKIT_NONCE_SECRET: 'HMAC secret for stateless DPoP nonces (share it across a fleet)',
-  DPOPKIT_LOG_LEVEL: 'log level (fatal, error, warn, info, debug, trace, silent)',
-} as const;
+export { ENVIRONMENT };
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

@@ -4,9 +4,13 @@
  * serialize concurrent writers: READ COMMITTED re-checks a conditional UPDATE's WHERE clause
  * after the lock is released, which is what makes single-use consumption atomic).
  *
+ * `pg` is an optional peer dependency, imported on the first statement: PGlite users and the
+ * library's client and resource-server entry points never load it.
+ *
  * @module
  */
-import pg from 'pg';
+import type pg from 'pg';
+import { importPeer } from '../optional-peer.js';
 import type { Queryable, SqlExecutor, SqlResult } from './executor.js';
 
 export interface PgExecutorOptions {
@@ -21,21 +25,26 @@ export interface PgExecutorOptions {
 
 export function createPgExecutor(options: PgExecutorOptions): SqlExecutor {
   const owned = options.pool === undefined;
-  const pool =
-    options.pool ??
-    new pg.Pool({
-      connectionString: options.connectionString,
-      max: options.max ?? 10,
-      connectionTimeoutMillis: 5_000,
-      // A hung server or a silently dead network must not hold a token request forever: the
-      // server cancels long statements, and the client gives up a little later if no answer
-      // comes at all.
-      statement_timeout: options.queryTimeoutMs ?? 10_000,
-      query_timeout: (options.queryTimeoutMs ?? 10_000) + 1_000,
-    });
-  // An idle client losing its connection emits 'error' on the pool; unhandled, that would
-  // crash the process. The next query simply gets a new connection (or fails with an error).
-  if (owned) pool.on('error', () => {});
+  let created: Promise<pg.Pool> | undefined;
+  const getPool = (): Promise<pg.Pool> =>
+    options.pool
+      ? Promise.resolve(options.pool)
+      : (created ??= importPeer('pg', 'PostgreSQL storage', () => import('pg')).then(({ default: driver }) => {
+          const pool = new driver.Pool({
+            connectionString: options.connectionString,
+            max: options.max ?? 10,
+            connectionTimeoutMillis: 5_000,
+            // A hung server or a silently dead network must not hold a token request forever:
+            // the server cancels long statements, and the client gives up a little later if no
+            // answer comes at all.
+            statement_timeout: options.queryTimeoutMs ?? 10_000,
+            query_timeout: (options.queryTimeoutMs ?? 10_000) + 1_000,
+          });
+          // An idle client losing its connection emits 'error' on the pool; unhandled, that
+          // would crash the process. The next query simply gets a new connection (or fails).
+          pool.on('error', () => {});
+          return pool;
+        }));
 
   const run = async <R>(client: pg.Pool | pg.PoolClient, text: string, params?: unknown[]): Promise<SqlResult<R>> => {
     const result = await client.query(text, params as unknown[]);
@@ -43,9 +52,9 @@ export function createPgExecutor(options: PgExecutorOptions): SqlExecutor {
   };
 
   return {
-    query: (text, params) => run(pool, text, params),
+    query: async (text, params) => run(await getPool(), text, params),
     async transaction(fn) {
-      const client = await pool.connect();
+      const client = await (await getPool()).connect();
       let broken = false;
       try {
         await client.query('BEGIN');
@@ -65,7 +74,9 @@ export function createPgExecutor(options: PgExecutorOptions): SqlExecutor {
       }
     },
     async close() {
-      if (owned) await pool.end();
+      if (!owned) return;
+      const pool = await created?.catch(() => undefined);
+      await pool?.end();
     },
   };
 }

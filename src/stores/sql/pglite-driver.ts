@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { importPeer } from '../optional-peer.js';
 import { lockDataDir } from './data-dir-lock.js';
 import type { Queryable, SqlExecutor, SqlResult } from './executor.js';
 
@@ -32,7 +33,7 @@ export function createPGliteExecutor(options: PGliteExecutorOptions = {}): SqlEx
       // One opener per directory (see data-dir-lock.ts), taken before PGlite reads anything.
       if (dataDir !== undefined) unlock = await lockDataDir(dataDir);
       try {
-        const { PGlite } = await import('@electric-sql/pglite');
+        const { PGlite } = await importPeer('@electric-sql/pglite', 'PGlite storage', () => import('@electric-sql/pglite'));
         return (await PGlite.create(dataDir === undefined ? {} : { dataDir })) as unknown as PGliteLike;
       } catch (err) {
         await unlock?.();
