@@ -7,10 +7,12 @@
  * @module
  */
 import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JSONWebKeySet } from 'jose';
+import { keyWeakness } from '../core/weak-keys.js';
 import type { AsContext } from './context.js';
 import { OAuthError } from './errors.js';
 import type { FormParams } from './form.js';
 import type { ClientAuthMethod, ClientRecord } from './storage.js';
+import { ThrottledError, throttledOAuthError } from './throttle.js';
 
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -102,23 +104,36 @@ export async function authenticateClient(ctx: AsContext, request: Request, param
     method = 'none';
   }
 
-  const client = await ctx.clients.get(clientId, now);
-  if (!client) throw fail('unknown client');
-  if (client.tokenEndpointAuthMethod !== method) {
-    throw fail(`this client authenticates with ${client.tokenEndpointAuthMethod}, not ${method}`);
+  // Throttling (throttle.ts): a presented secret or assertion is evaluated only while neither
+  // this client_id nor this address is blocked (429 + Retry-After, RFC 6585 §4): before any
+  // scrypt run or comparison with a cached secret. Every invalid_client after that counts.
+  const attempt = method === 'none' ? undefined : ctx.throttle.client(request, clientId, now);
+  try {
+    await attempt?.check();
+    const client = await ctx.clients.get(clientId, now);
+    if (!client) throw fail('unknown client');
+    if (client.tokenEndpointAuthMethod !== method) {
+      throw fail(`this client authenticates with ${client.tokenEndpointAuthMethod}, not ${method}`);
+    }
+    switch (method) {
+      case 'client_secret_basic':
+      case 'client_secret_post':
+        // The scrypt run (not a cache hit) is counted first and bounded by the scrypt gate.
+        if (!(await ctx.clients.checkSecret(client, secret!, now, attempt!.verify))) throw fail('client authentication failed');
+        break;
+      case 'private_key_jwt':
+        await checkAssertion(ctx, client, assertion!, audiences, now, fail);
+        break;
+      case 'none':
+        break;
+    }
+    await attempt?.succeeded();
+    return { client, method };
+  } catch (err) {
+    if (err instanceof ThrottledError) throw throttledOAuthError(err);
+    if (attempt && err instanceof OAuthError && err.error === 'invalid_client') await attempt.failed();
+    throw err;
   }
-  switch (method) {
-    case 'client_secret_basic':
-    case 'client_secret_post':
-      if (!(await ctx.clients.checkSecret(client, secret!, now))) throw fail('client authentication failed');
-      break;
-    case 'private_key_jwt':
-      await checkAssertion(ctx, client, assertion!, audiences, now, fail);
-      break;
-    case 'none':
-      break;
-  }
-  return { client, method };
 }
 
 const jwksCache = new WeakMap<object, ReturnType<typeof createLocalJWKSet>>();
@@ -128,7 +143,11 @@ async function checkAssertion(ctx: AsContext, client: ClientRecord, assertion: s
   if (!client.jwks || !Array.isArray(client.jwks.keys)) throw fail('the client has no registered keys');
   let keySet = jwksCache.get(client.jwks);
   if (!keySet) {
-    keySet = createLocalJWKSet(client.jwks as JSONWebKeySet);
+    // A weak key (small-order Ed25519 point, RSA e = 1) would accept assertions nobody signed:
+    // it never verifies, whatever the storage holds (configuration refuses it at start).
+    const keys = client.jwks.keys.filter((key) => keyWeakness(key) === undefined);
+    if (keys.length === 0) throw fail('the client has no usable registered keys (weak keys are refused)');
+    keySet = createLocalJWKSet({ ...client.jwks, keys } as JSONWebKeySet);
     jwksCache.set(client.jwks, keySet);
   }
   let payload;

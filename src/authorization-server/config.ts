@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { keyWeakness } from '../core/weak-keys.js';
 import { hashPassword, isPasswordHash, verifyPassword } from './passwords.js';
 import type { ClientConfig } from './options.js';
 import type { ClientAuthMethod, ClientRecord, GrantType } from './storage.js';
@@ -64,6 +65,11 @@ export async function clientRecord(config: ClientConfig, index: number, existing
   }
   if (config.tokenEndpointAuthMethod === 'private_key_jwt' && (!config.jwks || !Array.isArray(config.jwks.keys) || config.jwks.keys.length === 0)) {
     throw new TypeError(`${where}.jwks is required for private_key_jwt`);
+  }
+  for (const [j, key] of (Array.isArray(config.jwks?.keys) ? config.jwks.keys : []).entries()) {
+    // Weak keys verify assertions signed by nobody (small-order Ed25519 points, RSA e = 1).
+    const weakness = keyWeakness(key);
+    if (weakness !== undefined) throw new TypeError(`${where}.jwks.keys[${j}] is a weak key: ${weakness}`);
   }
   const record: ClientRecord = {
     clientId: config.clientId,

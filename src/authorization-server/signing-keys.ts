@@ -14,6 +14,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { backend } from '#crypto';
 import type { PublicJwk } from '../core/crypto/backend.js';
 import { jwkThumbprint } from '../core/thumbprint.js';
+import { keyWeakness } from '../core/weak-keys.js';
 import type { SigningKeyRecord, Storage } from './storage.js';
 
 /** Algorithms the server can sign access tokens with. */
@@ -85,6 +86,8 @@ export function createSigningKeys(storage: Storage, options: SigningKeyOptions, 
   function objects(record: SigningKeyRecord): { alg: string; privateKey: KeyObject; publicKey: KeyObject } {
     let entry = keyObjects.get(record.kid);
     if (!entry) {
+      const weakness = keyWeakness(record.publicJwk);
+      if (weakness !== undefined) throw new Error(`signing key ${record.kid} is a weak key: ${weakness}`);
       entry = {
         alg: record.alg,
         privateKey: createPrivateKey({ key: record.privateJwk as never, format: 'jwk' }),
@@ -109,7 +112,9 @@ export function createSigningKeys(storage: Storage, options: SigningKeyOptions, 
   }
 
   async function load(now: number): Promise<Loaded> {
-    const records = (await storage.listSigningKeys(now)).filter((k) => k.expiresAt > now);
+    // A weak key in storage (written by hand or by an attacker: a small-order Ed25519 point,
+    // RSA e = 1) would verify tokens nobody signed: never published, never used.
+    const records = (await storage.listSigningKeys(now)).filter((k) => k.expiresAt > now && keyWeakness(k.publicJwk) === undefined);
     const signing = (at: number) => records.filter((k) => k.activatesAt <= at && at < k.retiresAt && k.alg === alg)
       // Deterministic choice when two processes created keys together: latest start, then kid.
       .sort((a, b) => b.activatesAt - a.activatesAt || (a.kid < b.kid ? -1 : 1))[0];

@@ -6,8 +6,9 @@
  */
 import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import { algorithmForJwk, isSupportedAlgorithm, type DPoPAlgorithm } from '../core/crypto/algorithms.js';
+import type { DPoPAlgorithm } from '../core/crypto/algorithms.js';
 import type { DPoPKeyPair } from '../core/crypto/backend.js';
+import { importKeyPair } from '../core/keys.js';
 import { usage } from './output.js';
 
 export interface LoadedKey {
@@ -39,7 +40,13 @@ export async function readKeyFile(path: string): Promise<LoadedKey> {
   } catch {
     throw usage(`key file ${path} is not a valid private JWK`);
   }
-  const alg = jwk.alg ?? algorithmForJwk(jwk);
-  if (!isSupportedAlgorithm(alg)) throw usage(`key file ${path} names unsupported alg ${alg}`);
-  return { keyPair: { privateKey, publicKey: createPublicKey(privateKey) }, alg };
+  const publicKey = createPublicKey(privateKey);
+  let keyPair: DPoPKeyPair;
+  try {
+    // The file's alg, checked against the key (or the key's natural one); weak keys refused.
+    keyPair = await importKeyPair({ privateKey, publicKey }, jwk.alg as DPoPAlgorithm | undefined);
+  } catch (err) {
+    throw usage(`key file ${path}: ${(err as Error).message}`);
+  }
+  return { keyPair: { privateKey, publicKey, alg: keyPair.alg }, alg: keyPair.alg };
 }

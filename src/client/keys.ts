@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { isSupportedAlgorithm, type DPoPAlgorithm } from '../core/crypto/algorithms.js';
-import type { DPoPKeyPair, PublicJwk } from '../core/crypto/backend.js';
-import { exportPublicJwk, generateKeyPair } from '../core/keys.js';
+import type { DPoPAlgorithm } from '../core/crypto/algorithms.js';
+import type { DPoPKeyPair, KeyPairLike, PublicJwk } from '../core/crypto/backend.js';
+import { exportPublicJwk, generateKeyPair, importKeyPair } from '../core/keys.js';
 import { jwkThumbprint } from '../core/thumbprint.js';
 import type { KeyStore } from './key-store/types.js';
 
@@ -15,17 +15,8 @@ export interface ResolvedKey {
   pair: DPoPKeyPair;
   publicJwk: PublicJwk;
   jkt: string;
-  /** The JWS alg to sign with, when the pair names one (else createProof infers it from the key). */
-  alg: DPoPAlgorithm | undefined;
-}
-
-/**
- * The algorithm a pair carries in an `alg` member, if any. A generated pair gets one (so a
- * PS256 key is not later used as RS256), and key stores keep it alongside the keys.
- */
-export function pairAlg(pair: DPoPKeyPair): DPoPAlgorithm | undefined {
-  const alg = (pair as { alg?: unknown }).alg;
-  return isSupportedAlgorithm(alg) ? alg : undefined;
+  /** The JWS alg to sign with: the pair's own (a PS256 key is never used as RS256). */
+  alg: DPoPAlgorithm;
 }
 
 export interface KeyHolder {
@@ -35,18 +26,18 @@ export interface KeyHolder {
   rotate(): Promise<ResolvedKey>;
 }
 
-async function resolve(pair: DPoPKeyPair): Promise<ResolvedKey> {
+/** A supplied or stored pair: its alg checked against the key (or read from it when absent). */
+async function resolve(supplied: KeyPairLike): Promise<ResolvedKey> {
+  const pair = await importKeyPair(supplied);
   const publicJwk = await exportPublicJwk(pair);
-  return { pair, publicJwk, jkt: await jwkThumbprint(publicJwk), alg: pairAlg(pair) };
+  return { pair, publicJwk, jkt: await jwkThumbprint(publicJwk), alg: pair.alg };
 }
 
 /** Build the key holder for `createDPoPClient`'s `key` / `keyStore` / `alg` options. */
-export function createKeyHolder(options: { key?: DPoPKeyPair; keyStore?: KeyStore; alg?: DPoPAlgorithm }): KeyHolder {
+export function createKeyHolder(options: { key?: DPoPKeyPair | KeyPairLike; keyStore?: KeyStore; alg?: DPoPAlgorithm }): KeyHolder {
   const { keyStore, alg = 'ES256' } = options;
-  const generate = async (): Promise<DPoPKeyPair> => {
-    const pair = await generateKeyPair(alg, { extractable: keyStore?.requiresExtractableKey === true });
-    return { privateKey: pair.privateKey, publicKey: pair.publicKey, alg } as DPoPKeyPair;
-  };
+  // The generated pair carries alg, and key stores keep it alongside the keys.
+  const generate = (): Promise<DPoPKeyPair> => generateKeyPair(alg, { extractable: keyStore?.requiresExtractableKey === true });
   let pending: Promise<ResolvedKey> | undefined;
 
   async function initial(): Promise<ResolvedKey> {

@@ -36,6 +36,8 @@ export type DPoPReason =
   | 'bad_jwk'
   | 'jwk_private'
   | 'jwk_alg_mismatch'
+  // a key that verifies signatures made without it (small-order point, RSA e = 1, …): weak-keys.ts
+  | 'weak_key'
   | 'bad_signature'
   // §4.3 (8)–(12)
   | 'htm_mismatch'

@@ -1,7 +1,8 @@
 /**
  * Checks on the proof's `jwk` header (RFC 9449 §4.2, §4.3 (5)–(7)): a public key whose type
  * and curve agree with `alg`, with no private member (the embedded key proves possession only;
- * it is never trusted as an identity: CVE-2018-0114 class).
+ * it is never trusted as an identity: CVE-2018-0114 class), and not a weak key that verifies
+ * signatures made without any private key (weak-keys.ts).
  *
  * @module
  */
@@ -9,6 +10,7 @@ import { backend } from '#crypto';
 import { ALGORITHMS, MIN_RSA_BITS, type DPoPAlgorithm } from './crypto/algorithms.js';
 import type { PublicJwk } from './crypto/backend.js';
 import { invalidProof } from './errors.js';
+import { keyWeakness } from './weak-keys.js';
 
 /** Members that only a private (or symmetric) JWK carries (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2). */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
@@ -20,9 +22,18 @@ const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
 /**
  * Validate `jwk` as the public key for `alg` and return its public members.
- * @throws DPoPError `bad_jwk`, `jwk_private` or `jwk_alg_mismatch`
+ * @throws DPoPError `bad_jwk`, `jwk_private`, `jwk_alg_mismatch` or `weak_key`
  */
 export function checkPublicJwk(jwk: unknown, alg: DPoPAlgorithm): PublicJwk {
+  const key = publicKeyFor(jwk, alg);
+  // A small-order Ed25519 point or an RSA key with e = 1 "verifies" forged proofs: the binding
+  // to a key would bind to nobody.
+  const weakness = keyWeakness(key);
+  if (weakness !== undefined) throw invalidProof('weak_key', `the "jwk" header parameter is a weak key: ${weakness}`);
+  return key;
+}
+
+function publicKeyFor(jwk: unknown, alg: DPoPAlgorithm): PublicJwk {
   if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) {
     throw invalidProof('bad_jwk', 'the "jwk" header parameter must be a JSON object');
   }

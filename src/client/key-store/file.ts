@@ -75,14 +75,14 @@ export function fileKeyStore(path: string): KeyStore {
       const alg = jwk.alg ?? algorithmForJwk(jwk);
       if (!isSupportedAlgorithm(alg)) throw new KeyFileError(`key file ${path} names unsupported alg ${String(alg)}`, path);
       // The alg travels with the pair, so a PS256 key keeps signing PS256 (not RS256).
-      return { privateKey, publicKey: createPublicKey(privateKey), alg } as DPoPKeyPair;
+      return { privateKey, publicKey: createPublicKey(privateKey), alg };
     },
 
     async save(pair: DPoPKeyPair): Promise<void> {
       const privateKey = toKeyObject(pair.privateKey);
       const jwk = privateKey.export({ format: 'jwk' }) as JsonWebKey;
-      const named = (pair as { alg?: unknown }).alg;
-      const alg = isSupportedAlgorithm(named) ? named : algorithmForJwk(jwk);
+      // A pair from plain JavaScript may lack its alg: then the key's natural one is written.
+      const alg = isSupportedAlgorithm(pair.alg) ? pair.alg : algorithmForJwk(jwk);
       const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
       // 'wx' + 0600: created fresh, owner-only from the first byte (no chmod window).
       const handle = await open(temp, 'wx', 0o600);

@@ -7,7 +7,8 @@
  *
  * @module
  */
-import type { DPoPKeyPair } from '../../core/crypto/backend.js';
+import { isSupportedAlgorithm } from '../../core/crypto/algorithms.js';
+import type { DPoPKeyPair, KeyPairLike } from '../../core/crypto/backend.js';
 import type { KeyStore } from './types.js';
 
 export interface IndexedDbKeyStoreOptions {
@@ -68,15 +69,15 @@ export function indexedDbKeyStore(options: IndexedDbKeyStoreOptions = {}): KeySt
   }
 
   return {
-    async load() {
+    async load(): Promise<KeyPairLike | undefined> {
       const stored = (await run('readonly', (store) => store.get(keyName))) as { privateKey?: unknown; publicKey?: unknown; alg?: unknown } | undefined;
       if (!stored || !stored.privateKey || !stored.publicKey) return undefined;
-      return { privateKey: stored.privateKey, publicKey: stored.publicKey, ...(typeof stored.alg === 'string' ? { alg: stored.alg } : {}) } as DPoPKeyPair;
+      // Without a recorded alg (older records) the client reads it from the CryptoKey itself.
+      return { privateKey: stored.privateKey, publicKey: stored.publicKey, ...(isSupportedAlgorithm(stored.alg) ? { alg: stored.alg } : {}) };
     },
     async save(pair: DPoPKeyPair) {
       // The CryptoKey objects themselves, never an export: structured clone keeps them opaque.
-      const alg = (pair as { alg?: unknown }).alg;
-      await run('readwrite', (store) => store.put({ privateKey: pair.privateKey, publicKey: pair.publicKey, ...(typeof alg === 'string' ? { alg } : {}) }, keyName));
+      await run('readwrite', (store) => store.put({ privateKey: pair.privateKey, publicKey: pair.publicKey, alg: pair.alg }, keyName));
     },
     async clear() {
       await run('readwrite', (store) => store.delete(keyName));

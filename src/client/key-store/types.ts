@@ -3,17 +3,20 @@
  *
  * @module
  */
-import type { DPoPKeyPair } from '../../core/crypto/backend.js';
+import type { DPoPKeyPair, KeyPairLike } from '../../core/crypto/backend.js';
 
 /**
  * Persistent storage for one DPoP key pair. A client loads the pair on first use, generates and
- * saves one when the store is empty, and saves the new pair on `rotateKey()`. A pair may carry an
- * `alg` member (the JWS algorithm to sign with); stores keep it, so an RSA key generated for
- * PS256 is not later used with RS256.
+ * saves one when the store is empty, and saves the new pair on `rotateKey()`. A pair carries its
+ * `alg` (the JWS algorithm to sign with); stores keep it, so an RSA key generated for PS256 is
+ * not later used with RS256.
  */
 export interface KeyStore {
-  /** The stored key pair, or `undefined` when none is stored yet. */
-  load(): Promise<DPoPKeyPair | undefined>;
+  /**
+   * The stored key pair, or `undefined` when none is stored yet. A pair without `alg` (stored by
+   * an older version) has it read from the key, and checked against the key when present.
+   */
+  load(): Promise<DPoPKeyPair | KeyPairLike | undefined>;
   /** Store `pair`, replacing any previous one. */
   save(pair: DPoPKeyPair): Promise<void>;
   /** Remove the stored pair. */

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { DPoPAlgorithm } from './algorithms.js';
 
 /** Public JSON Web Key members dpopkit uses (RFC 7517 / 7518 / 8037). */
 export interface PublicJwk {
@@ -18,10 +19,26 @@ export interface PublicJwk {
   [member: string]: unknown;
 }
 
-/** A key pair as accepted by `createProof`: Node `KeyObject`s or WebCrypto `CryptoKey`s. */
+/**
+ * A key pair and the JWS algorithm it signs with (RFC 9449 §4.2 `alg`): Node `KeyObject`s or
+ * WebCrypto `CryptoKey`s. `generateKeyPair` and every import (key stores, the CLI's key files)
+ * set `alg`, so a PS256 key is never labelled RS256 and `createProof` needs no `alg` option.
+ */
 export interface DPoPKeyPair {
   privateKey: unknown;
   publicKey: unknown;
+  alg: DPoPAlgorithm;
+}
+
+/**
+ * Keys made elsewhere, such as a WebCrypto `CryptoKeyPair` or a pair of `KeyObject`s: without
+ * `alg`, `createProof` reads it from the key (a WebCrypto RSA key names its scheme and hash; a
+ * plain RSA `KeyObject` signs RS256).
+ */
+export interface KeyPairLike {
+  privateKey: unknown;
+  publicKey: unknown;
+  alg?: DPoPAlgorithm | undefined;
 }
 
 type MaybePromise<T> = T | Promise<T>;
@@ -29,7 +46,10 @@ type MaybePromise<T> = T | Promise<T>;
 export interface CryptoBackend {
   /** Which implementation this is, for diagnostics and benchmarks. */
   readonly name: 'node' | 'web';
-  /** Import a public JWK (already checked against `alg`) for verifying `alg` signatures. */
+  /**
+   * Import a public JWK (already checked against `alg`) for verifying `alg` signatures. A weak
+   * key (weak-keys.ts) throws `DPoPError` `weak_key`, whoever asks.
+   */
   importPublicJwk(jwk: PublicJwk, alg: string): MaybePromise<unknown>;
   /** Verify a JWS signature (a string `data` is the ASCII signing input) (ECDSA in IEEE P1363 form, as JWS uses). */
   verify(alg: string, key: unknown, data: Uint8Array | string, signature: Uint8Array): MaybePromise<boolean>;
@@ -40,8 +60,8 @@ export interface CryptoBackend {
   verifyCompact(alg: string, key: unknown, signingInput: string, signature: string): MaybePromise<boolean>;
   /** Sign with a private key (KeyObject or CryptoKey, including non-extractable ones). */
   sign(alg: string, privateKey: unknown, data: Uint8Array | string): MaybePromise<Uint8Array>;
-  /** Generate a key pair for `alg`; `extractable` applies to the private key only. */
-  generateKeyPair(alg: string, options: { extractable: boolean; modulusLength?: number }): MaybePromise<DPoPKeyPair>;
+  /** Generate a key pair for `alg` (which it carries); `extractable` applies to the private key only. */
+  generateKeyPair(alg: DPoPAlgorithm, options: { extractable: boolean; modulusLength?: number }): MaybePromise<DPoPKeyPair>;
   /** Export a public key (KeyObject or CryptoKey) as a JWK with only its public members. */
   exportPublicJwk(publicKey: unknown): MaybePromise<PublicJwk>;
   /** SHA-256 of bytes or of a string's UTF-8 encoding. */

@@ -9,6 +9,7 @@ import * as crypto from 'node:crypto';
 import { ALGORITHMS, type DPoPAlgorithm } from './algorithms.js';
 import { backend as webBackend } from './web.js';
 import { publicMembers, type CryptoBackend, type DPoPKeyPair, type PublicJwk } from './backend.js';
+import { refuseWeakKey } from '../weak-keys.js';
 
 const NODE_HASH = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' } as const;
 
@@ -104,6 +105,8 @@ export const backend: CryptoBackend = {
   name: 'node',
 
   importPublicJwk(jwk: PublicJwk): crypto.KeyObject {
+    // OpenSSL verifies forgeries under small-order Ed25519 points and RSA e = 1: never import one.
+    refuseWeakKey(jwk);
     return crypto.createPublicKey({ key: jwk as crypto.JsonWebKey, format: 'jwk' });
   },
 
@@ -128,16 +131,20 @@ export const backend: CryptoBackend = {
   },
 
   generateKeyPair(alg, { extractable, modulusLength = 2048 }): DPoPKeyPair | Promise<DPoPKeyPair> {
-    const spec = ALGORITHMS[alg as DPoPAlgorithm];
+    const spec = ALGORITHMS[alg];
     if (!spec) throw new TypeError(`unsupported alg ${alg}`);
     if (!extractable) {
       // A non-extractable private key exists only as a WebCrypto CryptoKey.
-      return webGenerate(alg as DPoPAlgorithm, modulusLength);
+      return webGenerate(alg, modulusLength);
     }
-    if (spec.kty === 'EC') return crypto.generateKeyPairSync('ec', { namedCurve: spec.crv! });
-    if (spec.kty === 'OKP') return crypto.generateKeyPairSync('ed25519');
-    // A plain RSA key serves PS* too, and exports as a JWK (an rsa-pss KeyObject does not).
-    return crypto.generateKeyPairSync('rsa', { modulusLength });
+    const { privateKey, publicKey } = spec.kty === 'EC'
+      ? crypto.generateKeyPairSync('ec', { namedCurve: spec.crv! })
+      : spec.kty === 'OKP'
+        ? crypto.generateKeyPairSync('ed25519')
+        // A plain RSA key serves PS* too, and exports as a JWK (an rsa-pss KeyObject does not):
+        // the pair's alg is what says PS256.
+        : crypto.generateKeyPairSync('rsa', { modulusLength });
+    return { privateKey, publicKey, alg };
   },
 
   exportPublicJwk(publicKey): PublicJwk {

@@ -6,6 +6,7 @@
  */
 import { ALGORITHMS, type DPoPAlgorithm } from './algorithms.js';
 import { publicMembers, type CryptoBackend, type DPoPKeyPair, type PublicJwk } from './backend.js';
+import { refuseWeakKey } from '../weak-keys.js';
 
 const subtle = (): SubtleCrypto => globalThis.crypto.subtle;
 const encoder = new TextEncoder();
@@ -41,7 +42,10 @@ function bytes(data: Uint8Array | string): Uint8Array {
 export const backend: CryptoBackend = {
   name: 'web',
 
-  importPublicJwk(jwk: PublicJwk, alg: string): Promise<CryptoKey> {
+  async importPublicJwk(jwk: PublicJwk, alg: string): Promise<CryptoKey> {
+    // WebCrypto implementations verify forgeries under small-order Ed25519 points and RSA
+    // e = 1 (Node's is OpenSSL): never import one.
+    refuseWeakKey(jwk);
     return subtle().importKey('jwk', jwk as JsonWebKey, webAlgorithm(alg as DPoPAlgorithm) as unknown as EcKeyImportParams, false, ['verify']);
   },
 
@@ -59,9 +63,9 @@ export const backend: CryptoBackend = {
   },
 
   async generateKeyPair(alg, { extractable, modulusLength = 2048 }): Promise<DPoPKeyPair> {
-    const algorithm = webAlgorithm(alg as DPoPAlgorithm, modulusLength);
+    const algorithm = webAlgorithm(alg, modulusLength);
     const pair = await subtle().generateKey(algorithm as unknown as EcKeyGenParams, extractable, ['sign', 'verify']) as CryptoKeyPair;
-    return { privateKey: pair.privateKey, publicKey: pair.publicKey };
+    return { privateKey: pair.privateKey, publicKey: pair.publicKey, alg };
   },
 
   async exportPublicJwk(publicKey): Promise<PublicJwk> {

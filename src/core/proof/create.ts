@@ -5,10 +5,11 @@
  * @module
  */
 import { backend } from '#crypto';
-import { algorithmForJwk, isSupportedAlgorithm, type DPoPAlgorithm } from '../crypto/algorithms.js';
-import type { DPoPKeyPair } from '../crypto/backend.js';
+import type { DPoPAlgorithm } from '../crypto/algorithms.js';
+import type { DPoPKeyPair, KeyPairLike } from '../crypto/backend.js';
 import { invalidArgument } from '../errors.js';
 import { stripQueryAndFragment } from '../htu.js';
+import { resolveKeyAlgorithm } from '../keys.js';
 import { accessTokenHash } from '../thumbprint.js';
 import { BoundedCache } from './parse.js';
 
@@ -25,7 +26,12 @@ export interface CreateProofOptions {
   iat?: number;
   /** Unique identifier (default: 128 random bits, base64url). */
   jti?: string;
-  /** Signature algorithm (default: from the key: ES256/384/512, EdDSA, RS256). */
+  /**
+   * Signature algorithm. Default: the key pair's `alg` (every pair from `generateKeyPair` or a
+   * key store has one), else read from the key (ES256/384/512, EdDSA; a WebCrypto RSA key's own
+   * scheme and hash; RS256 for a plain RSA `KeyObject`). An alg other than the pair's is a
+   * `TypeError`, as is one that does not fit the key.
+   */
   alg?: DPoPAlgorithm;
   /** Extra claims, for extensions; they cannot override the ones above. */
   claims?: Record<string, unknown>;
@@ -39,16 +45,18 @@ interface KeyHeader {
 const headers = new WeakMap<object, Map<string, KeyHeader>>();
 const athMemo = new BoundedCache<string, string>(64);
 
-/** The header segment for a key pair and alg, encoded once; a promise only on the first call. */
-function keyHeader(keyPair: DPoPKeyPair, alg: DPoPAlgorithm | undefined): KeyHeader | Promise<KeyHeader> {
+/**
+ * The header segment for a key pair and alg (the option's or the pair's; '' when neither names
+ * one), encoded once; a promise only on the first call.
+ */
+function keyHeader(keyPair: KeyPairLike, alg: DPoPAlgorithm | undefined): KeyHeader | Promise<KeyHeader> {
   return headers.get(keyPair.privateKey as object)?.get(alg ?? '') ?? encodeKeyHeader(keyPair, alg);
 }
 
-async function encodeKeyHeader(keyPair: DPoPKeyPair, alg: DPoPAlgorithm | undefined): Promise<KeyHeader> {
+async function encodeKeyHeader(keyPair: KeyPairLike, alg: DPoPAlgorithm | undefined): Promise<KeyHeader> {
   const privateKey = keyPair.privateKey as object;
-  const jwk = await backend.exportPublicJwk(keyPair.publicKey);
-  const chosen = alg ?? algorithmForJwk(jwk);
-  if (!isSupportedAlgorithm(chosen)) throw invalidArgument(`unsupported alg ${String(chosen)}`);
+  // Checks the alg against the key (and refuses weak keys) once per key and alg.
+  const { alg: chosen, jwk } = await resolveKeyAlgorithm(keyPair, alg);
   const entry: KeyHeader = { alg: chosen, segment: backend.base64urlEncode(JSON.stringify({ typ: 'dpop+jwt', alg: chosen, jwk })) };
   let byAlg = headers.get(privateKey);
   if (!byAlg) headers.set(privateKey, (byAlg = new Map()));
@@ -79,15 +87,20 @@ function randomJti(): string {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.2
  */
-export async function createProof(keyPair: DPoPKeyPair, options: CreateProofOptions): Promise<string> {
+export async function createProof(keyPair: DPoPKeyPair | KeyPairLike, options: CreateProofOptions): Promise<string> {
   if (!keyPair || typeof keyPair !== 'object' || !keyPair.privateKey || !keyPair.publicKey) {
     throw invalidArgument('createProof needs a key pair { privateKey, publicKey }');
   }
   if (typeof options?.htm !== 'string' || options.htm === '') throw invalidArgument('createProof needs htm (the HTTP method)');
   if (typeof options.htu !== 'string' || options.htu === '') throw invalidArgument('createProof needs htu (the target URI)');
+  // The pair's alg is what the key was made for: another one asked for is a caller mistake,
+  // refused here too, as a cached header for the other alg may exist (no await: two compares).
+  if (options.alg !== undefined && keyPair.alg !== undefined && options.alg !== keyPair.alg) {
+    throw invalidArgument(`createProof: alg ${String(options.alg)} was asked of a key pair that carries alg ${String(keyPair.alg)}`);
+  }
   // Node answers the header lookup and the signature synchronously: skip the microtask an
   // `await` of a plain value costs (WebCrypto's promises are awaited as usual).
-  const cachedOrPending = keyHeader(keyPair, options.alg);
+  const cachedOrPending = keyHeader(keyPair, options.alg ?? keyPair.alg);
   const header = cachedOrPending instanceof Promise ? await cachedOrPending : cachedOrPending;
   const jti = options.jti ?? randomJti();
   const htu = stripQueryAndFragment(options.htu);

@@ -80,7 +80,8 @@ export async function explainProof(proof: string, expectations: Omit<ProofExpect
     let imported: unknown;
     try {
       imported = await backend.importPublicJwk(jwk!, header!.alg as string);
-    } catch {
+    } catch (err) {
+      if (err instanceof DPoPError) throw err; // the backend's weak-key refusal keeps its reason
       throw new DPoPError('invalid_dpop_proof', 'bad_jwk', 'the "jwk" header parameter is not a valid public key');
     }
     checkSignature(await backend.verify(header!.alg as string, imported, parts!.signingInput, backend.base64urlDecode(parts!.signature)));

@@ -101,6 +101,7 @@ async function resolveHeader(segment: string): Promise<HeaderEntry> {
   try {
     key = await backend.importPublicJwk(jwk, header.alg);
   } catch (cause) {
+    if (cause instanceof DPoPError) throw cause; // the backend's weak-key refusal keeps its reason
     throw new DPoPError('invalid_dpop_proof', 'bad_jwk', 'the "jwk" header parameter is not a valid public key', { cause });
   }
   const entry: HeaderEntry = { segment, header: Object.freeze(header) as ProofHeader, jwk, key, jkt: await jwkThumbprint(jwk) };

@@ -10,6 +10,7 @@
 import { backend } from '#crypto';
 import { ALGORITHMS, isSupportedAlgorithm } from '../../core/crypto/algorithms.js';
 import { publicMembers, type PublicJwk } from '../../core/crypto/backend.js';
+import { keyWeakness } from '../../core/weak-keys.js';
 import { fetchJson } from './http.js';
 import type { FetchLike } from './types.js';
 
@@ -78,6 +79,8 @@ export function createJwksSource(options: JwksOptions): JwksSource {
       const key = jwk as Record<string, unknown>;
       // Symmetric or private keys have no place in a published set: skip them.
       if (key.kty === 'oct' || 'd' in key) continue;
+      // Nor weak keys (small-order Ed25519 points, RSA e = 1): they verify tokens nobody signed.
+      if (keyWeakness(key) !== undefined) continue;
       const kid = typeof key.kid === 'string' ? key.kid : undefined;
       // Keep the imports of keys that stay (rotation keeps old keys a while).
       const previous = kid !== undefined ? byKid.get(kid) : undefined;
