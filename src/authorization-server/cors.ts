@@ -41,9 +41,23 @@ export function createCors(origins: readonly string[]): Cors {
       response.headers.append('Vary', 'Origin');
       if (origin) {
         response.headers.set('Access-Control-Allow-Origin', origin);
-        response.headers.set('Access-Control-Expose-Headers', EXPOSE_HEADERS);
+        // Merged with any list the response already carries (no name twice, any case).
+        response.headers.set('Access-Control-Expose-Headers', mergeExposeHeaders(response.headers.get('Access-Control-Expose-Headers'), EXPOSE_HEADERS));
       }
       return response;
     },
   };
+}
+
+/** `existing` with the names of `add` appended when missing (case-insensitive, no duplicates). */
+export function mergeExposeHeaders(existing: string | null, add: string): string {
+  const names: string[] = [];
+  const seen = new Set<string>();
+  for (const item of `${existing ?? ''},${add}`.split(',')) {
+    const name = item.trim();
+    if (name === '' || seen.has(name.toLowerCase())) continue;
+    seen.add(name.toLowerCase());
+    names.push(name);
+  }
+  return names.join(', ');
 }

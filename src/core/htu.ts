@@ -1,8 +1,9 @@
 /**
  * The `htu` rule (RFC 9449 §4.3 (9)): the proof's `htu` must equal the request's URI, ignoring
  * query and fragment, after RFC 3986 §6.2.2 syntax-based normalisation (case of scheme and host,
- * case of percent-encodings, unreserved characters decoded, dot segments removed) and §6.2.3
- * scheme-based normalisation (default port dropped, empty path is "/").
+ * case of percent-encodings, unreserved characters decoded) and §6.2.3 scheme-based
+ * normalisation (default port dropped, empty path is "/"). Dot segments (§6.2.2.3) are not
+ * normalised away: a URI whose path has them matches only itself, character for character.
  *
  * @module
  */
@@ -23,14 +24,24 @@ export function stripQueryAndFragment(uri: string): string {
 }
 
 /**
+ * A dot segment in the path, in any spelling ("." / "..", dots raw or "%2e", "\\" as a
+ * separator): such a URI is never normalised into a match. Routers match raw paths, so
+ * "/api/../admin" is not "/admin" to them; a proof signed for one must not pass for the other.
+ */
+const DOT_SEGMENT_PATH = /^[^:]*:\/\/[^/\\?#]*[^?#]*?[/\\](?:\.|%2e){1,2}(?:[/\\;?#]|$)/i;
+
+/**
  * Normalise an http(s) URI for comparison as RFC 9449 §4.3 (9) describes, or return `null` when
- * it is not an absolute http(s) URI. User information is dropped: it names no resource.
+ * it is not an absolute http(s) URI, or when its path has dot segments (removing them, RFC 3986
+ * §6.2.2.3, would make it equal to a URI the server's router treats as another resource). User
+ * information is dropped: it names no resource.
  */
 export function normalizeHtu(uri: string): string | null {
+  if (DOT_SEGMENT_PATH.test(uri)) return null;
   let url: URL;
   try {
-    // WHATWG URL parsing lower-cases scheme and host, drops the default port, removes dot
-    // segments (also "%2e" ones) and turns an empty path into "/" (RFC 3986 §6.2.2.1, §6.2.2.3, §6.2.3).
+    // WHATWG URL parsing lower-cases scheme and host, drops the default port and turns an
+    // empty path into "/" (RFC 3986 §6.2.2.1, §6.2.3); dot segments were refused above.
     url = new URL(stripQueryAndFragment(uri));
   } catch {
     return null;

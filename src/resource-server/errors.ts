@@ -39,11 +39,15 @@ export type ResourceServerReason =
   | 'jwks_unavailable'
   | 'introspection_unavailable'
   | 'metadata_unavailable'
-  // request URL reconstruction (auth0 node-oauth2-jwt-bearer #244)
+  // request URL reconstruction (auth0 node-oauth2-jwt-bearer #244): 400 invalid_request
   | 'bad_host'
   | 'host_not_allowed'
   | 'host_mismatch'
   | 'bad_request_target'
+  | 'bad_forwarded'
+  | 'forwarded_conflict'
+  | 'dot_segment'
+  | 'encoded_separator'
   // RFC 6750 §3.1
   | 'insufficient_scope'
   // a bug or an unexpected failure (answered 500, logged)

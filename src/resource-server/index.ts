@@ -23,7 +23,7 @@ import { createMetadataSource } from './access-token/metadata.js';
 import type { FetchLike, TokenInfo } from './access-token/types.js';
 import { invalidToken, ResourceServerError } from './errors.js';
 import { createMetrics, type ResourceServerMetrics } from './metrics.js';
-import { createUrlResolver } from './request-url.js';
+import { configError, createUrlResolver, ORIGIN_REQUIRED, originRequiredMessage, type RequestUrlOptions, type TrustProxyOptions } from './request-url.js';
 import { reject, type ChallengeOptions } from './respond.js';
 import type { Logger, Principal, Rejected, RequestLike, VerifyResult } from './types.js';
 import { createVerifier } from './verify.js';
@@ -56,12 +56,30 @@ export interface ResourceServerOptions {
   nonce?: NonceSource | { secret: string | Uint8Array; stepSeconds?: number } | false;
   /** Where proof `jti`s are spent (default: in memory, this process only). */
   replayCache?: ReplayCache;
-  /** Public base URL (path prefix included) the API is reached at, when behind a gateway. */
+  /**
+   * The URL clients call this API at (path prefix included, e.g. behind a gateway): the URL a
+   * proof's `htu` is compared with is always built from it, never from Host or proxy headers.
+   */
   publicUrl?: string;
-  /** Honour `Forwarded` / `X-Forwarded-Proto` / `X-Forwarded-Host` from these peer addresses only. */
-  trustProxy?: { addresses: readonly string[] };
-  /** Hosts this API answers for (others: 400). */
+  /**
+   * Hosts (`api.example.com` = any port, `api.example.com:8443`) or origins
+   * (`https://api.example.com`) this API answers for; a request for any other gets 400
+   * `host_not_allowed`. Default: the origins of the http(s) URLs in `audience`.
+   */
   allowedHosts?: readonly string[];
+  /**
+   * The reverse proxy in front of the API: its addresses (exact, or IPv4 CIDR) and the ONE
+   * header it sets, `'x-forwarded'` (`X-Forwarded-Host`/`-Proto`) or `'forwarded'` (RFC 7239).
+   * Only that header, only from those peers, is believed; the host it names must still be
+   * allowed, and a request whose other proxy header disagrees is refused (400).
+   */
+  trustProxy?: TrustProxyOptions;
+  /**
+   * Build the `htu` from whatever Host header arrives, with no allow-list: any API sharing this
+   * server's address could have its proofs replayed here. For local development only; it cannot
+   * be combined with `publicUrl` or `allowedHosts`.
+   */
+  dangerouslyTrustHostHeader?: boolean;
   /** Seconds a proof may be old (default 300). */
   maxAge?: number;
   /** Seconds a proof's `iat` may be ahead (default 5). */
@@ -163,11 +181,7 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
   const metrics = createMetrics();
   const verify = createVerifier({
     token,
-    resolveUrl: createUrlResolver({
-      ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),
-      ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}),
-      ...(options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}),
-    }),
+    resolveUrl: createUrlResolver(urlPolicy(options, audience, logger)),
     bearer,
     challenge,
     proof: { algs: proofAlgs, nonce, replayCache: options.replayCache ?? createMemoryReplayCache(), maxAge: options.maxAge, maxFuture: options.maxFuture },
@@ -189,8 +203,40 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
   };
 }
 
+/**
+ * Which origin(s) the API serves. Explicit settings win; otherwise the origins of the http(s)
+ * audiences (RFC 8707 resource indicators are usually the API's URL); otherwise construction
+ * fails, saying what to set: a resource server that builds `htu` from any Host accepts proofs
+ * made for another API on the same address.
+ */
+function urlPolicy(options: ResourceServerOptions, audience: readonly string[], logger: Logger | undefined): RequestUrlOptions {
+  const policy: RequestUrlOptions = {
+    ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),
+    ...(options.allowedHosts !== undefined ? { allowedHosts: options.allowedHosts } : {}),
+    ...(options.trustProxy !== undefined ? { trustProxy: options.trustProxy } : {}),
+    ...(options.dangerouslyTrustHostHeader !== undefined ? { dangerouslyTrustHostHeader: options.dangerouslyTrustHostHeader } : {}),
+  };
+  if (options.dangerouslyTrustHostHeader === true) {
+    logger?.warn({ reason: 'dangerously_trust_host_header' }, 'dpop: dangerouslyTrustHostHeader is on: proofs are checked against whatever Host a client sends (development only)');
+    return policy;
+  }
+  if (options.publicUrl !== undefined || options.allowedHosts !== undefined) return policy;
+  const origins: string[] = [];
+  for (const aud of audience) {
+    if (!/^https?:\/\//i.test(aud)) continue;
+    try {
+      const origin = new URL(aud).origin;
+      if (!origins.includes(origin)) origins.push(origin);
+    } catch {
+      // not a URL after all: it names the API, not an origin
+    }
+  }
+  if (origins.length === 0) throw configError(originRequiredMessage(`createResourceServer (audience ${JSON.stringify(audience.length === 1 ? audience[0] : audience)} is not an http(s) URL)`), ORIGIN_REQUIRED);
+  return { ...policy, allowedHosts: origins };
+}
+
 export { ResourceServerError, type ResourceServerErrorName, type ResourceServerReason } from './errors.js';
-export { createUrlResolver, checkHost, type RequestUrlOptions, type UrlResolver } from './request-url.js';
+export { createUrlResolver, checkHost, ORIGIN_REQUIRED, type ForwardedHeader, type RequestUrlOptions, type TrustProxyOptions, type UrlResolver } from './request-url.js';
 export { challengeHeader, toResponse, type ChallengeOptions } from './respond.js';
 export type { ResourceServerMetrics } from './metrics.js';
 export type { IntrospectionOptions } from './access-token/introspection.js';

@@ -1,18 +1,28 @@
 /**
  * The request URI a proof's `htu` is compared with (RFC 9449 §4.3 (9)), rebuilt under an
- * explicit policy:
+ * explicit policy. The resource server must know which origin(s) it serves: a URL built from
+ * whatever `Host` a client sends lets a proof made for another API behind the same server be
+ * accepted here (auth0 node-oauth2-jwt-bearer #244).
  *
  * - `publicUrl`: the API's public base URL, path prefix included (an API mounted under a
- *   gateway path sees `/items` while clients call `https://gw.example.com/svc/items`). When set,
- *   Host and forwarded headers are not used at all.
- * - otherwise the `Host` header (or the authority of an absolute-form target), whose grammar is
- *   checked BEFORE any URL is built from it: a Host such as `api.example.com/other?` would
- *   otherwise push the real path into the query, where `htu` comparison ignores it, and a proof
- *   stolen from another endpoint would match (auth0 node-oauth2-jwt-bearer #244).
- * - `trustProxy.addresses`: `Forwarded` (RFC 7239) or `X-Forwarded-Proto`/`X-Forwarded-Host`
- *   are honoured only when the immediate peer is one of these addresses; the last element is
- *   used, the one the trusted proxy itself added.
- * - `allowedHosts`: when set, any other host is refused.
+ *   gateway path sees `/items` while clients call `https://gw.example.com/svc/items`). The URL
+ *   is always built from it; Host and forwarded headers never change it.
+ * - `allowedHosts`: the hosts (`name`, `name:port`) or origins (`https://name[:port]`) this API
+ *   answers for. The URL is built from the `Host` header (or the authority of an absolute-form
+ *   target, or the trusted proxy's header) and refused when not among them.
+ *   `createResourceServer` derives this list from an http(s) `audience` when neither
+ *   `publicUrl` nor `allowedHosts` is given.
+ * - `dangerouslyTrustHostHeader`: any syntactically valid Host is believed (development only).
+ * - `trustProxy: { addresses, header }`: the ONE header family that proxy sets (`forwarded`:
+ *   RFC 7239 `Forwarded`; `x-forwarded`: `X-Forwarded-Host`/`-Proto`) is honoured, only when the
+ *   immediate peer is one of `addresses`. Any disagreement, within that header or with the other
+ *   family (which a proxy that sets only one passes through from the client), is refused.
+ *
+ * Whatever the policy, the Host grammar is checked BEFORE any URL is built from it (a Host such
+ * as `api.example.com/other?` would push the real path into the query, which `htu` comparison
+ * ignores), and a path with dot segments or encoded separators is refused rather than
+ * normalised: routers match the raw path, so "/api/../hello" would be one resource to the
+ * router and another to the `htu` check.
  *
  * @module
  */
@@ -20,17 +30,47 @@ import { invalidRequest } from './errors.js';
 import { headerValues } from './headers.js';
 import type { RequestLike } from './types.js';
 
+/** Which proxy header carries the client-facing host and scheme. */
+export type ForwardedHeader = 'forwarded' | 'x-forwarded';
+
+export interface TrustProxyOptions {
+  /** The proxy's addresses as the app sees them: exact IPv4/IPv6 addresses or IPv4 CIDR blocks. */
+  addresses: readonly string[];
+  /**
+   * The header that proxy SETS (overwriting whatever the client sent): `'x-forwarded'` for
+   * `X-Forwarded-Host` / `X-Forwarded-Proto` (nginx, Traefik, most load balancers), `'forwarded'`
+   * for RFC 7239 `Forwarded`. The other family is never read, and a request whose other family
+   * disagrees with it is refused.
+   */
+  header: ForwardedHeader;
+}
+
 export interface RequestUrlOptions {
   /** Public base URL of the API, e.g. `https://api.example.com/gateway/orders` (no query). */
   publicUrl?: string;
-  /** Proxies whose forwarded headers are believed: exact IPv4/IPv6 addresses or IPv4 CIDR blocks. */
-  trustProxy?: { addresses: readonly string[] };
-  /** Hosts (`name` or `name:port`) this API answers for; others get 400 `invalid_request`. */
+  /** Proxies whose forwarded header is believed (not with `publicUrl`, which fixes the URL). */
+  trustProxy?: TrustProxyOptions;
+  /**
+   * Hosts (`name` = any port, `name:port`) or origins (`https://name[:port]` = that scheme and
+   * port only) this API answers for; any other is refused (400 `host_not_allowed`).
+   */
   allowedHosts?: readonly string[];
+  /** Build the URL from any well-formed Host (no allow-list). For local development only. */
+  dangerouslyTrustHostHeader?: boolean;
 }
 
 /** Resolves the absolute URI of a request, or throws `ResourceServerError` (400). */
 export type UrlResolver = (request: RequestLike) => string;
+
+/** Thrown (as a `TypeError`) when the options do not say which origin the API serves. */
+export const ORIGIN_REQUIRED = 'ERR_DPOPKIT_ORIGIN_REQUIRED';
+
+/** A `TypeError` with a `code`, for configuration mistakes found at construction. */
+export function configError(message: string, code = 'ERR_INVALID_ARG_VALUE'): TypeError & { code: string } {
+  const err = new TypeError(message) as TypeError & { code: string };
+  err.code = code;
+  return err;
+}
 
 /**
  * RFC 3986 §3.2.2 host (DNS name, IPv4, or bracketed IPv6) with an optional port. Stricter than
@@ -48,6 +88,27 @@ export function checkHost(raw: string, what = 'Host'): string {
   return raw.toLowerCase();
 }
 
+/** `host[:port]` split; the hostname keeps an IPv6 literal's brackets. */
+function splitAuthority(authority: string): { hostname: string; port: string | undefined } {
+  const colon = authority.lastIndexOf(':');
+  if (colon === -1 || authority.endsWith(']')) return { hostname: authority, port: undefined };
+  return { hostname: authority.slice(0, colon), port: authority.slice(colon + 1) };
+}
+
+const DEFAULT_PORT: Record<string, string> = { http: '80', https: '443' };
+
+/**
+ * A checked, lower-cased authority in canonical form for `scheme`: the port without leading
+ * zeros, and left out when it is the scheme's default (RFC 3986 §6.2.3), so "api:443" over
+ * https and "api" are one origin.
+ */
+function canonicalAuthority(checked: string, scheme: string): string {
+  const { hostname, port } = splitAuthority(checked);
+  if (port === undefined) return hostname;
+  const number = String(Number(port));
+  return number === DEFAULT_PORT[scheme] ? hostname : `${hostname}:${number}`;
+}
+
 const ABSOLUTE = /^(https?):\/\/([^/?#]*)(.*)$/i;
 
 /** Path of a request target, query and fragment cut (RFC 9449 §4.3 (9) ignores them). */
@@ -59,6 +120,25 @@ function pathOf(rest: string): string {
   if (h !== -1 && h < end) end = h;
   const path = rest.slice(0, end);
   return path === '' ? '/' : path;
+}
+
+/**
+ * A dot segment (RFC 3986 §3.3) in any spelling: ".", "..", either dot percent-encoded ("%2e",
+ * "%2E", ".%2e", …), also before a ";" path parameter ("..;", which some servers treat as "..").
+ */
+const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:[/;]|$)/i;
+/** "%2F" / "%5C" (some proxies and routers decode them into separators) and "\" (URL parsers read it as "/"). */
+const AMBIGUOUS_SEPARATOR = /%2f|%5c|\\/i;
+
+/**
+ * Refuse a path the `htu` check and the application's router could read differently. Express,
+ * Fastify and node:http route on the raw path, while URL parsing (and so `htu` normalisation,
+ * RFC 3986 §6.2.2.3) removes dot segments: "/api/../hello" is routed under /api but would
+ * compare equal to a proof for "/hello". Refusing is the only answer both sides agree on.
+ */
+function checkPath(path: string): void {
+  if (DOT_SEGMENT.test(path)) throw invalidRequest('dot_segment', 'the request path has a dot segment ("." or "..", possibly percent-encoded)', { path });
+  if (AMBIGUOUS_SEPARATOR.test(path)) throw invalidRequest('encoded_separator', 'the request path has an encoded "/" or "\\", or a backslash', { path });
 }
 
 function parseIPv4(text: string): number | undefined {
@@ -82,6 +162,7 @@ function addressMatcher(addresses: readonly string[]): (address: string | undefi
   const exact = new Set<string>();
   const blocks: Array<{ base: number; mask: number }> = [];
   for (const entry of addresses) {
+    if (typeof entry !== 'string' || entry.trim() === '') throw configError('trustProxy.addresses: every entry must be an IP address or an IPv4 CIDR block');
     const slash = entry.indexOf('/');
     if (slash === -1) {
       exact.add(normalizeAddress(entry));
@@ -90,7 +171,7 @@ function addressMatcher(addresses: readonly string[]): (address: string | undefi
     const base = parseIPv4(entry.slice(0, slash));
     const bits = Number(entry.slice(slash + 1));
     if (base === undefined || !Number.isInteger(bits) || bits < 0 || bits > 32) {
-      throw new TypeError(`trustProxy address ${JSON.stringify(entry)}: only exact addresses and IPv4 CIDR blocks are supported`);
+      throw configError(`trustProxy address ${JSON.stringify(entry)}: only exact addresses and IPv4 CIDR blocks are supported`);
     }
     const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
     blocks.push({ base: (base & mask) >>> 0, mask });
@@ -104,27 +185,67 @@ function addressMatcher(addresses: readonly string[]): (address: string | undefi
   };
 }
 
-/** `proto` and `host` of the last element of RFC 7239 `Forwarded` values. */
-function parseForwarded(values: string[]): { proto?: string; host?: string } | undefined {
-  const elements = values.join(',').split(',').map((e) => e.trim()).filter((e) => e.length > 0);
-  const last = elements[elements.length - 1];
-  if (last === undefined) return undefined;
-  const out: { proto?: string; host?: string } = {};
-  for (const pair of last.split(';')) {
-    const eq = pair.indexOf('=');
-    if (eq === -1) continue;
-    const name = pair.slice(0, eq).trim().toLowerCase();
-    let value = pair.slice(eq + 1).trim();
-    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
-    if (name === 'proto') out.proto = value;
-    else if (name === 'host') out.host = value;
+const TOKEN_CHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
+
+/**
+ * RFC 7239 §4 `Forwarded`: a list of elements, each `pair *( ";" pair )`, `pair = token "="
+ * ( token / quoted-string )`, a parameter at most once per element. Returns the elements'
+ * parameters (names lower-cased), or throws 400 `bad_forwarded`.
+ */
+function parseForwarded(values: string[]): Array<Map<string, string>> {
+  const text = values.join(',');
+  const bad = (why: string) => invalidRequest('bad_forwarded', `the Forwarded header is malformed (${why})`, { forwarded: text });
+  const elements: Array<Map<string, string>> = [];
+  let element = new Map<string, string>();
+  let i = 0;
+  const skipSpace = () => {
+    while (text[i] === ' ' || text[i] === '\t') i++;
+  };
+  while (i < text.length) {
+    skipSpace();
+    if (text[i] === ',' || text[i] === ';' || i >= text.length) {
+      // empty list element or pair (RFC 7230 §7 list syntax allows empty elements)
+      if (text[i] === ',') {
+        if (element.size) elements.push(element);
+        element = new Map();
+      }
+      i++;
+      continue;
+    }
+    let name = '';
+    while (i < text.length && TOKEN_CHAR.test(text[i]!)) name += text[i++];
+    if (name === '' || text[i] !== '=') throw bad('expected name=value');
+    i++;
+    let value = '';
+    if (text[i] === '"') {
+      i++;
+      for (;;) {
+        if (i >= text.length) throw bad('unterminated quoted string');
+        const c = text[i++]!;
+        if (c === '"') break;
+        if (c === '\\') {
+          if (i >= text.length) throw bad('unterminated quoted string');
+          value += text[i++];
+        } else value += c;
+      }
+    } else {
+      // RFC 7239 §4 wants "host:port" and IPv6 literals quoted; accept them bare too (common).
+      while (i < text.length && (TOKEN_CHAR.test(text[i]!) || text[i] === ':' || text[i] === '[' || text[i] === ']')) value += text[i++];
+      if (value === '') throw bad('empty value');
+    }
+    const key = name.toLowerCase();
+    if (element.has(key)) throw bad(`"${key}" twice in one element`);
+    element.set(key, value);
+    skipSpace();
+    if (i < text.length && text[i] !== ';' && text[i] !== ',') throw bad('expected ";" or ","');
   }
-  return out;
+  if (element.size) elements.push(element);
+  return elements;
 }
 
-function lastListValue(values: string[]): string | undefined {
-  const items = values.join(',').split(',').map((v) => v.trim()).filter((v) => v.length > 0);
-  return items[items.length - 1];
+/** Comma-separated list items, trimmed, empty ones dropped (RFC 9110 §5.6.1). */
+function listItems(values: string[]): string[] {
+  return values.join(',').split(',').map((v) => v.trim()).filter((v) => v.length > 0);
 }
 
 function checkProto(raw: string): 'http' | 'https' {
@@ -133,12 +254,88 @@ function checkProto(raw: string): 'http' | 'https' {
   return proto;
 }
 
+/** The one value every occurrence agrees on, or 400 `forwarded_conflict`. */
+function unanimous(values: string[], what: string): string | undefined {
+  const first = values[0];
+  if (values.some((v) => v !== first)) throw invalidRequest('forwarded_conflict', `the proxy headers name more than one ${what}`, { [what]: values });
+  return first;
+}
+
+interface ProxyView {
+  proto: string[];
+  host: string[];
+}
+
+/** Every `proto` and `host` one header family states (raw values, unchecked). */
+function readFamily(headers: RequestLike['headers'], family: ForwardedHeader): ProxyView {
+  if (family === 'forwarded') {
+    const values = headerValues(headers, 'forwarded');
+    const view: ProxyView = { proto: [], host: [] };
+    if (values.length === 0) return view;
+    for (const element of parseForwarded(values)) {
+      const proto = element.get('proto');
+      const host = element.get('host');
+      if (proto !== undefined) view.proto.push(proto);
+      if (host !== undefined) view.host.push(host);
+    }
+    return view;
+  }
+  return { proto: listItems(headerValues(headers, 'x-forwarded-proto')), host: listItems(headerValues(headers, 'x-forwarded-host')) };
+}
+
+/** One entry of `allowedHosts`. */
+interface AllowedEntry {
+  /** `http` / `https` for an origin entry; any scheme otherwise. */
+  scheme: string | undefined;
+  hostname: string;
+  /** Effective port; `undefined` = any port (a bare `name` entry). */
+  port: string | undefined;
+}
+
+function parseAllowed(entry: string): AllowedEntry {
+  if (typeof entry !== 'string') throw configError('allowedHosts: every entry must be a string');
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry)) {
+    let url: URL;
+    try {
+      url = new URL(entry);
+    } catch {
+      throw configError(`allowedHosts entry ${JSON.stringify(entry)} is not a valid origin`);
+    }
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {
+      throw configError(`allowedHosts entry ${JSON.stringify(entry)}: an origin is scheme://host[:port] with http or https, nothing else`);
+    }
+    const scheme = url.protocol.slice(0, -1);
+    return { scheme, hostname: url.hostname, port: url.port || DEFAULT_PORT[scheme] };
+  }
+  let checked: string;
+  try {
+    checked = checkHost(entry);
+  } catch {
+    throw configError(`allowedHosts entry ${JSON.stringify(entry)} is neither host[:port] nor an http(s) origin`);
+  }
+  const { hostname, port } = splitAuthority(checked);
+  return { scheme: undefined, hostname, port: port === undefined ? undefined : String(Number(port)) };
+}
+
+function isAllowed(entries: readonly AllowedEntry[], scheme: string, authority: string): boolean {
+  const { hostname, port } = splitAuthority(authority);
+  const effective = port ?? DEFAULT_PORT[scheme];
+  return entries.some((e) => e.hostname === hostname && (e.port === undefined || e.port === effective) && (e.scheme === undefined || e.scheme === scheme));
+}
+
+/** The message of the construction error: what to set, with examples. */
+export function originRequiredMessage(context: string): string {
+  return `${context}: the resource server must know which origin it serves, or it would check proofs against whatever Host a client sends. `
+    + 'Set publicUrl (the URL clients call, e.g. "https://api.example.com"), or allowedHosts (e.g. ["api.example.com"]), '
+    + 'or give an http(s) URL as audience; for local development only, dangerouslyTrustHostHeader: true.';
+}
+
 /**
  * Build the URL resolver for a set of options (validated once, here).
  *
  * @example
  * ```ts
- * const resolve = createUrlResolver({ trustProxy: { addresses: ['10.0.0.0/8'] } });
+ * const resolve = createUrlResolver({ allowedHosts: ['api.example.com'], trustProxy: { addresses: ['10.0.0.0/8'], header: 'x-forwarded' } });
  * resolve({ method: 'GET', url: '/items', headers: { host: 'api.example.com' } }); // 'http://api.example.com/items'
  * ```
  */
@@ -149,15 +346,36 @@ export function createUrlResolver(options: RequestUrlOptions = {}): UrlResolver 
     try {
       url = new URL(options.publicUrl);
     } catch {
-      throw new TypeError(`publicUrl ${JSON.stringify(options.publicUrl)} is not an absolute URL`);
+      throw configError(`publicUrl ${JSON.stringify(options.publicUrl)} is not an absolute URL`);
     }
-    if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.search || url.hash || url.username) {
-      throw new TypeError('publicUrl must be an http(s) URL without query, fragment or user information');
+    if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.search || url.hash || url.username || url.password) {
+      throw configError('publicUrl must be an http(s) URL without query, fragment or user information');
     }
     base = `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
   }
-  const trusted = options.trustProxy ? addressMatcher(options.trustProxy.addresses) : undefined;
-  const allowed = options.allowedHosts ? new Set(options.allowedHosts.map((h) => h.toLowerCase())) : undefined;
+  if (options.allowedHosts !== undefined && (!Array.isArray(options.allowedHosts) || options.allowedHosts.length === 0)) {
+    throw configError('allowedHosts must be a non-empty array of hosts or origins');
+  }
+  const allowed = options.allowedHosts?.map(parseAllowed);
+  const trustAnyHost = options.dangerouslyTrustHostHeader === true;
+  if (trustAnyHost && (base !== undefined || allowed !== undefined)) {
+    throw configError('dangerouslyTrustHostHeader contradicts publicUrl / allowedHosts: drop it');
+  }
+  if (base === undefined && allowed === undefined && !trustAnyHost) throw configError(originRequiredMessage('createUrlResolver'), ORIGIN_REQUIRED);
+
+  let trusted: ((address: string | undefined) => boolean) | undefined;
+  let family: ForwardedHeader | undefined;
+  if (options.trustProxy !== undefined) {
+    if (base !== undefined) throw configError('trustProxy has no effect with publicUrl (the URL is fixed): drop one of them');
+    const { addresses, header } = options.trustProxy;
+    if (header !== 'forwarded' && header !== 'x-forwarded') {
+      throw configError('trustProxy.header must name the header your proxy sets: "x-forwarded" (X-Forwarded-Host/-Proto) or "forwarded" (RFC 7239)');
+    }
+    if (!Array.isArray(addresses) || addresses.length === 0) throw configError('trustProxy.addresses must list the proxy\'s addresses');
+    trusted = addressMatcher(addresses);
+    family = header;
+  }
+  const other: ForwardedHeader = family === 'forwarded' ? 'x-forwarded' : 'forwarded';
 
   return (request) => {
     let scheme: string = request.protocol ?? 'http';
@@ -167,42 +385,55 @@ export function createUrlResolver(options: RequestUrlOptions = {}): UrlResolver 
     const absolute = ABSOLUTE.exec(target);
     const hostHeaders = headerValues(request.headers, 'host');
     if (hostHeaders.length > 1) throw invalidRequest('bad_host', 'the request has more than one Host header');
+    const host = hostHeaders[0];
     if (absolute) {
       scheme = absolute[1]!.toLowerCase();
       authority = checkHost(absolute[2]!, 'request-target authority');
       path = pathOf(absolute[3]!);
       // A runtime that built this URL from Host must have used the very same Host (no laundering).
-      const host = hostHeaders[0];
-      if (host !== undefined && checkHost(host) !== authority) {
+      if (host !== undefined && canonicalAuthority(checkHost(host), scheme) !== canonicalAuthority(authority, scheme)) {
         throw invalidRequest('host_mismatch', 'the Host header does not match the request URL', { host, url: target });
       }
     } else {
       if (!target.startsWith('/')) throw invalidRequest('bad_request_target', 'the request target is not an absolute path', { url: target });
       path = pathOf(target);
-      const host = hostHeaders[0];
-      if (base === undefined) {
-        if (host === undefined) throw invalidRequest('bad_host', 'the request has no Host header');
-        authority = checkHost(host);
-      }
+      if (host !== undefined) authority = checkHost(host);
+      else if (base === undefined) throw invalidRequest('bad_host', 'the request has no Host header');
     }
-    if (base !== undefined) return `${base}${path}`;
+    checkPath(path);
+    // The target as received, when `url` is a runtime's normalised copy of it (dot segments gone).
+    if (request.rawTarget !== undefined && request.rawTarget !== target) {
+      const raw = ABSOLUTE.exec(request.rawTarget);
+      checkPath(pathOf(raw ? raw[3]! : request.rawTarget));
+    }
+    if (base !== undefined) {
+      // The URL is fixed; allowedHosts, when given too, still checks the Host the request came with.
+      if (allowed !== undefined) {
+        if (authority === undefined) throw invalidRequest('bad_host', 'the request has no Host header');
+        const origin = canonicalAuthority(authority, scheme);
+        if (!isAllowed(allowed, scheme, origin)) throw invalidRequest('host_not_allowed', 'this API does not answer for that host', { origin: `${scheme}://${origin}`, allowed: options.allowedHosts });
+      }
+      return `${base}${path}`;
+    }
 
-    if (trusted && trusted(request.remoteAddress)) {
-      const forwarded = headerValues(request.headers, 'forwarded');
-      const fw = forwarded.length ? parseForwarded(forwarded) : undefined;
-      const proto = fw?.proto ?? lastListValue(headerValues(request.headers, 'x-forwarded-proto'));
-      const host = fw?.host ?? lastListValue(headerValues(request.headers, 'x-forwarded-host'));
-      if (proto !== undefined) scheme = checkProto(proto);
-      if (host !== undefined) authority = checkHost(host, 'forwarded host');
-    }
-    const effective = authority!;
-    if (allowed) {
-      const hostname = effective.startsWith('[') ? effective.slice(0, effective.indexOf(']') + 1) : effective.split(':')[0]!;
-      if (!allowed.has(effective) && !allowed.has(hostname)) {
-        throw invalidRequest('host_not_allowed', 'this API does not answer for that host', { host: effective });
+    if (trusted !== undefined && trusted(request.remoteAddress)) {
+      const named = readFamily(request.headers, family!);
+      const proto = unanimous(named.proto.map(checkProto), 'protocol');
+      if (proto !== undefined) scheme = proto;
+      const forwardedHost = unanimous(named.host.map((h) => canonicalAuthority(checkHost(h, 'forwarded host'), scheme)), 'host');
+      if (forwardedHost !== undefined) authority = forwardedHost;
+      // The family the proxy does not set comes from the client: it must not disagree.
+      const stray = readFamily(request.headers, other);
+      const current = canonicalAuthority(authority!, scheme);
+      const sameHost = (h: string) => HOST.test(h) && canonicalAuthority(h.toLowerCase(), scheme) === current;
+      if (stray.proto.some((p) => p.toLowerCase() !== scheme) || !stray.host.every(sameHost)) {
+        throw invalidRequest('forwarded_conflict', `the ${other === 'forwarded' ? 'Forwarded' : 'X-Forwarded-*'} header disagrees with the proxy's ${family === 'forwarded' ? 'Forwarded' : 'X-Forwarded-*'} header`, { stray });
       }
+    }
+    const effective = canonicalAuthority(authority!, scheme);
+    if (allowed !== undefined && !isAllowed(allowed, scheme, effective)) {
+      throw invalidRequest('host_not_allowed', 'this API does not answer for that host', { origin: `${scheme}://${effective}`, allowed: options.allowedHosts });
     }
     return `${scheme}://${effective}${path}`;
   };
 }
-

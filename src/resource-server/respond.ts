@@ -8,6 +8,7 @@
 import { formatChallenge, type ChallengeParams } from '../core/challenge.js';
 import { DPoPError } from '../core/errors.js';
 import { ResourceServerError, type ResourceServerErrorName, type ResourceServerReason } from './errors.js';
+import { EXPOSE_HEADER, EXPOSED_ON_REFUSAL } from './expose.js';
 import type { Rejected, RejectionBody } from './types.js';
 
 export interface ChallengeOptions {
@@ -42,8 +43,9 @@ export function challengeHeader(options: ChallengeOptions, error?: { error: stri
 export function reject(err: DPoPError | ResourceServerError, options: ChallengeOptions, used: UsedScheme): Rejected {
   const headers: Record<string, string> = {
     'Cache-Control': 'no-store',
-    // RFC 9449 §7.1, §8: browser clients only see these when exposed.
-    'Access-Control-Expose-Headers': 'WWW-Authenticate, DPoP-Nonce',
+    // RFC 9449 §7.1, §8: browser clients only see these when exposed (adapters merge this
+    // with the application's own list).
+    [EXPOSE_HEADER]: EXPOSED_ON_REFUSAL,
   };
   const reason = err.reason as ResourceServerReason;
   const error = err.error as ResourceServerErrorName;

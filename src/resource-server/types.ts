@@ -23,6 +23,11 @@ export interface RequestLike {
   remoteAddress?: string | undefined;
   /** The scheme the connection used, when `url` is origin-form (default `http`). */
   protocol?: 'http' | 'https' | undefined;
+  /**
+   * The request target exactly as received, when `url` is a runtime's parsed copy of it (Hono on
+   * @hono/node-server): URL parsing removes dot segments, so they are looked for here.
+   */
+  rawTarget?: string | undefined;
 }
 
 /** Who made an accepted request. */

@@ -12,6 +12,7 @@ import { verifyProof } from '../core/proof/verify.js';
 import type { ReplayCache } from '../core/replay.js';
 import type { TokenInfo } from './access-token/types.js';
 import { invalidRequest, invalidToken, ResourceServerError } from './errors.js';
+import { EXPOSE_HEADER, EXPOSED_ON_SUCCESS } from './expose.js';
 import { headerValues } from './headers.js';
 import type { MetricsRecorder } from './metrics.js';
 import { reject, type ChallengeOptions, type UsedScheme } from './respond.js';
@@ -62,8 +63,7 @@ export function createVerifier(config: VerifierConfig): (request: RequestLike) =
   const { proof: p, metrics, logger } = config;
 
   /** Check the proof against the request; binds it to `jkt` when the token is bound. */
-  async function checkProof(request: RequestLike, proofs: string[], token: string, jkt: string | undefined): Promise<void> {
-    const url = config.resolveUrl(request);
+  async function checkProof(request: RequestLike, url: string, proofs: string[], token: string, jkt: string | undefined): Promise<void> {
     await verifyProof(proofs, {
       method: request.method,
       url,
@@ -78,6 +78,9 @@ export function createVerifier(config: VerifierConfig): (request: RequestLike) =
   }
 
   async function authenticate(request: RequestLike, used: { scheme: UsedScheme }): Promise<Principal> {
+    // First, whatever the credentials: a request for a host this API does not serve, or whose
+    // path the router and the htu check could read differently, is refused as malformed.
+    const url = config.resolveUrl(request);
     const authorizations = headerValues(request.headers, 'authorization');
     if (authorizations.length === 0) throw new ResourceServerError('invalid_request', 'missing_credentials', 'the request has no access token');
     // RFC 9449 §7.2 / RFC 6750 §3.1: more than one method of sending a token is invalid_request.
@@ -108,14 +111,14 @@ export function createVerifier(config: VerifierConfig): (request: RequestLike) =
       // RFC 9449 §7.2: a DPoP-bound token received as a bearer token MUST be rejected.
       if (used.scheme === 'Bearer') throw invalidToken('bearer_downgrade', 'the access token is DPoP-bound and must be sent with the DPoP scheme and a proof');
       // RFC 9449 §7.1: proof, ath and key binding, all three, or no access.
-      await checkProof(request, proofs, token, info.jkt);
+      await checkProof(request, url, proofs, token, info.jkt);
       return principalOf(info, 'DPoP');
     }
     if (used.scheme === 'Bearer') return principalOf(info, 'Bearer');
     // DPoP scheme, unbound token: refuse when DPoP is required for everything; otherwise the
     // proof must still be valid (a bad proof is never ignored), and the token counts as bearer.
     if (config.bearer === 'reject') throw invalidToken('token_not_bound', 'the access token is not DPoP-bound; this resource requires DPoP-bound tokens');
-    await checkProof(request, proofs, token, undefined);
+    await checkProof(request, url, proofs, token, undefined);
     return principalOf(info, 'Bearer');
   }
 
@@ -125,7 +128,11 @@ export function createVerifier(config: VerifierConfig): (request: RequestLike) =
       const principal = await authenticate(request, used);
       const headers: Record<string, string> = {};
       // RFC 9449 §9: a successful response may carry the next nonce.
-      if (p.nonce && used.scheme === 'DPoP') headers['DPoP-Nonce'] = await p.nonce.current();
+      if (p.nonce && used.scheme === 'DPoP') {
+        headers['DPoP-Nonce'] = await p.nonce.current();
+        // A browser client on another origin can only read it when exposed (Fetch CORS).
+        headers[EXPOSE_HEADER] = EXPOSED_ON_SUCCESS;
+      }
       metrics.accept();
       return { ok: true, principal, headers };
     } catch (err) {

@@ -137,7 +137,7 @@ describe('nonces shared by a fleet, replay, failure modes', () => {
     const r = await request();
     await rs.verify(r);
     await rs.verify({ ...r });
-    await rs.verify({ method: 'GET', url: '/items', headers: { host: 'api.example.com' } });
+    await rs.verify({ method: 'GET', url: '/items', headers: { host: 'api.example.com' }, protocol: 'https' });
     expect(rs.metrics()).toEqual({ accepted: 1, rejected: { replayed: 1, missing_credentials: 1 }, replays: 1, nonceChallenges: 0 });
   });
 });

@@ -7,6 +7,7 @@
  * @module
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { EXPOSE_HEADER, isExposeHeader, mergeExposeHeaders } from '../expose.js';
 import type { ResourceServer } from '../index.js';
 import type { Principal } from '../types.js';
 import { toRequestLike, type NodeAdapterOptions } from './node.js';
@@ -24,6 +25,20 @@ export interface FastifyDPoPOptions extends NodeAdapterOptions {
   hook?: 'onRequest' | 'preHandler';
 }
 
+/** Where a request remembers which headers dpopkit asked to expose (read by the plugin's onSend). */
+const EXPOSED = Symbol.for('dpopkit.exposeHeaders');
+type Marked = FastifyRequest & { [EXPOSED]?: string };
+
+/** Set dpopkit's headers; `Access-Control-Expose-Headers` merged with the application's value. */
+function applyHeaders(request: FastifyRequest, reply: FastifyReply, headers: Readonly<Record<string, string>>): void {
+  for (const [name, value] of Object.entries(headers)) {
+    if (isExposeHeader(name)) {
+      reply.header(name, mergeExposeHeaders(reply.getHeader(name) as string | string[] | undefined, value));
+      (request as Marked)[EXPOSED] = value;
+    } else reply.header(name, value);
+  }
+}
+
 /** A hook/preHandler checking one request. */
 export function dpopPreHandler(rs: ResourceServer, options: NodeAdapterOptions = {}) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
@@ -32,11 +47,12 @@ export function dpopPreHandler(rs: ResourceServer, options: NodeAdapterOptions =
     const result = await rs.verify({ ...toRequestLike(raw), url: request.url });
     const denied = result.ok ? (options.scopes ? rs.requireScopes(result.principal, options.scopes) : undefined) : result;
     if (denied) {
+      applyHeaders(request, reply, denied.headers);
       // Fastify: an async hook that answers early must return the reply.
-      return reply.code(denied.status).headers(denied.headers).type('application/json').send(JSON.stringify(denied.body));
+      return reply.code(denied.status).type('application/json').send(JSON.stringify(denied.body));
     }
     if (result.ok) {
-      reply.headers(result.headers);
+      applyHeaders(request, reply, result.headers);
       request.dpop = result.principal;
     }
     return undefined;
@@ -53,6 +69,12 @@ export function dpopPreHandler(rs: ResourceServer, options: NodeAdapterOptions =
 export async function fastifyDPoP(fastify: FastifyInstance, options: FastifyDPoPOptions): Promise<void> {
   fastify.decorateRequest('dpop', null);
   fastify.addHook(options.hook ?? 'onRequest', dpopPreHandler(options.resourceServer, options));
+  // A CORS plugin whose hook runs after ours may set its own list: merge ours back in at send.
+  fastify.addHook('onSend', async (request, reply, payload) => {
+    const exposed = (request as Marked)[EXPOSED];
+    if (exposed !== undefined) reply.header(EXPOSE_HEADER, mergeExposeHeaders(reply.getHeader(EXPOSE_HEADER) as string | string[] | undefined, exposed));
+    return payload;
+  });
 }
 // What fastify-plugin does: share the decoration and hook with the parent scope.
 (fastifyDPoP as unknown as Record<symbol, unknown>)[Symbol.for('skip-override')] = true;

@@ -5,6 +5,7 @@
  * @module
  */
 import type { MiddlewareHandler } from 'hono';
+import { EXPOSE_HEADER, isExposeHeader, mergeExposeHeaders } from '../expose.js';
 import type { ResourceServer } from '../index.js';
 import { toResponse } from '../respond.js';
 import type { Principal } from '../types.js';
@@ -25,19 +26,34 @@ export interface HonoAdapterOptions {
  */
 export function dpopHono(rs: ResourceServer, options: HonoAdapterOptions = {}): MiddlewareHandler<{ Variables: { dpop: Principal } }> {
   return async (c, next) => {
-    const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+    const env = c.env as { incoming?: { url?: string; socket?: { remoteAddress?: string } } } | undefined;
     const result = await rs.verify({
       method: c.req.method,
       url: c.req.url,
       headers: c.req.raw.headers,
       remoteAddress: options.remoteAddress ? options.remoteAddress(c) : env?.incoming?.socket?.remoteAddress,
+      // c.req.url is parsed (dot segments removed): the raw target is checked for them.
+      rawTarget: env?.incoming?.url,
     });
     const denied = result.ok ? (options.scopes ? rs.requireScopes(result.principal, options.scopes) : undefined) : result;
-    if (denied) return toResponse(denied);
+    if (denied) {
+      // Hono copies headers set earlier (e.g. by hono/cors) over the Response returned here:
+      // merge the expose list into those first, so neither list is lost.
+      const exposed = denied.headers[EXPOSE_HEADER];
+      const response = toResponse(denied);
+      if (exposed !== undefined) {
+        const merged = mergeExposeHeaders(c.res.headers.get(EXPOSE_HEADER), exposed);
+        c.res.headers.set(EXPOSE_HEADER, merged);
+        response.headers.set(EXPOSE_HEADER, merged);
+      }
+      return response;
+    }
     if (!result.ok) return toResponse(result);
     c.set('dpop', result.principal);
     await next();
-    for (const [name, value] of Object.entries(result.headers)) c.header(name, value);
+    for (const [name, value] of Object.entries(result.headers)) {
+      c.header(name, isExposeHeader(name) ? mergeExposeHeaders(c.res.headers.get(name), value) : value);
+    }
     return undefined;
   };
 }

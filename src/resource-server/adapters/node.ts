@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { isExposeHeader, mergeExposeHeaders } from '../expose.js';
 import type { ResourceServer } from '../index.js';
 import type { Accepted, Principal, Rejected, RequestLike } from '../types.js';
 
@@ -27,6 +28,7 @@ export interface NodeAdapterOptions {
 export function toRequestLike(req: IncomingMessage & { originalUrl?: string }): RequestLike {
   return {
     method: req.method ?? 'GET',
+    // The raw target, as the router sees it: dot segments are refused, not normalised away.
     url: req.originalUrl ?? req.url ?? '/',
     headers: req.headersDistinct,
     remoteAddress: req.socket?.remoteAddress,
@@ -34,11 +36,22 @@ export function toRequestLike(req: IncomingMessage & { originalUrl?: string }): 
   };
 }
 
+/**
+ * Set dpopkit's headers on a response; `Access-Control-Expose-Headers` is merged with the value
+ * the application (e.g. its CORS middleware, which runs first) already set.
+ */
+export function applyHeaders(res: ServerResponse, headers: Readonly<Record<string, string>>): void {
+  for (const [name, value] of Object.entries(headers)) {
+    res.setHeader(name, isExposeHeader(name) ? mergeExposeHeaders(res.getHeader(name), value) : value);
+  }
+}
+
 /** Write a refusal (status, headers, JSON body). */
 export function sendRejection(res: ServerResponse, rejection: Rejected): void {
   if (res.headersSent) return;
   const body = JSON.stringify(rejection.body);
-  res.writeHead(rejection.status, { ...rejection.headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+  applyHeaders(res, rejection.headers);
+  res.writeHead(rejection.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
   res.end(body);
 }
 
@@ -54,7 +67,7 @@ export async function authenticate(rs: ResourceServer, req: IncomingMessage & { 
     sendRejection(res, denied);
     return undefined;
   }
-  for (const [name, value] of Object.entries(result.headers)) res.setHeader(name, value);
+  applyHeaders(res, result.headers);
   req.dpop = result.principal;
   return result;
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { isExposeHeader, mergeExposeHeaders } from '../expose.js';
 import type { ResourceServer } from '../index.js';
 import { toResponse } from '../respond.js';
 import type { Principal } from '../types.js';
@@ -13,8 +14,23 @@ export interface WebAdapterOptions {
 }
 
 export type WebResult =
-  | { ok: true; principal: Principal; headers: Record<string, string> }
+  | {
+    ok: true;
+    principal: Principal;
+    /** Headers for the answer (the next `DPoP-Nonce`, exposed to browsers). */
+    headers: Record<string, string>;
+    /** Add `headers` to a Response, merging `Access-Control-Expose-Headers` with its own list. */
+    decorate(response: Response): Response;
+  }
   | { ok: false; response: Response };
+
+/** Add dpopkit's headers to a Response; `Access-Control-Expose-Headers` is merged, not replaced. */
+export function applyHeaders(response: Response, headers: Readonly<Record<string, string>>): Response {
+  for (const [name, value] of Object.entries(headers)) {
+    response.headers.set(name, isExposeHeader(name) ? mergeExposeHeaders(response.headers.get(name), value) : value);
+  }
+  return response;
+}
 
 /**
  * @example
@@ -23,7 +39,7 @@ export type WebResult =
  * export default { async fetch(request) {
  *   const auth = await check(request);
  *   if (!auth.ok) return auth.response;
- *   return Response.json({ sub: auth.principal.subject }, { headers: auth.headers });
+ *   return auth.decorate(Response.json({ sub: auth.principal.subject }));
  * } };
  * ```
  */
@@ -33,6 +49,7 @@ export function dpopWeb(rs: ResourceServer, options: WebAdapterOptions = {}) {
     if (!result.ok) return { ok: false, response: toResponse(result) };
     const denied = options.scopes ? rs.requireScopes(result.principal, options.scopes) : undefined;
     if (denied) return { ok: false, response: toResponse(denied) };
-    return { ok: true, principal: result.principal, headers: result.headers };
+    const headers = result.headers;
+    return { ok: true, principal: result.principal, headers, decorate: (response) => applyHeaders(response, headers) };
   };
 }

@@ -17,6 +17,12 @@ export interface TestRs {
 
 export const AUDIENCE = 'https://api.example.com';
 
+/**
+ * The origins test resource servers serve: the audience's (hand-built requests) and loopback on
+ * any port (the HTTP test servers listen on 127.0.0.1:0).
+ */
+export const TEST_HOSTS = ['https://api.example.com', '127.0.0.1'];
+
 export function testRs(as: AuthServer, options: Partial<ResourceServerOptions> = {}): TestRs {
   const logs: LogEntry[] = [];
   const logger = {
@@ -24,7 +30,8 @@ export function testRs(as: AuthServer, options: Partial<ResourceServerOptions> =
     warn: (obj: object, msg?: string) => void logs.push({ level: 'warn', obj: obj as Record<string, unknown>, ...(msg ? { msg } : {}) }),
     debug: (obj: object, msg?: string) => void logs.push({ level: 'debug', obj: obj as Record<string, unknown>, ...(msg ? { msg } : {}) }),
   };
-  const rs = createResourceServer({ issuer: as.url, audience: AUDIENCE, logger, ...options });
+  const origin = options.publicUrl !== undefined || options.allowedHosts !== undefined || options.dangerouslyTrustHostHeader ? {} : { allowedHosts: TEST_HOSTS };
+  const rs = createResourceServer({ issuer: as.url, audience: AUDIENCE, logger, ...origin, ...options });
   return {
     rs,
     logs,
