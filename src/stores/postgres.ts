@@ -79,7 +79,10 @@ export function createPGliteStorage(options: PGliteStorageOptions = {}): Storage
 }
 
 /** The same connection options as the storage's (pass its `pool` to share connections). */
-export type PostgresReplayCacheOptions = PostgresStorageOptions;
+export interface PostgresReplayCacheOptions extends PostgresStorageOptions {
+  /** The clock, in epoch seconds like every dpopkit clock (default: the system clock). */
+  clock?: () => number;
+}
 
 /**
  * A replay cache on PostgreSQL (RFC 9449 §11.1): one atomic `INSERT … ON CONFLICT` per proof,
@@ -87,5 +90,5 @@ export type PostgresReplayCacheOptions = PostgresStorageOptions;
  * `migrate()` once (or the storage's, on the same schema).
  */
 export function createPostgresReplayCache(options: PostgresReplayCacheOptions = {}): SqlReplayCache {
-  return createSqlReplayCache(pgExecutor(options, 'createPostgresReplayCache'), options.schema ?? DEFAULT_SCHEMA);
+  return createSqlReplayCache(pgExecutor(options, 'createPostgresReplayCache'), options.schema ?? DEFAULT_SCHEMA, options.clock);
 }

@@ -45,8 +45,8 @@ export interface RedisReplayCacheOptions {
   commandTimeoutMs?: number;
   /** TCP connect timeout of the client created from `url` (default 1000 ms). */
   connectTimeoutMs?: number;
-  /** Clock in epoch milliseconds (tests). */
-  now?: () => number;
+  /** The clock, in epoch seconds like every dpopkit clock (default: the system clock). */
+  clock?: () => number;
   /**
    * Send the reserves of one tick as one script call (default: on, except on a Cluster without
    * a fixed `hashTag`, where keys live in different slots). Off: one `SET NX` per proof.
@@ -114,7 +114,7 @@ const sha256 = (data: string): string =>
 export function createRedisReplayCache(options: RedisReplayCacheOptions = {}): RedisReplayCache {
   const prefix = options.keyPrefix ?? 'dpopkit:jti:';
   const timeoutMs = options.commandTimeoutMs ?? 500;
-  const now = options.now ?? Date.now;
+  const clock = options.clock ?? (() => Date.now() / 1000);
   const tag = options.hashTag;
   if (typeof tag === 'string' && (tag === '' || /[{}]/.test(tag))) throw new TypeError('hashTag must be a non-empty string without braces');
 
@@ -270,7 +270,7 @@ export function createRedisReplayCache(options: RedisReplayCacheOptions = {}): R
     },
     reserve(key: string, expiresAt: number): Promise<boolean> {
       const k = redisKey(key);
-      const ttl = Math.max(Math.ceil(expiresAt * 1000 - now()), MIN_TTL_MS);
+      const ttl = Math.max(Math.ceil((expiresAt - clock()) * 1000), MIN_TTL_MS);
       const waiting = firstConnection();
       return waiting ? waiting.then(() => set(k, ttl)) : set(k, ttl);
     },

@@ -232,8 +232,8 @@ describe('RFC 9449 §4.3 checks, one rule each', () => {
     const t = now();
     await verifyProof(forge(key, header, goodClaims({ iat: t + 4 })), expect_({ replayCache: cache, now: t }));
     await verifyProof(forge(key, header, goodClaims({ iat: t - 299 })), expect_({ replayCache: cache, now: t }));
-    expect(seen[0]).toBeGreaterThanOrEqual(t + 4 + 300);
-    expect(seen[1]).toBeGreaterThan(t);
+    // Exactly maxAge (300) past the proof's own iat, plus one second for the integer clock.
+    expect(seen).toEqual([t + 4 + 300 + 1, t - 299 + 300 + 1]);
   });
 
   it('verifyProof refuses to run without an explicit replay decision', async () => {

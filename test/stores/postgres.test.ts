@@ -142,12 +142,11 @@ describe('PostgreSQL replay cache (RFC 9449 §11.1)', () => {
     const schema = freshSchema();
     const storage = createPostgresStorage({ connectionString: PG_URL, schema });
     await storage.migrate(); // creates replay_cache too
-    const cache = createPostgresReplayCache({ connectionString: PG_URL, schema });
-    const now = Date.now() / 1000;
+    const now = Math.floor(Date.now() / 1000);
+    const cache = createPostgresReplayCache({ connectionString: PG_URL, schema, clock: () => now });
     expect(await cache.reserve('jkt:old', now - 100)).toBe(true); // lives 1 s
-    await new Promise((r) => setTimeout(r, 1100));
-    // A new instance sweeps on its first reserve.
-    const other = createPostgresReplayCache({ connectionString: PG_URL, schema });
+    // A new instance, two seconds later by its clock, sweeps on its first reserve.
+    const other = createPostgresReplayCache({ connectionString: PG_URL, schema, clock: () => now + 2 });
     expect(await other.reserve('jkt:new', now + 300)).toBe(true);
     const c = new pg.Client({ connectionString: PG_URL });
     await c.connect();
