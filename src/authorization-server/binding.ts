@@ -1,18 +1,28 @@
 /**
- * Where tokens meet keys (RFC 9449 §5, §6, §10): the proof at the token and PAR endpoints, the
- * per-client "DPoP required" rule, `dpop_jkt` of codes and the binding of refresh tokens.
+ * Where tokens meet keys (RFC 9449 §5, §6, §10): the proof at the token and PAR endpoints and
+ * the spending of its `jti`, the per-client "DPoP required" rule, `dpop_jkt` of codes and the
+ * binding of refresh tokens.
+ *
+ * A proof is checked in two steps. `proofOf` runs every check of §4.3 (nonce included) but does
+ * not spend the `jti`; `spendProof` spends it once the request can succeed: its client is
+ * authenticated and its grant checked. So nobody can fill the replay cache with requests that
+ * are refused anyway, a nonce challenge spends neither the proof nor a client assertion, and
+ * each spend counts against a quota of its holder (see `replay-quota.ts`).
  *
  * @module
  */
+import { DPoPError } from '../core/errors.js';
 import { verifyProof, type VerifiedProof } from '../core/proof/verify.js';
+import { replayKey } from '../core/replay.js';
 import type { AsContext } from './context.js';
 import { OAuthError } from './errors.js';
-import type { ClientRecord } from './storage.js';
+import type { ClientRecord, RefreshKeyCheck } from './storage.js';
 
 /**
- * Check the `DPoP` header of a request to `endpointUrl`, if there is one (RFC 9449 §4.3, with
- * the server's replay cache and, when configured, its nonces, §8). The expected `htu` is the
- * endpoint URL derived from the configured issuer, never the Host header of the request.
+ * Check the `DPoP` header of a request to `endpointUrl`, if there is one (RFC 9449 §4.3 and,
+ * when configured, the server's nonces, §8), without spending its `jti` (see `spendProof`).
+ * The expected `htu` is the endpoint URL derived from the configured issuer, never the Host
+ * header of the request.
  *
  * @returns the verified proof, or `undefined` when the request carries no `DPoP` header.
  * @throws DPoPError (`invalid_dpop_proof`, `use_dpop_nonce`, …), answered 400 by `errors.ts`.
@@ -23,13 +33,68 @@ export async function proofOf(ctx: AsContext, request: Request, endpointUrl: str
   return verifyProof(header, {
     method: request.method,
     url: endpointUrl,
-    replayCache: ctx.replayCache,
+    // Spent later, by spendProof, once the request is known to be able to succeed.
+    replayCache: false,
     algs: ctx.dpop.algs,
     nonce: ctx.nonce,
     maxAge: ctx.dpop.maxAge,
     maxFuture: ctx.dpop.maxFuture,
     now: ctx.now(),
   });
+}
+
+/**
+ * RFC 9449 §11.1: spend the proof's `jti` in the replay cache (atomically; a second use is
+ * `replayed`), under the key scheme of the core verifier (`<jkt>:<jti>`). Call it after the
+ * client is authenticated and the grant checked, and before anything is issued or used up.
+ *
+ * The entry is charged to its holder: a confidential client, or for a public client (whose
+ * `client_id` anyone may send) the proof's key. A holder over its quota gets 429
+ * `temporarily_unavailable` with `Retry-After`, and nobody else is affected.
+ *
+ * @throws DPoPError `replayed` (400), `replay_cache_full` / `replay_cache_unavailable` (503);
+ *   OAuthError `replay_quota_exceeded` (429).
+ */
+export async function spendProof(ctx: AsContext, proof: VerifiedProof | undefined, client: ClientRecord): Promise<void> {
+  if (!proof) return;
+  const now = ctx.now();
+  const expiresAt = await proofExpiry(ctx, proof, now);
+  const isPublic = client.tokenEndpointAuthMethod === 'none';
+  const holder = isPublic ? `key:${proof.jkt}` : `client:${client.clientId}`;
+  const limit = isPublic ? ctx.replayQuota.perKey : ctx.replayQuota.perClient;
+  const taken = ctx.replayQuota.counter.take(holder, limit, expiresAt, now);
+  if (!taken.ok) {
+    const whose = isPublic ? 'this DPoP key' : 'this client';
+    throw new OAuthError('temporarily_unavailable', `replay_quota_exceeded: ${whose} has ${limit} recent DPoP proofs on record; try again in ${taken.retryAfter} s`, 429, {
+      'Retry-After': String(taken.retryAfter),
+    });
+  }
+  let fresh: boolean;
+  try {
+    fresh = await ctx.replayCache.reserve(replayKey(proof.jkt, proof.jti), expiresAt);
+  } catch (err) {
+    ctx.replayQuota.counter.release(holder, expiresAt);
+    if (err instanceof DPoPError) throw err; // replay_cache_full, replay_cache_unavailable
+    throw new DPoPError('temporarily_unavailable', 'replay_cache_unavailable', 'the replay cache cannot be reached; the proof was not accepted', { cause: err });
+  }
+  if (!fresh) {
+    ctx.replayQuota.counter.release(holder, expiresAt);
+    throw new DPoPError('invalid_dpop_proof', 'replayed', 'the DPoP proof has been used before (its jti was seen)');
+  }
+}
+
+/**
+ * Until when a proof could pass again, so its `jti` must be remembered: as the core verifier
+ * computes it, the end of its `iat` window, or with nonces the end of its nonce's life (§8).
+ */
+async function proofExpiry(ctx: AsContext, proof: VerifiedProof, now: number): Promise<number> {
+  let expiresAt = proof.iat + ctx.dpop.maxAge + 1;
+  if (ctx.nonce) {
+    const check = typeof proof.claims.nonce === 'string' ? await ctx.nonce.check(proof.claims.nonce, now) : { valid: false as const };
+    // A nonce that has just stopped being valid makes every copy of the proof fail from now on.
+    expiresAt = check.valid ? check.expiresAt + 1 : now + 1;
+  }
+  return Math.max(expiresAt, now + 1);
 }
 
 /** RFC 9449 §5.2 `dpop_bound_access_tokens`: such a client MUST send a proof with every token request. */
@@ -57,6 +122,17 @@ export function requireKey(expectedJkt: string | undefined, proof: VerifiedProof
  */
 export function refreshBinding(client: ClientRecord, proof: VerifiedProof | undefined): string | undefined {
   return client.tokenEndpointAuthMethod === 'none' ? proof?.jkt : undefined;
+}
+
+/**
+ * What a refresh request brings to the rotation (checked and applied by the storage in one
+ * transaction): the proof's key, and for a public client the instruction to bind a family that
+ * is not bound yet, so once it issues a DPoP-bound token every later refresh needs that key.
+ */
+export function rotationKey(client: ClientRecord, proof: VerifiedProof | undefined): RefreshKeyCheck {
+  const check: RefreshKeyCheck = { bind: client.tokenEndpointAuthMethod === 'none' };
+  if (proof) check.jkt = proof.jkt;
+  return check;
 }
 
 /** RFC 7638 thumbprint syntax (SHA-256, base64url): what `dpop_jkt` must look like. */

@@ -18,6 +18,13 @@ export function positive(value: number | undefined, fallback: number, name: stri
   return value;
 }
 
+/** A positive integer count (not seconds), or the fallback. */
+export function positiveCount(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value <= 0) throw new TypeError(`${name} must be a positive integer`);
+  return value;
+}
+
 export function checkIssuer(issuer: string): URL {
   let url: URL;
   try {
@@ -71,6 +78,9 @@ export async function clientRecord(config: ClientConfig, index: number, existing
     const weakness = keyWeakness(key);
     if (weakness !== undefined) throw new TypeError(`${where}.jwks.keys[${j}] is a weak key: ${weakness}`);
   }
+  if (config.introspection !== undefined && typeof config.introspection !== 'boolean') throw new TypeError(`${where}.introspection must be a boolean`);
+  // RFC 7662 §2.1: the endpoint requires authorization; a public client proves nothing.
+  if (config.introspection && config.tokenEndpointAuthMethod === 'none') throw new TypeError(`${where}: a public client (none) cannot be allowed to introspect`);
   const record: ClientRecord = {
     clientId: config.clientId,
     tokenEndpointAuthMethod: config.tokenEndpointAuthMethod,

@@ -7,6 +7,7 @@
 import type { NonceSource } from '../core/nonce.js';
 import type { ReplayCache } from '../core/replay.js';
 import type { ClientDirectory } from './clients.js';
+import type { ReplayQuota } from './replay-quota.js';
 import type { SigningKeys } from './signing-keys.js';
 import type { Storage } from './storage.js';
 
@@ -40,6 +41,10 @@ export interface AsContext {
   endpoints: Endpoints;
   storage: Storage;
   replayCache: ReplayCache;
+  /** Live proof `jti`s one holder may have in `replayCache`: a confidential client, or one key of a public client. */
+  replayQuota: { counter: ReplayQuota; perClient: number; perKey: number };
+  /** Clients configured with `introspection: true`: the only ones the introspection endpoint answers (RFC 7662 §2.1, §4). */
+  introspectors: ReadonlySet<string>;
   /** Set when nonces are required (RFC 9449 §8). */
   nonce: NonceSource | undefined;
   dpop: { algs: readonly string[]; maxAge: number; maxFuture: number };

@@ -23,11 +23,12 @@ import { DEFAULT_ALGORITHMS, isSupportedAlgorithm } from '../core/crypto/algorit
 import { createNonceSource } from '../core/nonce.js';
 import { createMemoryReplayCache } from '../stores/memory.js';
 import { createClientDirectory } from './clients.js';
-import { checkIssuer, clientRecord, positive } from './config.js';
+import { checkIssuer, clientRecord, positive, positiveCount } from './config.js';
 import type { AsContext, Logger, UserRecord } from './context.js';
 import { createCors } from './cors.js';
 import type { AuthorizationServer, AuthorizationServerOptions } from './options.js';
 import { isPasswordHash } from './passwords.js';
+import { createReplayQuota } from './replay-quota.js';
 import { buildApp } from './router.js';
 import { createSigningKeys } from './signing-keys.js';
 import { guardStorage } from './storage-guard.js';
@@ -68,6 +69,13 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   const nonce = nonceMode === 'required'
     ? createNonceSource({ secret: options.dpop?.nonceSecret ?? randomBytes(32), stepSeconds: options.dpop?.nonceStepSeconds ?? 60, clock })
     : undefined;
+
+  const quota = options.dpop?.replayQuota ?? {};
+  const replayQuota = {
+    counter: createReplayQuota(),
+    perClient: positiveCount(quota.perClient, 1000, 'dpop.replayQuota.perClient'),
+    perKey: positiveCount(quota.perKey, 100, 'dpop.replayQuota.perKey'),
+  };
 
   const t = options.tokens ?? {};
   const ttl = {
@@ -111,6 +119,8 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     },
     storage,
     replayCache: options.replayCache ?? createMemoryReplayCache({ clock }),
+    replayQuota,
+    introspectors: new Set(options.clients.filter((c) => c.introspection === true).map((c) => c.clientId)),
     nonce,
     dpop: { algs, maxAge: positive(options.dpop?.maxAge, 300, 'dpop.maxAge'), maxFuture: options.dpop?.maxFuture ?? 5 },
     ttl,

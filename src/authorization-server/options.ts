@@ -26,6 +26,12 @@ export interface ClientConfig {
   scope?: string;
   /** RFC 9449 §5.2: refuse this client's token requests that carry no DPoP proof. */
   dpopBoundAccessTokens?: boolean;
+  /**
+   * RFC 7662 §2.1: this client (a resource server) may call the introspection endpoint. Default
+   * `false`: other clients, even authenticated ones, are refused (403), since introspection
+   * tells who a token belongs to, its scope and its key (§4). Needs client authentication.
+   */
+  introspection?: boolean;
 }
 
 export interface UserConfig {
@@ -39,7 +45,11 @@ export interface AuthorizationServerOptions {
   /** The exact issuer URL; every endpoint URL derives from it (with its path, if any). */
   issuer: string;
   storage: Storage;
-  /** Where proof `jti`s (and client assertion `jti`s) are spent. Default: in-memory. */
+  /**
+   * Where proof `jti`s (and client assertion `jti`s) are spent. Default: in-memory. Give the
+   * authorization server its own: a cache shared with a resource server lets a flood at one
+   * stop the other.
+   */
   replayCache?: ReplayCache;
   dpop?: {
     /** Accepted proof algorithms (default: every asymmetric one dpopkit supports). */
@@ -53,6 +63,13 @@ export interface AuthorizationServerOptions {
     maxAge?: number;
     /** Seconds a proof may be ahead of the server clock (default 5). */
     maxFuture?: number;
+    /**
+     * Live proof `jti`s one holder may have in the replay cache at once, counted by this
+     * process (RFC 9449 §11.1): `perClient` for a confidential client (default 1000),
+     * `perKey` for one DPoP key of a public client (default 100). Past it the holder gets 429
+     * with `Retry-After` until its oldest proofs expire; nobody else is affected.
+     */
+    replayQuota?: { perClient?: number; perKey?: number };
   };
   tokens?: {
     /** Access-token lifetime in seconds (default 600). */

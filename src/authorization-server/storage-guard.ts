@@ -11,7 +11,7 @@ import type { Storage } from './storage.js';
 
 const METHODS: readonly (keyof Storage)[] = [
   'migrate', 'close', 'upsertClient', 'getClient', 'saveInteraction', 'getInteraction', 'consumeInteraction',
-  'saveCode', 'consumeCode', 'savePushedRequest', 'consumePushedRequest', 'createRefreshFamily', 'findRefreshToken',
+  'saveCode', 'findCode', 'consumeCode', 'savePushedRequest', 'consumePushedRequest', 'createRefreshFamily', 'findRefreshToken',
   'rotateRefreshToken', 'revokeRefreshFamily', 'revokeGrant', 'revokeAccessToken', 'isAccessTokenRevoked',
   'listSigningKeys', 'saveSigningKey', 'purgeExpired',
 ];

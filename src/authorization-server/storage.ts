@@ -81,7 +81,10 @@ export interface RefreshFamilyRecord {
   clientId: string;
   subject: string;
   scope: string;
-  /** RFC 9449 §5: refresh tokens of public clients are bound to the DPoP key. */
+  /**
+   * RFC 9449 §5: refresh tokens of public clients are bound to the DPoP key: from the first
+   * DPoP-bound token the family issues (at the code exchange, or at a later refresh) on.
+   */
   jkt?: string;
   /** The authorization code's id this family came from (revoked together on code reuse). */
   grantId?: string;
@@ -118,7 +121,26 @@ export type RotateResult =
   | { outcome: 'rotated'; family: RefreshFamilyRecord }
   /** The presented token was already rotated: the whole family is now revoked (atomically). */
   | { outcome: 'reused'; family: RefreshFamilyRecord }
+  /**
+   * The presented token is bound to a key (RFC 9449 §5) and the request's key is not that one:
+   * nothing changed (the token is not retired, a retired one does not revoke its family).
+   */
+  | { outcome: 'mismatch'; family: RefreshFamilyRecord }
   | { outcome: 'missing' };
+
+/**
+ * The DPoP key presented with a refresh request (RFC 9449 §5), checked and applied inside the
+ * rotation, atomically with it.
+ */
+export interface RefreshKeyCheck {
+  /** Thumbprint of the request's proof key; absent when the request had no proof. */
+  jkt?: string;
+  /**
+   * Bind a family that has no key yet to `jkt` (public clients: once a family issues a
+   * DPoP-bound token, its refresh tokens are bound to that key from then on).
+   */
+  bind: boolean;
+}
 
 export interface Storage {
   /** Create or migrate the schema. Idempotent; safe when several processes start together. */
@@ -134,12 +156,25 @@ export interface Storage {
   consumeInteraction(id: string, now: number): Promise<InteractionRecord | undefined>;
 
   saveCode(record: AuthorizationCodeRecord): Promise<void>;
-  /** Atomic single use; a second redemption reports `reused` (with the record) instead. */
-  consumeCode(id: string, now: number): Promise<ConsumeResult<AuthorizationCodeRecord>>;
+  /**
+   * A code without using it up: live and unused, or already used (`used: true`, until purged,
+   * even past its expiry). Expired unused codes are absent. The server checks client, redirect
+   * URI, PKCE and key binding on it before it consumes anything.
+   */
+  findCode(id: string, now: number): Promise<{ record: AuthorizationCodeRecord; used: boolean } | undefined>;
+  /**
+   * Atomic single use, only for the client the code was issued to: a code of another client
+   * is left untouched and reported `missing`. A second redemption by its own client reports
+   * `reused` (with the record) instead.
+   */
+  consumeCode(id: string, now: number, clientId: string): Promise<ConsumeResult<AuthorizationCodeRecord>>;
 
   savePushedRequest(record: PushedRequestRecord): Promise<void>;
-  /** Atomic single use (RFC 9126 §4: a `request_uri` is used once). */
-  consumePushedRequest(id: string, now: number): Promise<PushedRequestRecord | undefined>;
+  /**
+   * Atomic single use (RFC 9126 §4: a `request_uri` is used once), only by the client that
+   * pushed it: for any other client nothing is consumed and the answer is `undefined`.
+   */
+  consumePushedRequest(id: string, now: number, clientId: string): Promise<PushedRequestRecord | undefined>;
 
   /** Create a family with its first refresh token (stored by `tokenHash`). */
   createRefreshFamily(family: RefreshFamilyRecord, tokenHash: string): Promise<void>;
@@ -148,8 +183,14 @@ export interface Storage {
   /**
    * Atomically retire `tokenHash` and add `nextTokenHash` to its family. If `tokenHash` was
    * already retired, revoke the whole family instead and report `reused`.
+   *
+   * With `key` (the authorization server always passes it), in the same transaction: a token
+   * issued while its family was bound to a key (RFC 9449 §5) needs that key, else `mismatch`
+   * and nothing changes (a retired one does not revoke the family either: its presenter is not
+   * its holder); and with `key.bind`, an unbound family becomes bound to `key.jkt`, and so is
+   * the successor token. Without `key`, no key is checked or bound (the caller has checked).
    */
-  rotateRefreshToken(tokenHash: string, nextTokenHash: string, now: number): Promise<RotateResult>;
+  rotateRefreshToken(tokenHash: string, nextTokenHash: string, now: number, key?: RefreshKeyCheck): Promise<RotateResult>;
   revokeRefreshFamily(familyId: string, now: number): Promise<void>;
   /** Revoke every family issued from one authorization code (code reuse, RFC 6749 §4.1.2). */
   revokeGrant(grantId: string, now: number): Promise<void>;

@@ -166,32 +166,51 @@ export function storageContract(name: string, makeHarness: () => Promise<Storage
       it('first redemption → consumed with every field; second → reused with the record', async () => {
         const c = code();
         await storage.saveCode(c);
-        expect(await storage.consumeCode(c.id, T)).toEqual({ outcome: 'consumed', record: c });
-        expect(await storage.consumeCode(c.id, T + 1)).toEqual({ outcome: 'reused', record: c });
+        expect(await storage.consumeCode(c.id, T, 'c1')).toEqual({ outcome: 'consumed', record: c });
+        expect(await storage.consumeCode(c.id, T + 1, 'c1')).toEqual({ outcome: 'reused', record: c });
       });
       it('optional dpop_jkt (RFC 9449 §10) and nonce absent stay absent', async () => {
         const { dpopJkt: _j, nonce: _n, ...rest } = code();
         await storage.saveCode(rest);
-        const result = await storage.consumeCode(rest.id, T);
+        const result = await storage.consumeCode(rest.id, T, 'c1');
         expect(result).toEqual({ outcome: 'consumed', record: rest });
         expect(result.outcome === 'consumed' && 'dpopJkt' in result.record).toBe(false);
       });
       it('unknown code → missing; expired unused code → missing (expired behaves as absent)', async () => {
-        expect(await storage.consumeCode(uid('code'), T)).toEqual({ outcome: 'missing' });
+        expect(await storage.consumeCode(uid('code'), T, 'c1')).toEqual({ outcome: 'missing' });
         const c = code({ expiresAt: T + 60 });
         await storage.saveCode(c);
-        expect(await storage.consumeCode(c.id, T + 60)).toEqual({ outcome: 'missing' });
+        expect(await storage.consumeCode(c.id, T + 60, 'c1')).toEqual({ outcome: 'missing' });
       });
       it('a used code replayed after its expiry is still reported reused until purged (so the grant gets revoked)', async () => {
         const c = code({ expiresAt: T + 60 });
         await storage.saveCode(c);
-        expect((await storage.consumeCode(c.id, T)).outcome).toBe('consumed');
-        expect((await storage.consumeCode(c.id, T + 3600)).outcome).toBe('reused');
+        expect((await storage.consumeCode(c.id, T, 'c1')).outcome).toBe('consumed');
+        expect((await storage.consumeCode(c.id, T + 3600, 'c1')).outcome).toBe('reused');
+      });
+      it('findCode: live unused → used false; once consumed → used true, even past its expiry; expired unused or unknown → undefined', async () => {
+        const c = code({ expiresAt: T + 60 });
+        await storage.saveCode(c);
+        expect(await storage.findCode(c.id, T)).toEqual({ record: c, used: false });
+        expect(await storage.findCode(c.id, T + 60)).toBeUndefined();
+        expect(await storage.findCode(uid('code'), T)).toBeUndefined();
+        await storage.consumeCode(c.id, T, 'c1');
+        expect(await storage.findCode(c.id, T)).toEqual({ record: c, used: true });
+        expect(await storage.findCode(c.id, T + 3600)).toEqual({ record: c, used: true });
+      });
+      it('another client cannot use a code up: missing, and the code stays consumable by its own client; nor does it see the code as reused', async () => {
+        const c = code({ clientId: 'c1' });
+        await storage.saveCode(c);
+        expect(await storage.consumeCode(c.id, T, 'c2')).toEqual({ outcome: 'missing' });
+        expect(await storage.findCode(c.id, T)).toEqual({ record: c, used: false });
+        expect(await storage.consumeCode(c.id, T, 'c1')).toEqual({ outcome: 'consumed', record: c });
+        expect(await storage.consumeCode(c.id, T, 'c2')).toEqual({ outcome: 'missing' });
+        expect(await storage.consumeCode(c.id, T, 'c1')).toEqual({ outcome: 'reused', record: c });
       });
       it('concurrency: 50 parallel redemptions of one code → exactly one consumed, 49 reused', async () => {
         const c = code();
         await storage.saveCode(c);
-        const results = await Promise.all(Array.from({ length: 50 }, () => storage.consumeCode(c.id, T)));
+        const results = await Promise.all(Array.from({ length: 50 }, () => storage.consumeCode(c.id, T, 'c1')));
         expect(count(results, (r) => r.outcome === 'consumed')).toBe(1);
         expect(count(results, (r) => r.outcome === 'reused')).toBe(49);
       });
@@ -201,17 +220,31 @@ export function storageContract(name: string, makeHarness: () => Promise<Storage
       it('consumed once with its params; then absent; expired → absent', async () => {
         const r = { id: uid('par'), clientId: 'c1', params: { response_type: 'code', dpop_jkt: 'jkt' }, expiresAt: T + 60 };
         await storage.savePushedRequest(r);
-        expect(await storage.consumePushedRequest(r.id, T)).toEqual(r);
-        expect(await storage.consumePushedRequest(r.id, T)).toBeUndefined();
+        expect(await storage.consumePushedRequest(r.id, T, 'c1')).toEqual(r);
+        expect(await storage.consumePushedRequest(r.id, T, 'c1')).toBeUndefined();
         const old = { ...r, id: uid('par') };
         await storage.savePushedRequest(old);
-        expect(await storage.consumePushedRequest(old.id, T + 60)).toBeUndefined();
-        expect(await storage.consumePushedRequest(uid('par'), T)).toBeUndefined();
+        expect(await storage.consumePushedRequest(old.id, T + 60, 'c1')).toBeUndefined();
+        expect(await storage.consumePushedRequest(uid('par'), T, 'c1')).toBeUndefined();
+      });
+      it('another client cannot use a request_uri up: undefined, and its own client still gets it once', async () => {
+        const r = { id: uid('par'), clientId: 'c1', params: { response_type: 'code' }, expiresAt: T + 60 };
+        await storage.savePushedRequest(r);
+        expect(await storage.consumePushedRequest(r.id, T, 'c2')).toBeUndefined();
+        expect(await storage.consumePushedRequest(r.id, T, 'c1')).toEqual(r);
+        expect(await storage.consumePushedRequest(r.id, T, 'c1')).toBeUndefined();
+      });
+      it('concurrency: 50 parallel consumes of one request_uri by its client and by others → exactly one winner, its own client', async () => {
+        const r = { id: uid('par'), clientId: 'c1', params: {}, expiresAt: T + 60 };
+        await storage.savePushedRequest(r);
+        const results = await Promise.all(Array.from({ length: 50 }, (_, i) => storage.consumePushedRequest(r.id, T, i % 2 ? 'c1' : 'c2')));
+        expect(count(results, (x) => x !== undefined)).toBe(1);
+        expect(results.find((x) => x !== undefined)?.clientId).toBe('c1');
       });
       it('concurrency: 50 parallel consumes of one request_uri → exactly one winner', async () => {
         const r = { id: uid('par'), clientId: 'c1', params: {}, expiresAt: T + 60 };
         await storage.savePushedRequest(r);
-        const results = await Promise.all(Array.from({ length: 50 }, () => storage.consumePushedRequest(r.id, T)));
+        const results = await Promise.all(Array.from({ length: 50 }, () => storage.consumePushedRequest(r.id, T, 'c1')));
         expect(count(results, (x) => x !== undefined)).toBe(1);
       });
     });
@@ -305,6 +338,90 @@ export function storageContract(name: string, makeHarness: () => Promise<Storage
         expect(await storage.findRefreshToken(taken)).toEqual({ family: g, rotated: false });
         expect((await storage.rotateRefreshToken(t0, t1, T + 11)).outcome).toBe('rotated');
       });
+      describe('key binding in the rotation (RFC 9449 §5)', () => {
+        const [A, B] = ['A'.repeat(43), 'B'.repeat(43)];
+        const unbound = () => {
+          const { jkt: _j, ...f } = family();
+          return f as RefreshFamilyRecord;
+        };
+
+        it('bind: an unbound family is bound to the rotation\'s key, atomically; the successor then needs that key', async () => {
+          const f = unbound();
+          const [t0, t1, t2] = [uid('rt'), uid('rt'), uid('rt')];
+          await storage.createRefreshFamily(f, t0);
+          expect(await storage.rotateRefreshToken(t0, t1, T + 10, { jkt: A, bind: true })).toEqual({ outcome: 'rotated', family: { ...f, jkt: A } });
+          expect(await storage.findRefreshToken(t1)).toEqual({ family: { ...f, jkt: A }, rotated: false });
+          // Another key, or none: mismatch, and nothing changes (t1 stays current, the family live).
+          expect(await storage.rotateRefreshToken(t1, t2, T + 20, { jkt: B, bind: true })).toEqual({ outcome: 'mismatch', family: { ...f, jkt: A } });
+          expect(await storage.rotateRefreshToken(t1, t2, T + 20, { bind: true })).toEqual({ outcome: 'mismatch', family: { ...f, jkt: A } });
+          expect(await storage.findRefreshToken(t1)).toEqual({ family: { ...f, jkt: A }, rotated: false });
+          expect(await storage.findRefreshToken(t2)).toBeUndefined();
+          expect(await storage.rotateRefreshToken(t1, t2, T + 30, { jkt: A, bind: true })).toEqual({ outcome: 'rotated', family: { ...f, jkt: A } });
+        });
+        it('a retired token issued bound, presented with another key: mismatch, the family is NOT revoked; with its key: reused and revoked', async () => {
+          const f = family({ jkt: A });
+          const [t0, t1, t2] = [uid('rt'), uid('rt'), uid('rt')];
+          await storage.createRefreshFamily(f, t0);
+          await storage.rotateRefreshToken(t0, t1, T + 10, { jkt: A, bind: true });
+          expect(await storage.rotateRefreshToken(t0, t2, T + 20, { jkt: B, bind: true })).toEqual({ outcome: 'mismatch', family: f });
+          expect((await storage.findRefreshToken(t1))?.family.revokedAt).toBeUndefined();
+          expect(await storage.rotateRefreshToken(t0, t2, T + 30, { jkt: A, bind: true })).toEqual({ outcome: 'reused', family: { ...f, revokedAt: T + 30 } });
+        });
+        it('a retired token issued before the family was bound sets off reuse detection whatever key comes with it (the thief who bound first loses the family)', async () => {
+          const f = unbound();
+          const [t0, t1, t2] = [uid('rt'), uid('rt'), uid('rt')];
+          await storage.createRefreshFamily(f, t0);
+          await storage.rotateRefreshToken(t0, t1, T + 10, { jkt: B, bind: true }); // bound to B
+          expect(await storage.rotateRefreshToken(t0, t2, T + 20, { jkt: A, bind: true })).toEqual({ outcome: 'reused', family: { ...f, jkt: B, revokedAt: T + 20 } });
+          expect(await storage.rotateRefreshToken(t1, t2, T + 21, { jkt: B, bind: true })).toEqual({ outcome: 'missing' });
+        });
+        it('bind: false (confidential clients) checks a bound family but never binds one', async () => {
+          const f = unbound();
+          const [t0, t1] = [uid('rt'), uid('rt')];
+          await storage.createRefreshFamily(f, t0);
+          expect(await storage.rotateRefreshToken(t0, t1, T + 10, { jkt: A, bind: false })).toEqual({ outcome: 'rotated', family: f });
+          expect(await storage.findRefreshToken(t1)).toEqual({ family: f, rotated: false });
+        });
+        it('a bound current token of a revoked family with the wrong key is a mismatch; with its key, missing', async () => {
+          const f = family({ jkt: A });
+          const t0 = uid('rt');
+          await storage.createRefreshFamily(f, t0);
+          await storage.revokeRefreshFamily(f.familyId, T + 1);
+          expect((await storage.rotateRefreshToken(t0, uid('rt'), T + 2, { jkt: B, bind: true })).outcome).toBe('mismatch');
+          expect(await storage.rotateRefreshToken(t0, uid('rt'), T + 2, { jkt: A, bind: true })).toEqual({ outcome: 'missing' });
+        });
+        it('concurrency: 20 parallel rotations of one unbound token with 20 keys → one rotated and binds its key; the rest are reuse (the token was issued unbound) and the family ends revoked', async () => {
+          const f = unbound();
+          const t0 = uid('rt');
+          await storage.createRefreshFamily(f, t0);
+          const keys = Array.from({ length: 20 }, (_, i) => String(i).padStart(43, 'k'));
+          const results = await Promise.all(keys.map((k, i) => storage.rotateRefreshToken(t0, `${t0}-next-${i}`, T + 10, { jkt: k, bind: true })));
+          expect(count(results, (r) => r.outcome === 'rotated')).toBe(1);
+          expect(count(results, (r) => r.outcome === 'reused')).toBe(19);
+          const winner = results.findIndex((r) => r.outcome === 'rotated');
+          const current = await storage.findRefreshToken(`${t0}-next-${winner}`);
+          expect(current?.family.jkt).toBe(keys[winner]);
+          expect(current?.family.revokedAt).toBe(T + 10);
+        });
+        it('concurrency: 20 parallel rotations of one bound token, half with a wrong key → one rotated; the wrong keys get mismatch and never revoke', async () => {
+          const f = family({ jkt: A });
+          const t0 = uid('rt');
+          await storage.createRefreshFamily(f, t0);
+          const results = await Promise.all(Array.from({ length: 20 }, (_, i) => storage.rotateRefreshToken(t0, `${t0}-next-${i}`, T + 10, { jkt: i % 2 ? A : B, bind: true })));
+          expect(count(results, (r) => r.outcome === 'rotated')).toBe(1);
+          expect(count(results, (r) => r.outcome === 'mismatch')).toBe(10);
+          expect(count(results, (r) => r.outcome === 'reused')).toBe(9);
+        });
+        it('nothing half-written: a failed rotation that would bind leaves the family unbound and the token current', async () => {
+          const f = unbound();
+          const taken = uid('rt');
+          await storage.createRefreshFamily(family(), taken);
+          const t0 = uid('rt');
+          await storage.createRefreshFamily(f, t0);
+          await expect(storage.rotateRefreshToken(t0, taken, T + 10, { jkt: A, bind: true })).rejects.toThrow();
+          expect(await storage.findRefreshToken(t0)).toEqual({ family: f, rotated: false });
+        });
+      });
       it('createRefreshFamily is all or nothing: a duplicate token hash leaves no family behind', async () => {
         const taken = uid('rt');
         await storage.createRefreshFamily(family(), taken);
@@ -356,7 +473,7 @@ export function storageContract(name: string, makeHarness: () => Promise<Storage
         await storage.saveCode(oldCode);
         await storage.saveCode(liveCode);
         await storage.saveCode(usedOldCode);
-        await storage.consumeCode(usedOldCode.id, now - 10);
+        await storage.consumeCode(usedOldCode.id, now - 10, 'c1');
         const oldFam = family({ expiresAt: now });
         const liveFam = family({ expiresAt: now + 1 });
         const [to, tl] = [uid('rt'), uid('rt')];
@@ -367,8 +484,8 @@ export function storageContract(name: string, makeHarness: () => Promise<Storage
         await storage.revokeAccessToken(jtiOld, now);
         await storage.revokeAccessToken(jtiLive, now + 60);
         await storage.purgeExpired(now);
-        expect(await storage.consumeCode(usedOldCode.id, now)).toEqual({ outcome: 'missing' });
-        expect((await storage.consumeCode(liveCode.id, now)).outcome).toBe('consumed');
+        expect(await storage.consumeCode(usedOldCode.id, now, 'c1')).toEqual({ outcome: 'missing' });
+        expect((await storage.consumeCode(liveCode.id, now, 'c1')).outcome).toBe('consumed');
         expect(await storage.findRefreshToken(to)).toBeUndefined();
         expect((await storage.findRefreshToken(tl))?.family).toEqual(liveFam);
         expect(await storage.isAccessTokenRevoked(jtiLive, now)).toBe(true);
@@ -398,7 +515,7 @@ export function storageContract(name: string, makeHarness: () => Promise<Storage
       expect(await storage.findRefreshToken(t0)).toEqual({ family: f, rotated: true });
       expect(await storage.findRefreshToken(t1)).toEqual({ family: f, rotated: false });
       expect(await storage.isAccessTokenRevoked(jti, T)).toBe(true);
-      expect(await storage.consumeCode(unused.id, T)).toEqual({ outcome: 'consumed', record: unused });
+      expect(await storage.consumeCode(unused.id, T, 'c1')).toEqual({ outcome: 'consumed', record: unused });
       // Reuse detection survives the restart too.
       expect((await storage.rotateRefreshToken(t0, uid('rt'), T + 2)).outcome).toBe('reused');
     });

@@ -147,7 +147,7 @@ describe.each(backends)('SQL storage on %s agrees with a model of the Storage co
             }
             case 'consumeCode': {
               const id = codeId(o.code);
-              const got = await storage.consumeCode(id, now);
+              const got = await storage.consumeCode(id, now, 'c');
               const code = codes.get(id);
               const want = !code ? 'missing' : code.consumed ? 'reused' : code.expiresAt > now ? 'consumed' : 'missing';
               expect(got.outcome).toBe(want);

@@ -46,9 +46,13 @@ export async function authorizeEndpoint(ctx: AsContext, request: Request): Promi
 
   const requestUri = params.get('request_uri');
   if (requestUri !== undefined) {
-    // RFC 9126 §4: the pushed parameters are the request; a request_uri works once, for its client.
-    const pushed = requestUri.startsWith(REQUEST_URI_PREFIX) ? await ctx.storage.consumePushedRequest(credentialHash(requestUri), now) : undefined;
-    if (!pushed || pushed.clientId !== client.clientId) return errorPage(400, 'invalid_request_uri', 'the request_uri is invalid, expired or already used');
+    // RFC 9126 §4: the pushed parameters are the request; a request_uri works once, for its
+    // client only. The storage consumes it only for that client (one atomic statement), so
+    // another client_id cannot use it up: its owner can still start the sign-in.
+    const pushed = requestUri.startsWith(REQUEST_URI_PREFIX)
+      ? await ctx.storage.consumePushedRequest(credentialHash(requestUri), now, client.clientId)
+      : undefined;
+    if (!pushed || pushed.clientId !== client.clientId) return errorPage(400, 'invalid_request_uri', 'the request_uri is invalid, expired, already used or not issued to this client');
     params = new Map(Object.entries(pushed.params));
   }
 

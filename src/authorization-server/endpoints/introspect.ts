@@ -1,8 +1,15 @@
 /**
- * Token introspection (RFC 7662), for authenticated confidential clients (resource servers).
- * A bound access token answers `token_type: "DPoP"` and `cnf.jkt` (RFC 9449 §6.2), so the
- * resource server can check the proof's key; anything revoked, expired or unknown is
- * `{ "active": false }` and nothing more (RFC 7662 §2.2).
+ * Token introspection (RFC 7662), for the resource servers the configuration names: clients
+ * with `introspection: true`, authenticated. A bound access token answers `token_type: "DPoP"`
+ * and `cnf.jkt` (RFC 9449 §6.2), so the resource server can check the proof's key; anything
+ * revoked, expired or unknown is `{ "active": false }` and nothing more (RFC 7662 §2.2).
+ *
+ * Who may ask (RFC 7662 §2.1, §4): the answer tells whose token it is, its scope and its key,
+ * so a client that fails authentication gets 401 `invalid_client`, and an authenticated client
+ * that is not allowed to introspect gets 403 `unauthorized_client` (reason
+ * `introspection_not_allowed`) before the token is even read. Not `{ "active": false }`: that
+ * would be a lie to a misconfigured resource server, which then refuses every token without
+ * saying why.
  *
  * @module
  */
@@ -19,9 +26,13 @@ const INACTIVE = { active: false };
 export async function introspectEndpoint(ctx: AsContext, request: Request): Promise<Response> {
   try {
     const params = await readForm(request);
-    const { method } = await authenticateClient(ctx, request, params, [ctx.issuer, ctx.endpoints.introspection]);
+    const { client, method } = await authenticateClient(ctx, request, params, [ctx.issuer, ctx.endpoints.introspection]);
     // RFC 7662 §2.1: the endpoint MUST require authorization; a public client proves nothing.
     if (method === 'none') throw new OAuthError('invalid_client', 'introspection requires client authentication', 401);
+    // §4: only the resource servers configured for it learn anything about tokens.
+    if (!ctx.introspectors.has(client.clientId)) {
+      throw new OAuthError('unauthorized_client', 'introspection_not_allowed: this client may not use the introspection endpoint', 403);
+    }
     const token = required(params, 'token');
     const now = ctx.now();
     const hint = params.get('token_type_hint');

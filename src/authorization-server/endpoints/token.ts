@@ -3,9 +3,15 @@
  * authentication, one grant, one signed access token. Every answer, success or error, carries
  * the next `DPoP-Nonce` when nonces are required (RFC 9449 §8).
  *
+ * The order is what keeps the replay cache for real requests (RFC 9449 §11.1): the proof is
+ * checked without spending its `jti` (a nonce challenge then costs no client assertion either),
+ * then the client is authenticated, then everything that can refuse the request without using
+ * anything up (grant type allowed, parameters, the code or refresh token and its binding), and
+ * only then is the `jti` spent, before the code or refresh token is used up.
+ *
  * @module
  */
-import { proofOf, refreshBinding, requireProofForClient } from '../binding.js';
+import { proofOf, refreshBinding, requireProofForClient, spendProof } from '../binding.js';
 import { authenticateClient } from '../client-auth.js';
 import type { AsContext } from '../context.js';
 import { issueAccessToken } from '../access-token.js';
@@ -33,18 +39,22 @@ export async function tokenEndpoint(ctx: AsContext, request: Request): Promise<R
     const grantType = params.get('grant_type');
     if (grantType === undefined) throw new OAuthError('invalid_request', 'the "grant_type" parameter is missing');
     if (!SUPPORTED.has(grantType)) throw new OAuthError('unsupported_grant_type', `grant_type "${grantType.slice(0, 64)}" is not supported`);
-    // The proof first: a nonce challenge must not spend a client assertion's jti.
+    // The proof first, unspent: a nonce challenge must not spend a client assertion's jti.
     const proof = await proofOf(ctx, request, ctx.endpoints.token);
     const { client } = await authenticateClient(ctx, request, params, [ctx.issuer, ctx.endpoints.token]);
     if (!client.grantTypes.includes(grantType as GrantType)) {
       throw new OAuthError('unauthorized_client', `this client may not use the ${grantType} grant`);
     }
     requireProofForClient(client, proof);
+    // Each grant calls this once it has checked everything it can without using anything up.
+    const spend = () => spendProof(ctx, proof, client);
 
     let grant: GrantResult;
-    if (grantType === 'client_credentials') grant = clientCredentialsGrant(client, params);
-    else if (grantType === 'authorization_code') grant = await authorizationCodeGrant(ctx, client, params, proof);
-    else grant = await refreshTokenGrant(ctx, client, params, proof);
+    if (grantType === 'client_credentials') {
+      grant = clientCredentialsGrant(client, params);
+      await spend();
+    } else if (grantType === 'authorization_code') grant = await authorizationCodeGrant(ctx, client, params, proof, spend);
+    else grant = await refreshTokenGrant(ctx, client, params, proof, spend);
 
     const now = ctx.now();
     const { token } = await issueAccessToken(ctx.keys, {

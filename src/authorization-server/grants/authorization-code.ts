@@ -2,6 +2,11 @@
  * The authorization code grant (RFC 6749 §4.1.3) with PKCE (RFC 7636, S256 only) and the
  * `dpop_jkt` binding of the code (RFC 9449 §10).
  *
+ * Only a request that could redeem the code can use it up or set off reuse revocation: the
+ * code is looked up first and client, redirect URI, verifier and key are checked on it, so a
+ * code presented by another client (RFC 6749 §4.1.3: refused), or without its verifier or key,
+ * leaves the code usable by its client and revokes nothing.
+ *
  * @module
  */
 import type { VerifiedProof } from '../../core/proof/verify.js';
@@ -17,28 +22,45 @@ import type { GrantResult } from './types.js';
 /** RFC 7636 §4.1: 43–128 unreserved characters. */
 const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
 
-export async function authorizationCodeGrant(ctx: AsContext, client: ClientRecord, params: FormParams, proof: VerifiedProof | undefined): Promise<GrantResult> {
+/**
+ * @param spend spends the proof's `jti`; called once the code is known to be redeemable by this
+ *   request, before the code is used up.
+ */
+export async function authorizationCodeGrant(
+  ctx: AsContext,
+  client: ClientRecord,
+  params: FormParams,
+  proof: VerifiedProof | undefined,
+  spend: () => Promise<void>,
+): Promise<GrantResult> {
   const code = required(params, 'code');
   const redirectUri = required(params, 'redirect_uri');
   const verifier = required(params, 'code_verifier');
   if (!VERIFIER.test(verifier)) throw new OAuthError('invalid_request', 'code_verifier must be 43–128 unreserved characters (RFC 7636 §4.1)');
   const now = ctx.now();
   const id = credentialHash(code);
-  const result = await ctx.storage.consumeCode(id, now);
-  if (result.outcome === 'missing') throw new OAuthError('invalid_grant', 'the authorization code is invalid or expired');
-  if (result.outcome === 'reused') {
-    // RFC 6749 §4.1.2 / RFC 9700 §4.14: a second redemption is an attack; revoke what the first issued.
-    await ctx.storage.revokeGrant(result.record.id, now);
-    await revokeGrantAccessTokens(ctx, result.record.id, now);
-    ctx.log.warn({ clientId: client.clientId }, 'authorization code reused: the tokens issued from it are revoked');
-    throw new OAuthError('invalid_grant', 'the authorization code has already been used');
-  }
-  const record = result.record;
-  if (record.clientId !== client.clientId) throw new OAuthError('invalid_grant', 'the authorization code was issued to another client');
+  const found = await ctx.storage.findCode(id, now);
+  if (!found) throw new OAuthError('invalid_grant', 'invalid_code: the authorization code is invalid or expired');
+  const { record } = found;
+  // RFC 6749 §4.1.3: issued to this client. Another client's attempt changes nothing.
+  if (record.clientId !== client.clientId) throw new OAuthError('invalid_grant', 'client_mismatch: the authorization code was issued to another client');
   // RFC 6749 §4.1.3: identical to the redirect_uri of the authorization request.
-  if (record.redirectUri !== redirectUri) throw new OAuthError('invalid_grant', 'redirect_uri does not match the authorization request');
-  if (s256(verifier) !== record.codeChallenge) throw new OAuthError('invalid_grant', 'PKCE verification failed (RFC 7636 §4.6)');
+  if (record.redirectUri !== redirectUri) throw new OAuthError('invalid_grant', 'redirect_uri_mismatch: redirect_uri does not match the authorization request');
+  if (s256(verifier) !== record.codeChallenge) throw new OAuthError('invalid_grant', 'pkce_mismatch: PKCE verification failed (RFC 7636 §4.6)');
   // RFC 9449 §10: the proof's key must be the one named by dpop_jkt.
   requireKey(record.dpopJkt, proof, 'authorization code');
+  if (found.used) throw await codeReused(ctx, client, record.id, now);
+  await spend();
+  const result = await ctx.storage.consumeCode(id, now, client.clientId);
+  if (result.outcome === 'missing') throw new OAuthError('invalid_grant', 'invalid_code: the authorization code is invalid or expired');
+  if (result.outcome === 'reused') throw await codeReused(ctx, client, record.id, now);
   return { subject: record.subject, scope: record.scope, authTime: record.authTime, grantId: record.id, startFamily: { grantId: record.id } };
+}
+
+/** RFC 6749 §4.1.2 / RFC 9700 §4.14: a second redemption is an attack; revoke what the first issued. */
+async function codeReused(ctx: AsContext, client: ClientRecord, grantId: string, now: number): Promise<OAuthError> {
+  await ctx.storage.revokeGrant(grantId, now);
+  await revokeGrantAccessTokens(ctx, grantId, now);
+  ctx.log.warn({ clientId: client.clientId }, 'authorization code reused: the tokens issued from it are revoked');
+  return new OAuthError('invalid_grant', 'code_reused: the authorization code has already been used');
 }

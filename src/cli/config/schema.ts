@@ -47,6 +47,8 @@ const client = z
     grantTypes: z.array(z.enum(['authorization_code', 'refresh_token', 'client_credentials'])).min(1),
     scope: z.string().default(''),
     dpopBoundAccessTokens: z.boolean().default(false),
+    /** RFC 7662: this client (a resource server) may call the introspection endpoint. */
+    introspection: z.boolean().default(false),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -57,6 +59,7 @@ const client = z
     if (c.tokenEndpointAuthMethod === 'private_key_jwt' && !c.jwks) ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'required for private_key_jwt' });
     if (c.grantTypes.includes('authorization_code') && c.redirectUris.length === 0) ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'required for authorization_code' });
     if (c.tokenEndpointAuthMethod === 'none' && c.grantTypes.includes('client_credentials')) ctx.addIssue({ code: 'custom', path: ['grantTypes'], message: 'client_credentials needs an authenticated client' });
+    if (c.tokenEndpointAuthMethod === 'none' && c.introspection) ctx.addIssue({ code: 'custom', path: ['introspection'], message: 'introspection needs an authenticated client' });
   });
 
 const user = z
@@ -84,6 +87,8 @@ export const authorizationServerSchema = z
         nonceSecret: nonceSecret.optional(),
         maxAge: seconds.optional(),
         maxFuture: z.number().int().nonnegative().optional(),
+        /** Live proof jtis one confidential client (perClient) or one key of a public client (perKey) may hold in the replay cache. */
+        replayQuota: z.object({ perClient: z.number().int().positive().optional(), perKey: z.number().int().positive().optional() }).strict().optional(),
       })
       .strict()
       .default({}),
@@ -119,6 +124,12 @@ export const apiSchema = z
     nonceSecret: nonceSecret.optional(),
     /** Unbound (Bearer) tokens: 'allow' or 'reject'. A DPoP-bound token is never accepted as Bearer. */
     bearer: z.enum(['allow', 'reject']).default('reject'),
+    /**
+     * The API's own replay cache. Default: one like the authorization server's but separate
+     * (its own memory; on Redis the key prefix `<prefix>api:`; on PostgreSQL the schema
+     * `<schema>_api`), so a flood at one server never stops the other.
+     */
+    replayCache: replayCache.optional(),
     corsOrigins: z.array(serverUrl).default([]),
   })
   .strict();

@@ -2,16 +2,33 @@
  * `dpopkit serve`: the authorization server, the demo API and the demo page, composed from the
  * configuration. Nothing here is protocol logic; it only wires the role packages together.
  *
+ * The two servers share no replay state: each has its own replay cache (see `stores.ts`) and
+ * its own nonce secret, derived from the configured one with HKDF (RFC 5869) under a label per
+ * role. So a flood at one cannot fill the other's cache, and a nonce one hands out is no good at
+ * the other, while every process of a fleet that shares the configured secret still derives
+ * the same two.
+ *
  * @module
  */
-import { randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { createAuthorizationServer, hashPassword } from '../../authorization-server/index.js';
 import type { Config } from '../config/schema.js';
 import { createDemoApi } from './api.js';
 import { createDemoSite } from './demo-site.js';
 import { listen, type Listening } from './listen.js';
-import { openReplayCache, openStorage } from './stores.js';
+import { apiReplayCacheConfig, openReplayCache, openStorage } from './stores.js';
+
+/** HKDF `info` labels: one secret per role, never the configured one itself. */
+export const NONCE_LABELS = {
+  authorizationServer: 'dpopkit serve: authorization server DPoP nonces',
+  api: 'dpopkit serve: resource server DPoP nonces',
+} as const;
+
+/** A 32-byte nonce secret for one role, from the configured secret (HKDF-SHA256, RFC 5869). */
+export function roleNonceSecret(secret: string, label: string): string {
+  return Buffer.from(hkdfSync('sha256', secret, 'dpopkit serve', label, 32)).toString('base64url');
+}
 
 export interface Running {
   urls: { issuer: string; api?: string; demo?: string };
@@ -36,6 +53,8 @@ export async function startServers(config: Config): Promise<Running> {
     closers.push(() => storage.close());
     const replay = await openReplayCache(asConfig.replayCache);
     closers.push(() => replay.close());
+    const apiReplay = config.api ? await openReplayCache(apiReplayCacheConfig(asConfig.replayCache, config.api)) : undefined;
+    if (apiReplay) closers.push(() => apiReplay.close());
 
     const users = await Promise.all(
       asConfig.users.map(async ({ password, passwordHash, ...user }) => {
@@ -47,7 +66,7 @@ export async function startServers(config: Config): Promise<Running> {
       issuer: asConfig.issuer,
       storage,
       replayCache: replay.cache,
-      dpop: { ...asConfig.dpop, nonceSecret },
+      dpop: { ...asConfig.dpop, nonceSecret: roleNonceSecret(nonceSecret, NONCE_LABELS.authorizationServer) },
       tokens: asConfig.tokens,
       signingKeys: asConfig.signingKeys,
       corsOrigins: asConfig.corsOrigins,
@@ -63,7 +82,14 @@ export async function startServers(config: Config): Promise<Running> {
 
     let apiUrl: string | undefined;
     if (config.api) {
-      const api = createDemoApi({ config: config.api, issuer: asConfig.issuer, nonceSecret, replayCache: replay.cache, logger: logger.child({ role: 'resource-server' }) });
+      const api = createDemoApi({
+        // The API's secret: its own if configured, else the shared one, under the API's label.
+        config: { ...config.api, nonceSecret: undefined },
+        issuer: asConfig.issuer,
+        nonceSecret: roleNonceSecret(config.api.nonceSecret ?? nonceSecret, NONCE_LABELS.api),
+        replayCache: apiReplay!.cache,
+        logger: logger.child({ role: 'resource-server' }),
+      });
       const listening = await listen(config.api.url, api.fetch);
       closers.push(() => listening.close());
       apiUrl = config.api.url;

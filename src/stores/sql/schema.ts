@@ -107,6 +107,14 @@ export const MIGRATIONS: ReadonlyArray<(s: string) => string> = [
       expires_at bigint NOT NULL
     );
     CREATE INDEX replay_cache_expires_at ON ${s}.replay_cache (expires_at);`,
+  // 3: each refresh token remembers the key its family was bound to when it was issued (RFC 9449
+  // §5), so a family bound at a later refresh still tells an old unbound token (reuse: revoke)
+  // from a bound one presented without its key (refuse, change nothing). Existing tokens of
+  // bound families were all issued bound.
+  (s) => `
+    ALTER TABLE ${s}.refresh_tokens ADD COLUMN jkt text;
+    UPDATE ${s}.refresh_tokens t SET jkt = f.jkt FROM ${s}.refresh_families f
+      WHERE f.family_id = t.family_id AND f.jkt IS NOT NULL;`,
 ];
 
 /** The schema version this code expects. */

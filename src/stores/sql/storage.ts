@@ -5,11 +5,14 @@
  * Atomicity (the port's "two concurrent callers can never both win"):
  * - single use (codes, PAR `request_uri`s, interactions) is ONE conditional statement,
  *   `UPDATE … SET consumed_at = now WHERE id = $1 AND consumed_at IS NULL AND expires_at > now
- *   RETURNING …`: under PostgreSQL's row lock only the first UPDATE matches; a second query
- *   afterwards only tells `reused` from `missing` (RFC 6749 §4.1.2, RFC 9126 §4);
- * - refresh rotation is one transaction: conditional retire of the presented token plus insert
- *   of its successor; if the token was already retired the same transaction revokes the whole
- *   family (RFC 9700 §4.14.2 reuse detection). A failing statement rolls everything back.
+ *   [AND client_id = $3] RETURNING …`: under PostgreSQL's row lock only the first UPDATE
+ *   matches, and only for the client the record belongs to (another client cannot use it up);
+ *   a second query afterwards only tells `reused` from `missing` (RFC 6749 §4.1.2, RFC 9126 §4);
+ * - refresh rotation is one transaction: conditional retire of the presented token (with the
+ *   key check of RFC 9449 §5 in the same WHERE), binding of an unbound family to the request's
+ *   key, insert of its successor; if the token was already retired the same transaction revokes
+ *   the whole family (RFC 9700 §4.14.2 reuse detection), unless the token was issued bound and
+ *   the request does not have its key. A failing statement rolls everything back.
  *
  * @module
  */
@@ -125,12 +128,14 @@ export function createSqlStorage(executor: SqlExecutor, schema: string): Storage
   const s = quoteSchema(schema);
   const FAMILY_COLUMNS = 'f.family_id, f.client_id, f.subject, f.scope, f.jkt, f.grant_id, f.auth_time, f.created_at, f.expires_at, f.revoked_at';
 
-  /** Single use for the three consumable tables: one conditional UPDATE. */
-  const consume = (table: string, id: string, now: number, q: Queryable = executor) =>
-    q.query<Row>(
-      `UPDATE ${s}.${table} SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL AND expires_at > $2 RETURNING *`,
-      [id, now],
-    );
+  /** Single use for the three consumable tables: one conditional UPDATE (for one client, if given). */
+  const consume = (table: string, id: string, now: number, clientId?: string, q: Queryable = executor) =>
+    clientId === undefined
+      ? q.query<Row>(`UPDATE ${s}.${table} SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL AND expires_at > $2 RETURNING *`, [id, now])
+      : q.query<Row>(
+        `UPDATE ${s}.${table} SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL AND expires_at > $2 AND client_id = $3 RETURNING *`,
+        [id, now, clientId],
+      );
 
   return {
     migrate: () => migrate(executor, schema),
@@ -190,13 +195,24 @@ export function createSqlStorage(executor: SqlExecutor, schema: string): Storage
         [r.id, r.clientId, r.subject, r.redirectUri, r.scope, r.codeChallenge, r.codeChallengeMethod, r.dpopJkt ?? null, r.nonce ?? null, r.authTime, r.expiresAt],
       );
     },
-    async consumeCode(id, now): Promise<ConsumeResult<AuthorizationCodeRecord>> {
-      const won = await consume('authorization_codes', id, now);
+    async findCode(id, now) {
+      const { rows } = await executor.query<Row>(
+        `SELECT * FROM ${s}.authorization_codes WHERE id = $1 AND (consumed_at IS NOT NULL OR expires_at > $2)`,
+        [id, now],
+      );
+      const r = rows[0];
+      return r ? { record: toCode(r), used: r.consumed_at !== null && r.consumed_at !== undefined } : undefined;
+    },
+    async consumeCode(id, now, clientId): Promise<ConsumeResult<AuthorizationCodeRecord>> {
+      const won = await consume('authorization_codes', id, now, clientId);
       if (won.rows[0]) return { outcome: 'consumed', record: toCode(won.rows[0]) };
       // Lost: was it used already (an attack: RFC 6749 §4.1.2 says revoke what it issued), or
-      // never issued / expired unused? A used code stays `reused` until purged, even past its
-      // expiry, so a late replay still triggers revocation of its grant.
-      const { rows } = await executor.query<Row>(`SELECT * FROM ${s}.authorization_codes WHERE id = $1 AND consumed_at IS NOT NULL`, [id]);
+      // never issued / expired unused / another client's? A used code stays `reused` until
+      // purged, even past its expiry, so a late replay still triggers revocation of its grant.
+      const { rows } = await executor.query<Row>(
+        `SELECT * FROM ${s}.authorization_codes WHERE id = $1 AND consumed_at IS NOT NULL AND client_id = $2`,
+        [id, clientId],
+      );
       return rows[0] ? { outcome: 'reused', record: toCode(rows[0]) } : { outcome: 'missing' };
     },
 
@@ -206,8 +222,8 @@ export function createSqlStorage(executor: SqlExecutor, schema: string): Storage
         [r.id, r.clientId, json(r.params), r.expiresAt],
       );
     },
-    async consumePushedRequest(id, now) {
-      const { rows } = await consume('pushed_requests', id, now);
+    async consumePushedRequest(id, now, clientId) {
+      const { rows } = await consume('pushed_requests', id, now, clientId);
       return rows[0] ? toPushed(rows[0]) : undefined;
     },
 
@@ -218,7 +234,10 @@ export function createSqlStorage(executor: SqlExecutor, schema: string): Storage
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
           [f.familyId, f.clientId, f.subject, f.scope, f.jkt ?? null, f.grantId ?? null, f.authTime, f.createdAt, f.expiresAt, f.revokedAt ?? null],
         );
-        await tx.query(`INSERT INTO ${s}.refresh_tokens (token_hash, family_id, created_at) VALUES ($1, $2, $3)`, [tokenHash, f.familyId, f.createdAt]);
+        await tx.query(
+          `INSERT INTO ${s}.refresh_tokens (token_hash, family_id, created_at, jkt) VALUES ($1, $2, $3, $4)`,
+          [tokenHash, f.familyId, f.createdAt, f.jkt ?? null],
+        );
       });
     },
     async findRefreshToken(tokenHash) {
@@ -229,32 +248,60 @@ export function createSqlStorage(executor: SqlExecutor, schema: string): Storage
       const r = rows[0];
       return r ? { family: toFamily(r), rotated: r.rotated_at !== null && r.rotated_at !== undefined } : undefined;
     },
-    rotateRefreshToken(tokenHash, nextTokenHash, now): Promise<RotateResult> {
+    rotateRefreshToken(tokenHash, nextTokenHash, now, key): Promise<RotateResult> {
       return executor.transaction(async (tx): Promise<RotateResult> => {
-        // Retire the presented token only if it is current and its family is live. Concurrent
-        // rotations of one token queue on its row lock; after the winner commits, PostgreSQL
-        // re-evaluates the WHERE for the others, which then match nothing.
-        const won = await tx.query<Row>(
-          `UPDATE ${s}.refresh_tokens t SET rotated_at = $2 FROM ${s}.refresh_families f
-            WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND f.family_id = t.family_id
-              AND f.revoked_at IS NULL AND f.expires_at > $2
-            RETURNING ${FAMILY_COLUMNS}`,
-          [tokenHash, now],
-        );
+        // Retire the presented token only if it is current, its family is live and (RFC 9449 §5)
+        // the request has the family's key, if it has one. Concurrent rotations of one token
+        // queue on its row lock; after the winner commits, PostgreSQL re-evaluates the WHERE for
+        // the others, which then match nothing. A family is only ever bound here, by the
+        // rotation of its one current token, so that lock also orders the binding.
+        const won = key
+          ? await tx.query<Row>(
+            `UPDATE ${s}.refresh_tokens t SET rotated_at = $2 FROM ${s}.refresh_families f
+              WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND f.family_id = t.family_id
+                AND f.revoked_at IS NULL AND f.expires_at > $2 AND (f.jkt IS NULL OR f.jkt = $3)
+              RETURNING ${FAMILY_COLUMNS}`,
+            [tokenHash, now, key.jkt ?? null],
+          )
+          : await tx.query<Row>(
+            `UPDATE ${s}.refresh_tokens t SET rotated_at = $2 FROM ${s}.refresh_families f
+              WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND f.family_id = t.family_id
+                AND f.revoked_at IS NULL AND f.expires_at > $2
+              RETURNING ${FAMILY_COLUMNS}`,
+            [tokenHash, now],
+          );
         if (won.rows[0]) {
-          const family = toFamily(won.rows[0]);
+          let family = toFamily(won.rows[0]);
+          if (key?.bind && key.jkt !== undefined && family.jkt === undefined) {
+            // From this DPoP-bound token on, the family's refresh tokens need this key.
+            const bound = await tx.query<Row>(
+              `UPDATE ${s}.refresh_families f SET jkt = $2 WHERE f.family_id = $1 AND f.jkt IS NULL RETURNING ${FAMILY_COLUMNS}`,
+              [family.familyId, key.jkt],
+            );
+            if (bound.rows[0]) family = toFamily(bound.rows[0]);
+          }
           // A duplicate nextTokenHash throws here and the whole transaction rolls back: the
-          // presented token stays current (nothing half-written).
-          await tx.query(`INSERT INTO ${s}.refresh_tokens (token_hash, family_id, created_at) VALUES ($1, $2, $3)`, [nextTokenHash, family.familyId, now]);
+          // presented token stays current and the family as it was (nothing half-written).
+          await tx.query(
+            `INSERT INTO ${s}.refresh_tokens (token_hash, family_id, created_at, jkt) VALUES ($1, $2, $3, $4)`,
+            [nextTokenHash, family.familyId, now, family.jkt ?? null],
+          );
           return { outcome: 'rotated', family };
         }
         const seen = await tx.query<Row>(
-          `SELECT t.rotated_at, t.family_id FROM ${s}.refresh_tokens t WHERE t.token_hash = $1`,
+          `SELECT t.rotated_at, t.jkt AS token_jkt, ${FAMILY_COLUMNS} FROM ${s}.refresh_tokens t JOIN ${s}.refresh_families f USING (family_id)
+            WHERE t.token_hash = $1`,
           [tokenHash],
         );
         const token = seen.rows[0];
         if (!token) return { outcome: 'missing' };
-        if (token.rotated_at === null || token.rotated_at === undefined) {
+        const current = token.rotated_at === null || token.rotated_at === undefined;
+        // The key this token needs: the family's for the current token, the one in force when
+        // it was issued for a retired one (a family bound later still lets the old unbound
+        // tokens set off reuse detection, whoever presents them).
+        const needs = opt(current ? token.jkt : token.token_jkt);
+        if (key && needs !== undefined && needs !== key.jkt) return { outcome: 'mismatch', family: toFamily(token) };
+        if (current) {
           // Current token of a revoked or expired family: behaves as absent.
           return { outcome: 'missing' };
         }
@@ -262,7 +309,7 @@ export function createSqlStorage(executor: SqlExecutor, schema: string): Storage
         // attacker holds a stolen copy: revoke the whole family, in this same transaction.
         const revoked = await tx.query<Row>(
           `UPDATE ${s}.refresh_families f SET revoked_at = COALESCE(f.revoked_at, $2) WHERE f.family_id = $1 RETURNING ${FAMILY_COLUMNS}`,
-          [token.family_id, now],
+          [String(token.family_id), now],
         );
         return revoked.rows[0] ? { outcome: 'reused', family: toFamily(revoked.rows[0]) } : { outcome: 'missing' };
       });

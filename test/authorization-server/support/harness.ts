@@ -58,7 +58,7 @@ export const alicePasswordHash = (): Promise<string> => (aliceHash ??= hashPassw
 /** Clients most tests use. */
 export function defaultClients(): AuthorizationServerOptions['clients'] {
   return [
-    { clientId: 'confidential', tokenEndpointAuthMethod: 'client_secret_basic', clientSecret: SECRET, grantTypes: ['client_credentials', 'authorization_code', 'refresh_token'], redirectUris: [REDIRECT], scope: 'read write' },
+    { clientId: 'confidential', tokenEndpointAuthMethod: 'client_secret_basic', clientSecret: SECRET, grantTypes: ['client_credentials', 'authorization_code', 'refresh_token'], redirectUris: [REDIRECT], scope: 'read write', introspection: true },
     { clientId: 'poster', tokenEndpointAuthMethod: 'client_secret_post', clientSecret: SECRET, grantTypes: ['client_credentials'], scope: 'read' },
     { clientId: 'spa', clientName: 'Demo <SPA>', tokenEndpointAuthMethod: 'none', redirectUris: [REDIRECT, 'http://127.0.0.1:9/other?x=1'], scope: 'read write' },
     { clientId: 'strict', tokenEndpointAuthMethod: 'client_secret_basic', clientSecret: SECRET, grantTypes: ['client_credentials'], scope: 'read', dpopBoundAccessTokens: true },
