@@ -145,15 +145,17 @@ function suite(name: string, resource: string, scope: string, makeRs: () => Reso
   });
 }
 
-suite('node-oidc-provider JWT access tokens (RFC 9068, JWKS by discovery)', JWT_API, 'read write', () => createResourceServer({ issuer, audience: JWT_API }), true);
+// The test APIs listen on 127.0.0.1 (any port), not at their audience's origin.
+const allowedHosts = ['127.0.0.1'];
+suite('node-oidc-provider JWT access tokens (RFC 9068, JWKS by discovery)', JWT_API, 'read write', () => createResourceServer({ issuer, audience: JWT_API, allowedHosts }), true);
 suite('node-oidc-provider opaque access tokens (RFC 7662 introspection)', OPAQUE_API, 'read', () => createResourceServer({
-  issuer, audience: OPAQUE_API, introspection: { clientId: 'rs', clientSecret: 'rs-secret' },
+  issuer, audience: OPAQUE_API, allowedHosts, introspection: { clientId: 'rs', clientSecret: 'rs-secret' },
 }), false);
 
 describe('node-oidc-provider: tokens for another audience', () => {
   it('RFC 9068 §4: a JWT issued for another resource is refused by an RS with a different audience', async () => {
     const { access_token } = await getToken(JWT_API, 'read');
-    const rs = createResourceServer({ issuer, audience: 'https://elsewhere.example.com' });
+    const rs = createResourceServer({ issuer, audience: 'https://elsewhere.example.com', allowedHosts: ['api.local'] });
     const proof = await createProof(key, { htm: 'GET', htu: 'http://api.local/r', accessToken: access_token });
     const result = await rs.verify({ method: 'GET', url: '/r', headers: { host: 'api.local', authorization: `DPoP ${access_token}`, dpop: proof } });
     expect(result.ok ? 'accepted' : result.reason).toBe('token_bad_audience');

@@ -3,71 +3,16 @@
  * framework's response; and Duende CVE-2024-49755: a token with a proof from another key is
  * refused through EVERY entry point (they all go through the one verify path).
  */
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
-import express from 'express';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findChallenge } from '../../src/index.js';
 import type { ResourceServer } from '../../src/resource-server/index.js';
-import { dpopExpress } from '../../src/resource-server/adapters/express.js';
 import { fastifyDPoP } from '../../src/resource-server/adapters/fastify.js';
-import { dpopWeb } from '../../src/resource-server/adapters/web.js';
+import { ADAPTERS } from './support/adapters.js';
 import { startAuthServer, type AuthServer } from './support/auth-server.js';
-import { call, newKey, raw, startHonoApi, startNodeApi, type Running } from './support/http.js';
+import { call, newKey, raw, type Running } from './support/http.js';
 import { testRs } from './support/rs.js';
-
-async function listen(server: Server): Promise<Running> {
-  if (!server.listening) await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return { base: `http://127.0.0.1:${port}`, port, close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }) };
-}
-
-/** Express: `req.dpop` and `res.locals.dpop`; also under a mounted router (originalUrl). */
-async function startExpress(rs: ResourceServer): Promise<Running> {
-  const app = express();
-  app.get('/resource', dpopExpress(rs), (req, res) => void res.json({ ...req.dpop, fromLocals: res.locals.dpop?.subject }));
-  const router = express.Router();
-  router.get('/resource', dpopExpress(rs), (req, res) => void res.json(req.dpop));
-  app.use('/api', router);
-  return listen(app.listen(0, '127.0.0.1'));
-}
-
-/** Fastify: plugin decorating `request.dpop`, hook on every route. */
-async function startFastify(rs: ResourceServer): Promise<Running> {
-  const app = Fastify();
-  await app.register(fastifyDPoP, { resourceServer: rs });
-  app.get('/resource', async (request) => request.dpop);
-  app.get('/api/resource', async (request) => request.dpop);
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const port = (app.server.address() as AddressInfo).port;
-  return { base: `http://127.0.0.1:${port}`, port, close: () => app.close() };
-}
-
-/** The Web adapter served over real HTTP by @hono/node-server's fetch bridge. */
-async function startWeb(rs: ResourceServer): Promise<Running> {
-  const check = dpopWeb(rs);
-  const server = await new Promise<Server>((resolve) => {
-    const s = serve({
-      fetch: async (request: Request) => {
-        const auth = await check(request);
-        if (!auth.ok) return auth.response;
-        return Response.json(auth.principal, { headers: auth.headers });
-      },
-      port: 0, hostname: '127.0.0.1',
-    }, () => resolve(s as Server));
-  });
-  return listen(server);
-}
-
-const ADAPTERS = [
-  ['node:http', startNodeApi],
-  ['Hono', startHonoApi],
-  ['Express', startExpress],
-  ['Fastify', startFastify],
-  ['Web Request', startWeb],
-] as const;
 
 let as: AuthServer;
 beforeAll(async () => {

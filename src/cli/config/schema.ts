@@ -117,6 +117,12 @@ export const authorizationServerSchema = z
 export const apiSchema = z
   .object({
     url: serverUrl,
+    /**
+     * The URL clients call the API at, when it is not `url` (behind a reverse proxy or gateway;
+     * a path prefix included). Proofs' `htu` is checked against it, never against the Host
+     * header. Default: `url`.
+     */
+    publicUrl: serverUrl.optional(),
     /** Expected `aud` of access tokens (default: the API's URL). */
     audience: z.string().min(1).optional(),
     /** RFC 9449 §9: resource-server nonces. */

@@ -24,8 +24,9 @@ export function createDemoApi({ config, issuer, nonceSecret, replayCache, logger
   const resourceServer = createResourceServer({
     issuer,
     audience: config.audience ?? config.url,
-    // The API is reached at its configured URL: the Host header is not trusted to build htu.
-    publicUrl: config.url,
+    // The API's own origin, as clients call it: proofs are checked against this URL, never
+    // against the Host header (a proof made for another API on this address is refused).
+    publicUrl: config.publicUrl ?? config.url,
     bearer: config.bearer,
     nonce: config.nonce ? { secret: config.nonceSecret ?? nonceSecret } : false,
     replayCache,

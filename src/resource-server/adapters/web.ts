@@ -13,6 +13,14 @@ export interface WebAdapterOptions {
   scopes?: readonly string[];
 }
 
+/** What the runtime knows about the connection, beyond the `Request`. */
+export interface WebRequestInfo {
+  /** The immediate peer's address (for `trustProxy`). */
+  remoteAddress?: string | undefined;
+  /** The request target as received, when the runtime has it (`Request.url` has no dot segments left to check). */
+  rawTarget?: string | undefined;
+}
+
 export type WebResult =
   | {
     ok: true;
@@ -44,8 +52,8 @@ export function applyHeaders(response: Response, headers: Readonly<Record<string
  * ```
  */
 export function dpopWeb(rs: ResourceServer, options: WebAdapterOptions = {}) {
-  return async (request: Request, info: { remoteAddress?: string } = {}): Promise<WebResult> => {
-    const result = await rs.verify({ method: request.method, url: request.url, headers: request.headers, remoteAddress: info.remoteAddress });
+  return async (request: Request, info: WebRequestInfo = {}): Promise<WebResult> => {
+    const result = await rs.verify({ method: request.method, url: request.url, headers: request.headers, remoteAddress: info.remoteAddress, rawTarget: info.rawTarget });
     if (!result.ok) return { ok: false, response: toResponse(result) };
     const denied = options.scopes ? rs.requireScopes(result.principal, options.scopes) : undefined;
     if (denied) return { ok: false, response: toResponse(denied) };
