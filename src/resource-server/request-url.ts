@@ -388,6 +388,10 @@ export function createUrlResolver(options: RequestUrlOptions = {}): UrlResolver 
     const host = hostHeaders[0];
     if (absolute) {
       scheme = absolute[1]!.toLowerCase();
+      // An absolute-form target on a connection whose scheme is known must not name another.
+      if (request.protocol !== undefined && request.protocol !== scheme) {
+        throw invalidRequest('bad_request_target', 'the request target names another scheme than the connection uses', { url: target, protocol: request.protocol });
+      }
       authority = checkHost(absolute[2]!, 'request-target authority');
       path = pathOf(absolute[3]!);
       // A runtime that built this URL from Host must have used the very same Host (no laundering).
@@ -397,8 +401,11 @@ export function createUrlResolver(options: RequestUrlOptions = {}): UrlResolver 
     } else {
       if (!target.startsWith('/')) throw invalidRequest('bad_request_target', 'the request target is not an absolute path', { url: target });
       path = pathOf(target);
-      if (host !== undefined) authority = checkHost(host);
-      else if (base === undefined) throw invalidRequest('bad_host', 'the request has no Host header');
+      // With publicUrl alone, Host is not used at all (a gateway may send any internal name).
+      if (base === undefined || allowed !== undefined) {
+        if (host === undefined) throw invalidRequest('bad_host', 'the request has no Host header');
+        authority = checkHost(host);
+      }
     }
     checkPath(path);
     // The target as received, when `url` is a runtime's normalised copy of it (dot segments gone).
@@ -409,8 +416,7 @@ export function createUrlResolver(options: RequestUrlOptions = {}): UrlResolver 
     if (base !== undefined) {
       // The URL is fixed; allowedHosts, when given too, still checks the Host the request came with.
       if (allowed !== undefined) {
-        if (authority === undefined) throw invalidRequest('bad_host', 'the request has no Host header');
-        const origin = canonicalAuthority(authority, scheme);
+        const origin = canonicalAuthority(authority!, scheme);
         if (!isAllowed(allowed, scheme, origin)) throw invalidRequest('host_not_allowed', 'this API does not answer for that host', { origin: `${scheme}://${origin}`, allowed: options.allowedHosts });
       }
       return `${base}${path}`;

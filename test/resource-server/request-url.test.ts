@@ -72,6 +72,8 @@ describe('request URL policy (unit)', () => {
     expect(anyHost({ method: 'GET', url: 'https://api.example.com/items', headers: { host: 'API.example.com:443' } })).toBe('https://api.example.com/items');
     expect(reasonOf(() => anyHost({ method: 'GET', url: 'http://api.example.com/other?/items', headers: { host: 'api.example.com/other?' } }))).toBe('400 bad_host');
     expect(reasonOf(() => anyHost({ method: 'GET', url: 'http://a.example/items', headers: { host: 'b.example' } }))).toBe('400 host_mismatch');
+    // on a connection whose scheme is known, the target cannot claim another
+    expect(reasonOf(() => anyHost({ method: 'GET', url: 'https://a.example/items', headers: { host: 'a.example' }, protocol: 'http' }))).toBe('400 bad_request_target');
   });
 
   it('allowedHosts: names (any port), name:port, origins (scheme and port too); everything else refused', () => {

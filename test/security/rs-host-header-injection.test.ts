@@ -118,6 +118,8 @@ describe.each(ADAPTERS)('Host header injection through %s', (_name, start) => {
       const res = await attempt(host, `${OTHER}/resource`, `${OTHER}/resource`);
       expect(res.status, host).toBe(400);
     }
+    // nor can an absolute-form target change the scheme of the connection
+    expect((await attempt('api.example.com', 'https://api.example.com/resource', 'https://api.example.com/resource')).status).toBe(400);
     // the API's own origin in absolute form is fine
     expect((await attempt('api.example.com', `${API}/resource`, `${API}/resource`)).status).toBe(200);
   });
