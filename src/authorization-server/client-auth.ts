@@ -12,6 +12,7 @@ import type { AsContext } from './context.js';
 import { OAuthError } from './errors.js';
 import type { FormParams } from './form.js';
 import type { ClientAuthMethod, ClientRecord } from './storage.js';
+import { ThrottledError, throttledOAuthError } from './throttle.js';
 
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -103,23 +104,36 @@ export async function authenticateClient(ctx: AsContext, request: Request, param
     method = 'none';
   }
 
-  const client = await ctx.clients.get(clientId, now);
-  if (!client) throw fail('unknown client');
-  if (client.tokenEndpointAuthMethod !== method) {
-    throw fail(`this client authenticates with ${client.tokenEndpointAuthMethod}, not ${method}`);
+  // Throttling (throttle.ts): a presented secret or assertion is evaluated only while neither
+  // this client_id nor this address is blocked (429 + Retry-After, RFC 6585 §4): before any
+  // scrypt run or comparison with a cached secret. Every invalid_client after that counts.
+  const attempt = method === 'none' ? undefined : ctx.throttle.client(request, clientId, now);
+  try {
+    await attempt?.check();
+    const client = await ctx.clients.get(clientId, now);
+    if (!client) throw fail('unknown client');
+    if (client.tokenEndpointAuthMethod !== method) {
+      throw fail(`this client authenticates with ${client.tokenEndpointAuthMethod}, not ${method}`);
+    }
+    switch (method) {
+      case 'client_secret_basic':
+      case 'client_secret_post':
+        // The scrypt run (not a cache hit) is counted first and bounded by the scrypt gate.
+        if (!(await ctx.clients.checkSecret(client, secret!, now, attempt!.verify))) throw fail('client authentication failed');
+        break;
+      case 'private_key_jwt':
+        await checkAssertion(ctx, client, assertion!, audiences, now, fail);
+        break;
+      case 'none':
+        break;
+    }
+    await attempt?.succeeded();
+    return { client, method };
+  } catch (err) {
+    if (err instanceof ThrottledError) throw throttledOAuthError(err);
+    if (attempt && err instanceof OAuthError && err.error === 'invalid_client') await attempt.failed();
+    throw err;
   }
-  switch (method) {
-    case 'client_secret_basic':
-    case 'client_secret_post':
-      if (!(await ctx.clients.checkSecret(client, secret!, now))) throw fail('client authentication failed');
-      break;
-    case 'private_key_jwt':
-      await checkAssertion(ctx, client, assertion!, audiences, now, fail);
-      break;
-    case 'none':
-      break;
-  }
-  return { client, method };
 }
 
 const jwksCache = new WeakMap<object, ReturnType<typeof createLocalJWKSet>>();

@@ -16,8 +16,11 @@ const MAX_ENTRIES = 10_000;
 export interface ClientDirectory {
   /** The client, from a cache at most 30 s old. */
   get(clientId: string, now: number): Promise<ClientRecord | undefined>;
-  /** Whether `secret` is this client's secret (scrypt; successes cached for 5 minutes). */
-  checkSecret(client: ClientRecord, secret: string, now: number): Promise<boolean>;
+  /**
+   * Whether `secret` is this client's secret (scrypt; successes cached for 5 minutes). `guard`
+   * wraps the scrypt run only, not a cache hit (the throttle counts and gates that work).
+   */
+  checkSecret(client: ClientRecord, secret: string, now: number, guard?: (verify: () => Promise<boolean>) => Promise<boolean>): Promise<boolean>;
 }
 
 /**
@@ -38,13 +41,14 @@ export function createClientDirectory(storage: Storage, configured: ReadonlySet<
       records.set(clientId, { record, until: now + RECORD_TTL });
       return record;
     },
-    async checkSecret(client, secret, now) {
+    async checkSecret(client, secret, now, guard) {
       if (!client.clientSecretHash) return false;
       const digest = createHash('sha256').update(`${client.clientId}\0${secret}`).digest();
       const hit = verified.get(client.clientId);
       // The cached success only counts for the same stored hash (a changed secret invalidates it).
       if (hit && hit.until > now && hit.hash === client.clientSecretHash && timingSafeEqual(hit.digest, digest)) return true;
-      const ok = await verifyPassword(secret, client.clientSecretHash);
+      const hash = client.clientSecretHash;
+      const ok = guard ? await guard(() => verifyPassword(secret, hash)) : await verifyPassword(secret, hash);
       if (ok) {
         if (verified.size >= MAX_ENTRIES) verified.clear();
         verified.set(client.clientId, { digest, hash: client.clientSecretHash, until: now + SECRET_TTL });

@@ -10,6 +10,7 @@ import type { ClientDirectory } from './clients.js';
 import type { ReplayQuota } from './replay-quota.js';
 import type { SigningKeys } from './signing-keys.js';
 import type { Storage } from './storage.js';
+import type { Throttle } from './throttle.js';
 
 /** The subset of a pino logger the server uses. */
 export interface Logger {
@@ -53,6 +54,8 @@ export interface AsContext {
   keys: SigningKeys;
   clients: ClientDirectory;
   users: ReadonlyMap<string, UserRecord>;
+  /** Failed-attempt throttling (username, address, client_id) and the bound on scrypt work. */
+  throttle: Throttle;
   /** Every scope some client may ask for (metadata `scopes_supported`). */
   scopes: readonly string[];
   log: Logger;

@@ -32,6 +32,7 @@ import { createReplayQuota } from './replay-quota.js';
 import { buildApp } from './router.js';
 import { createSigningKeys } from './signing-keys.js';
 import { guardStorage } from './storage-guard.js';
+import { createThrottle } from './throttle.js';
 
 export { hashPassword, verifyPassword } from './passwords.js';
 export { OAuthError, type OAuthErrorCode } from './errors.js';
@@ -39,6 +40,8 @@ export type { AuthorizationServer, AuthorizationServerOptions, ClientConfig, Use
 export type { SigningAlg } from './signing-keys.js';
 export type * from './storage.js';
 export type { Logger } from './context.js';
+export { THROTTLE_DEFAULTS, type AttemptResult, type AttemptState, type AttemptStore, type ThrottleOptions, type ThrottleRule } from './throttle.js';
+export type { TrustProxyOptions } from './client-address.js';
 
 const SILENT: Logger = { info() {}, warn() {}, error() {} };
 
@@ -94,6 +97,8 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   }
   if (!Array.isArray(options.clients)) throw new TypeError('clients must be an array');
 
+  const throttle = createThrottle(options.throttle, { storageStore: raw.attempts, log });
+
   await raw.migrate();
   const scopes = new Set<string>();
   for (const [i, config] of options.clients.entries()) {
@@ -128,6 +133,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     keys,
     clients: createClientDirectory(storage, new Set(options.clients.map((c) => c.clientId))),
     users,
+    throttle,
     scopes: [...scopes].sort(),
     log,
     now,
@@ -138,12 +144,17 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   // Expired codes, interactions, PAR requests, families and revocations are deleted eventually.
   const purge = setInterval(() => {
     storage.purgeExpired(now()).catch((err: unknown) => ctx.log.warn({ err }, 'purgeExpired failed'));
+    ctx.throttle.purge(now()).catch((err: unknown) => ctx.log.warn({ err }, 'throttle purge failed'));
   }, 10 * 60 * 1000);
   purge.unref?.();
 
   return {
     issuer,
-    fetch: (request: Request, env?: unknown) => Promise.resolve(app.fetch(request, env as never)),
+    fetch: (request: Request, env?: unknown) => {
+      // The socket address (@hono/node-server's binding) for throttling by client address.
+      ctx.throttle.observe(request, env);
+      return Promise.resolve(app.fetch(request, env as never));
+    },
     async close() {
       clearInterval(purge);
     },

@@ -51,6 +51,13 @@ export function loginPage(input: LoginPageInput, status = 200, headers: Record<s
   return new Response(html, { status, headers: { ...HEADERS, ...headers } });
 }
 
+/** When to try again, in words: `in 1 second`, `in 45 seconds`, `in 3 minutes` (rounded up). */
+export function waitText(seconds: number): string {
+  if (seconds < 60) return `in ${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.ceil(seconds / 60);
+  return `in ${minutes} minute${minutes === 1 ? '' : 's'}`;
+}
+
 /** An error shown to the user instead of redirecting (unknown client, unregistered redirect URI, …). */
 export function errorPage(status: number, error: string, description: string, headers: Record<string, string> = {}): Response {
   const html = page('Authorization error', `<h1>Authorization error</h1><p><code>${escapeHtml(error)}</code></p><p>${escapeHtml(description)}</p>`);

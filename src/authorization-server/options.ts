@@ -7,6 +7,7 @@ import type { ReplayCache } from '../core/replay.js';
 import type { Logger } from './context.js';
 import type { SigningAlg } from './signing-keys.js';
 import type { ClientAuthMethod, GrantType, Storage } from './storage.js';
+import type { ThrottleOptions } from './throttle.js';
 
 /** A client as configured (its secret in clear; it is stored as a scrypt hash). */
 export interface ClientConfig {
@@ -85,6 +86,12 @@ export interface AuthorizationServerOptions {
   signingKeys?: { alg?: SigningAlg; rotateAfter?: number; publishAhead?: number };
   clients: ClientConfig[];
   users?: UserConfig[];
+  /**
+   * Throttling of password and client-secret guessing (RFC 6585 §4: 429 with `Retry-After`):
+   * failures per username, client address and `client_id`, counted in `storage.attempts`
+   * (shared by a fleet on one database), and a bound on concurrent scrypt work. On by default.
+   */
+  throttle?: ThrottleOptions;
   /** Origins allowed to call token, PAR, revocation, metadata and JWKS from a browser (default: none). */
   corsOrigins?: string[];
   logger?: Logger;

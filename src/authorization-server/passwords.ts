@@ -4,6 +4,11 @@
  * Hashes are self-describing strings `scrypt$N$r$p$salt$hash` (salt and hash base64url), so the
  * cost can be raised later without breaking stored hashes. Comparison is constant time.
  *
+ * Each verification costs ~16 MiB and tens of milliseconds of a libuv worker thread, so the
+ * server runs them through a {@link ScryptGate}: a few at a time, a short queue, and a refusal
+ * beyond it, so that guessing cannot exhaust the CPU, the memory or the thread pool that file
+ * and crypto work of every other request shares.
+ *
  * @module
  */
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
@@ -68,4 +73,62 @@ export async function verifyPassword(password: string, hash: string | undefined)
   }
   const key = await scrypt(password, parsed.salt, parsed.key.length, { N: parsed.n, r: parsed.r, p: parsed.p });
   return timingSafeEqual(key, parsed.key);
+}
+
+/** Thrown by {@link ScryptGate.run} when as many verifications are running and queued as allowed. */
+export class ScryptBusyError extends Error {
+  override readonly name = 'ScryptBusyError';
+  constructor() {
+    super('too many password and secret verifications are waiting; try again shortly');
+  }
+}
+
+export interface ScryptGateOptions {
+  /** Verifications running at once (default 2: Node's thread pool has 4 threads, shared with file I/O and crypto). */
+  maxConcurrent?: number;
+  /** Verifications waiting for a slot (default 32); one more is refused with {@link ScryptBusyError}. */
+  maxQueue?: number;
+}
+
+/** A counting semaphore with a bounded queue, for scrypt verifications (one per server instance). */
+export interface ScryptGate {
+  /** Run `task` when a slot is free (first come, first served); reject at once when the queue is full. */
+  run<T>(task: () => Promise<T>): Promise<T>;
+  /** Verifications running now. */
+  readonly running: number;
+  /** Verifications waiting now. */
+  readonly waiting: number;
+}
+
+export function createScryptGate(options: ScryptGateOptions = {}): ScryptGate {
+  const maxConcurrent = options.maxConcurrent ?? 2;
+  const maxQueue = options.maxQueue ?? 32;
+  if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new TypeError('throttle.scrypt.maxConcurrent must be a positive integer');
+  if (!Number.isInteger(maxQueue) || maxQueue < 0) throw new TypeError('throttle.scrypt.maxQueue must be a non-negative integer');
+  let running = 0;
+  const queue: Array<() => void> = [];
+  const release = () => {
+    const next = queue.shift();
+    if (next) next();
+    else running--;
+  };
+  return {
+    get running() {
+      return running;
+    },
+    get waiting() {
+      return queue.length;
+    },
+    async run(task) {
+      if (running < maxConcurrent) running++;
+      else if (queue.length < maxQueue) await new Promise<void>((resolve) => queue.push(resolve));
+      else throw new ScryptBusyError();
+      // The slot passes straight from a finishing task to the next waiter (running unchanged).
+      try {
+        return await task();
+      } finally {
+        release();
+      }
+    },
+  };
 }

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import type { AttemptStore } from './throttle.js';
 
 export type ClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
 export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
@@ -146,6 +147,12 @@ export interface Storage {
   /** Create or migrate the schema. Idempotent; safe when several processes start together. */
   migrate(): Promise<void>;
   close(): Promise<void>;
+
+  /**
+   * Failed-attempt counters in the same database (see `throttle.ts`), so every server of a
+   * fleet throttles guessing together. Optional: without it the server counts per process.
+   */
+  readonly attempts?: AttemptStore;
 
   upsertClient(client: ClientRecord): Promise<void>;
   getClient(clientId: string): Promise<ClientRecord | undefined>;

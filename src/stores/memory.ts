@@ -147,3 +147,6 @@ function nextPowerOfTwo(n: number): number {
   while (p < n) p *= 2;
   return p;
 }
+
+/** The authorization server's failed-attempt counters for one process (see `memory-throttle.ts`). */
+export { createMemoryAttemptStore, type MemoryAttemptStoreOptions } from './memory-throttle.js';

@@ -3,6 +3,11 @@
  * user's password (scrypt, constant time); on success issues the authorization code and
  * redirects to the registered redirect URI with `code`, `state` and `iss` (RFC 9207).
  *
+ * Password guessing is throttled (throttle.ts) by username and client address: while either is
+ * blocked the form comes back with 429, `Retry-After` (RFC 6585 §4) and when to try again, and
+ * the password is not looked at, right or wrong. Unknown usernames are counted, delayed and
+ * answered exactly like known ones, so the throttle tells nobody which usernames exist.
+ *
  * @module
  */
 import { timingSafeEqual } from 'node:crypto';
@@ -10,9 +15,10 @@ import { redirectTo } from '../authorization-request.js';
 import type { AsContext } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { readForm, type FormParams } from '../form.js';
-import { errorPage, loginPage } from '../login-page.js';
+import { errorPage, loginPage, waitText } from '../login-page.js';
 import { verifyPassword } from '../passwords.js';
 import { credentialHash, randomToken } from '../secrets.js';
+import { ThrottledError } from '../throttle.js';
 import { interactionCookie, interactionCookieName } from './authorize.js';
 
 function cookie(request: Request, name: string): string | undefined {
@@ -63,14 +69,27 @@ export async function loginEndpoint(ctx: AsContext, request: Request): Promise<R
 
   const username = form.get('username') ?? '';
   const user = ctx.users.get(username);
-  const ok = await verifyPassword(form.get('password') ?? '', user?.passwordHash);
-  if (!user || !ok) {
+  const again = async (status: number, error: string, headers: Record<string, string> = {}) => {
     const client = await ctx.clients.get(interaction.clientId, now);
     return loginPage({
       action: ctx.endpoints.login, csrf, clientName: client?.clientName ?? interaction.clientId, scope: params.scope ?? '',
-      username, error: 'Wrong username or password.',
-    }, 401);
+      username, error,
+    }, status, headers);
+  };
+  // Checked before any scrypt work; the verification itself is counted first and gated.
+  const attempt = ctx.throttle.signIn(request, username, now);
+  let ok: boolean;
+  try {
+    await attempt.check();
+    ok = await attempt.verify(() => verifyPassword(form.get('password') ?? '', user?.passwordHash));
+  } catch (err) {
+    if (!(err instanceof ThrottledError)) throw err;
+    const headers = { 'Retry-After': String(err.retryAfter) };
+    return err.reason === 'blocked'
+      ? again(429, `Too many failed sign-in attempts. Try again ${waitText(err.retryAfter)}.`, headers)
+      : again(503, 'The server is busy. Try again in a moment.', headers);
   }
+  if (!user || !ok) return again(401, 'Wrong username or password.');
   // Single use: a double-submitted form cannot mint two codes.
   if (!(await ctx.storage.consumeInteraction(interactionId, now))) {
     return errorPage(400, 'invalid_request', 'this sign-in was already completed');

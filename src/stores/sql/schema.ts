@@ -115,6 +115,17 @@ export const MIGRATIONS: ReadonlyArray<(s: string) => string> = [
     ALTER TABLE ${s}.refresh_tokens ADD COLUMN jkt text;
     UPDATE ${s}.refresh_tokens t SET jkt = f.jkt FROM ${s}.refresh_families f
       WHERE f.family_id = t.family_id AND f.jkt IS NOT NULL;`,
+  // 4: failed sign-ins and client authentications per username, address and client_id (the
+  // throttle's AttemptStore), shared by every server on this database. Usernames and client ids
+  // are stored as SHA-256 (people type passwords into the username field); addresses as they are.
+  (s) => `
+    CREATE TABLE ${s}.attempts (
+      key text PRIMARY KEY,
+      failures integer NOT NULL,
+      blocked_until bigint NOT NULL,
+      expires_at bigint NOT NULL
+    );
+    CREATE INDEX attempts_expires_at ON ${s}.attempts (expires_at);`,
 ];
 
 /** The schema version this code expects. */

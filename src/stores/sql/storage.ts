@@ -29,6 +29,7 @@ import type {
 } from '../../authorization-server/storage.js';
 import type { Queryable, SqlExecutor } from './executor.js';
 import { migrate, quoteSchema } from './schema.js';
+import { createSqlAttemptStore } from './throttle.js';
 
 type Row = Record<string, unknown>;
 
@@ -140,6 +141,8 @@ export function createSqlStorage(executor: SqlExecutor, schema: string): Storage
   return {
     migrate: () => migrate(executor, schema),
     close: () => executor.close(),
+    // The throttle's failed-attempt counters, in the same database (see sql/throttle.ts).
+    attempts: createSqlAttemptStore(executor, schema),
 
     async upsertClient(c) {
       await executor.query(

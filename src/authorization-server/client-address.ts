@@ -1,0 +1,182 @@
+/**
+ * Where a request comes from, for throttling by client address.
+ *
+ * The default is the TCP peer only: under `@hono/node-server` the socket's `remoteAddress`,
+ * handed over in the `{ incoming }` binding that `as.fetch(request, env)` receives. Forwarding
+ * headers (`X-Forwarded-For`, `Forwarded`, …) are written by whoever sends the request, so they
+ * are believed only when configured (`throttle.trustProxy`) and only when the immediate peer is
+ * one of the listed proxies; the address is then the right-most entry that is not itself a
+ * trusted proxy (the one the nearest trusted proxy saw). Anything before it in the list was
+ * written by the client and is ignored.
+ *
+ * Addresses are bucketed as attackers get them: an IPv4 address is one bucket, an IPv6 address
+ * counts by its /64 prefix (one customer's allocation, RFC 6177), and an IPv4-mapped IPv6
+ * address is its IPv4 address.
+ *
+ * @module
+ */
+
+export interface TrustProxyOptions {
+  /**
+   * The header the proxy sets: `x-forwarded-for` (comma-separated list), `forwarded`
+   * (RFC 7239 `for=` parameters), or a single-address header such as `x-real-ip`.
+   */
+  header: string;
+  /**
+   * Peers allowed to set it: exact IPv4/IPv6 addresses or CIDR blocks (`10.0.0.0/8`,
+   * `fd00::/8`). `'*'` trusts every peer: only for a server that cannot be reached except
+   * through the proxy (and for runtimes that do not expose the socket address).
+   */
+  addresses: readonly string[];
+}
+
+/** A request's client address, already bucketed (see the module comment), or undefined. */
+export type AddressResolver = (request: Request, peer: string | undefined) => string | undefined;
+
+/** The peer address `@hono/node-server` passes in `env.incoming.socket`. */
+export function peerAddress(env: unknown): string | undefined {
+  const address = (env as { incoming?: { socket?: { remoteAddress?: unknown } } } | undefined)?.incoming?.socket?.remoteAddress;
+  return typeof address === 'string' && address !== '' ? address : undefined;
+}
+
+function parseIPv4(text: string): number[] | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (!m) return undefined;
+  const parts = m.slice(1).map(Number);
+  return parts.every((p) => p <= 255) ? parts : undefined;
+}
+
+/** Eight 16-bit groups, or undefined. Accepts `::` compression and a trailing dotted IPv4. */
+function parseIPv6(text: string): number[] | undefined {
+  let s = text;
+  const zone = s.indexOf('%');
+  if (zone !== -1) s = s.slice(0, zone);
+  let tail: number[] = [];
+  if (s.includes('.')) {
+    // A trailing dotted IPv4 (`::ffff:192.0.2.1`) stands for the last two groups.
+    const colon = s.lastIndexOf(':');
+    const v4 = parseIPv4(s.slice(colon + 1));
+    if (!v4) return undefined;
+    tail = [(v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!];
+    s = s.slice(0, colon + 1);
+    if (!s.endsWith('::')) s = s.slice(0, -1);
+  }
+  const halves = s.split('::');
+  if (halves.length > 2) return undefined;
+  const group = (part: string) => (part === '' ? [] : part.split(':'));
+  const head = group(halves[0]!);
+  const rest = halves.length === 2 ? group(halves[1]!) : [];
+  const words = [...head, ...rest].map((w) => (/^[0-9a-fA-F]{1,4}$/.test(w) ? parseInt(w, 16) : NaN));
+  if (words.some(Number.isNaN)) return undefined;
+  const total = words.length + tail.length;
+  if (halves.length === 1 ? total !== 8 : total > 7) return undefined;
+  const zeros = new Array<number>(8 - total).fill(0);
+  return [...words.slice(0, head.length), ...zeros, ...words.slice(head.length), ...tail];
+}
+
+/** An address as bytes (4 or 16), brackets and IPv4-mapped prefixes removed; undefined if not an IP. */
+function addressBytes(raw: string): number[] | undefined {
+  let a = raw.trim();
+  if (a.startsWith('[')) {
+    const end = a.indexOf(']');
+    if (end === -1) return undefined;
+    a = a.slice(1, end);
+  } else if (/^\d{1,3}(\.\d{1,3}){3}:\d+$/.test(a)) {
+    a = a.slice(0, a.lastIndexOf(':')); // IPv4 with a port (X-Forwarded-For from some proxies)
+  }
+  const v4 = parseIPv4(a);
+  if (v4) return v4;
+  const v6 = parseIPv6(a);
+  if (!v6) return undefined;
+  // ::ffff:a.b.c.d is an IPv4 client on a dual-stack socket.
+  if (v6.slice(0, 5).every((w) => w === 0) && v6[5] === 0xffff) return [v6[6]! >> 8, v6[6]! & 255, v6[7]! >> 8, v6[7]! & 255];
+  return v6.flatMap((w) => [w >> 8, w & 255]);
+}
+
+/**
+ * The throttling bucket of an address: `a.b.c.d` for IPv4, the /64 prefix (`2001:db8:0:1::/64`)
+ * for IPv6; undefined when `raw` is not an IP address.
+ */
+export function addressBucket(raw: string): string | undefined {
+  const bytes = addressBytes(raw);
+  if (!bytes) return undefined;
+  if (bytes.length === 4) return bytes.join('.');
+  const words = [0, 2, 4, 6].map((i) => ((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
+  return `${words.join(':')}::/64`;
+}
+
+/** A predicate "this peer is a trusted proxy" for exact addresses and CIDR blocks (v4 and v6). */
+function proxyMatcher(entries: readonly string[]): (address: string) => boolean {
+  if (entries.includes('*')) return () => true;
+  const blocks = entries.map((entry) => {
+    const slash = entry.indexOf('/');
+    const bytes = addressBytes(slash === -1 ? entry : entry.slice(0, slash));
+    const bits = slash === -1 ? (bytes?.length ?? 0) * 8 : Number(entry.slice(slash + 1));
+    if (!bytes || !Number.isInteger(bits) || bits < 0 || bits > bytes.length * 8) {
+      throw new TypeError(`throttle.trustProxy.addresses: ${JSON.stringify(entry)} is not an IP address or CIDR block`);
+    }
+    return { bytes, bits };
+  });
+  return (address) => {
+    const bytes = addressBytes(address);
+    if (!bytes) return false;
+    return blocks.some((b) => {
+      if (b.bytes.length !== bytes.length) return false;
+      for (let bit = 0; bit < b.bits; bit += 8) {
+        const mask = b.bits - bit >= 8 ? 0xff : (0xff << (8 - (b.bits - bit))) & 0xff;
+        if ((bytes[bit / 8]! & mask) !== (b.bytes[bit / 8]! & mask)) return false;
+      }
+      return true;
+    });
+  };
+}
+
+/** The `for=` values of RFC 7239 `Forwarded` elements, in order. */
+function forwardedFor(value: string): string[] {
+  const out: string[] = [];
+  for (const element of value.split(',')) {
+    for (const pair of element.split(';')) {
+      const eq = pair.indexOf('=');
+      if (eq === -1 || pair.slice(0, eq).trim().toLowerCase() !== 'for') continue;
+      let v = pair.slice(eq + 1).trim();
+      if (v.startsWith('"') && v.endsWith('"') && v.length >= 2) v = v.slice(1, -1);
+      out.push(v);
+    }
+  }
+  return out;
+}
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * Build the resolver: the socket peer by default; with `trustProxy`, the forwarded address when
+ * the peer is a trusted proxy.
+ *
+ * @throws TypeError naming the bad option.
+ */
+export function createAddressResolver(trustProxy?: TrustProxyOptions): AddressResolver {
+  if (!trustProxy) return (_request, peer) => (peer === undefined ? undefined : addressBucket(peer));
+  if (typeof trustProxy.header !== 'string' || !HEADER_NAME.test(trustProxy.header)) {
+    throw new TypeError('throttle.trustProxy.header must be an HTTP header name (e.g. "x-forwarded-for")');
+  }
+  if (!Array.isArray(trustProxy.addresses) || trustProxy.addresses.length === 0) {
+    throw new TypeError('throttle.trustProxy.addresses must list the proxies allowed to set the header');
+  }
+  const header = trustProxy.header.toLowerCase();
+  const trusted = proxyMatcher(trustProxy.addresses);
+  const anyPeer = trustProxy.addresses.includes('*');
+  return (request, peer) => {
+    const direct = peer === undefined ? undefined : addressBucket(peer);
+    if (peer === undefined ? !anyPeer : !trusted(peer)) return direct;
+    const value = request.headers.get(header);
+    if (value === null) return direct;
+    const list = header === 'forwarded' ? forwardedFor(value) : value.split(',').map((v) => v.trim()).filter(Boolean);
+    // Right to left: the nearest proxy wrote the last entry; skip our own proxies.
+    for (let i = list.length - 1; i >= 0; i--) {
+      const entry = list[i]!;
+      if (i > 0 && addressBytes(entry) && trusted(entry) && !anyPeer) continue;
+      return addressBucket(entry) ?? direct;
+    }
+    return direct;
+  };
+}

@@ -1,0 +1,345 @@
+/**
+ * Throttling of password and client-secret guessing: failed attempts are counted per username,
+ * per client address and per `client_id`, and after a number of free failures each key is
+ * blocked for a delay that doubles with every further failure, up to a cap. While a key is
+ * blocked, requests that carry it are refused with 429 and `Retry-After` (RFC 6585 §4) BEFORE
+ * any credential is evaluated: no scrypt run, no comparison with a cached secret (that would
+ * be a free oracle for the right guess).
+ *
+ * The counters live behind the {@link AttemptStore} port, by default the authorization
+ * server's own database (`Storage.attempts`), so every server of a fleet sees every failure.
+ * Each counted attempt is ONE atomic store operation that both checks the block and counts, so
+ * concurrent guesses cannot slip past the limit; scrypt work is counted before it starts.
+ *
+ * A success clears the account's counter (the username, or the `client_id`) but only takes
+ * back its own attempt from the address counter: an attacker who owns one account must not be
+ * able to wipe the failures of the address it sprays from.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { createMemoryAttemptStore } from '../stores/memory-throttle.js';
+import { createAddressResolver, peerAddress, type AddressResolver, type TrustProxyOptions } from './client-address.js';
+import type { Logger } from './context.js';
+import { OAuthError } from './errors.js';
+import { createScryptGate, ScryptBusyError, type ScryptGate, type ScryptGateOptions } from './passwords.js';
+
+/** How one kind of key is throttled. All durations in seconds. */
+export interface ThrottleRule {
+  /** Failures allowed before the first delay. */
+  freeAttempts: number;
+  /** The first delay, after `freeAttempts` failures; each further failure doubles it. */
+  delay: number;
+  /** The longest delay. */
+  maxDelay: number;
+  /** A key's count is forgotten this long after its last block ends (a quiet period). */
+  resetAfter: number;
+}
+
+/** A key's live state. */
+export interface AttemptState {
+  /** Attempts counted (failures, plus attempts whose outcome is not known yet). */
+  count: number;
+  /** Epoch seconds; the key is blocked while `now < blockedUntil`. */
+  blockedUntil: number;
+}
+
+export interface AttemptResult extends AttemptState {
+  /** False when the key was blocked: nothing was counted and the attempt must be refused. */
+  counted: boolean;
+}
+
+/**
+ * Where failed attempts are counted: the port the SQL storage, the memory store (and any
+ * other backend a fleet shares) implement; every implementation passes
+ * `test/contracts/attempt-store.ts`. Times are epoch seconds passed in by the caller.
+ *
+ * An entry is live while `now < expiresAt`; a forgotten entry behaves as absent.
+ */
+export interface AttemptStore {
+  /** The live entries among `keys`. */
+  peek(keys: readonly string[], now: number): Promise<Map<string, AttemptState>>;
+  /**
+   * ATOMICALLY: if `key` is blocked at `now`, change nothing and answer `counted: false` with its
+   * state; otherwise count one attempt (from 1 when absent or forgotten), set `blockedUntil =
+   * now + delay(count)` (see {@link delayFor}) and `expiresAt = blockedUntil + resetAfter`, and
+   * answer `counted: true` with the new state. Two concurrent callers never both pass a block.
+   */
+  hit(key: string, now: number, rule: ThrottleRule): Promise<AttemptResult>;
+  /**
+   * Take back one counted attempt (it succeeded). Below `freeAttempts` again, a block ends now.
+   * Nothing happens to an absent or forgotten key.
+   */
+  refund(key: string, now: number, rule: ThrottleRule): Promise<void>;
+  /** Forget `key`. */
+  clear(key: string): Promise<void>;
+  /** Delete forgotten entries. */
+  purge(now: number): Promise<void>;
+}
+
+/** The delay after the `count`-th counted failure: none before `freeAttempts`, then doubling. */
+export function delayFor(count: number, rule: ThrottleRule): number {
+  if (count < rule.freeAttempts) return 0;
+  return Math.min(rule.maxDelay, rule.delay * 2 ** Math.min(count - rule.freeAttempts, 30));
+}
+
+/** The defaults (seconds). Guessing one password is held to about 110 tries a day. */
+export const THROTTLE_DEFAULTS: Readonly<Record<'username' | 'address' | 'client', Readonly<ThrottleRule>>> = {
+  username: { freeAttempts: 5, delay: 2, maxDelay: 900, resetAfter: 86_400 },
+  address: { freeAttempts: 20, delay: 1, maxDelay: 300, resetAfter: 3_600 },
+  client: { freeAttempts: 10, delay: 1, maxDelay: 300, resetAfter: 3_600 },
+};
+
+/** The `throttle` option of `createAuthorizationServer`. */
+export interface ThrottleOptions {
+  /** `false` turns counting off (scrypt work stays bounded). Default `true`. */
+  enabled?: boolean;
+  /**
+   * Where the counters live. Default: `storage.attempts` (the SQL storage's table, shared by
+   * every server on the same database), else a per-process memory store (a warning is logged).
+   */
+  store?: AttemptStore;
+  /** Failed sign-ins per username (unknown usernames count alike). */
+  username?: Partial<ThrottleRule>;
+  /** Failed sign-ins and client authentications per client address (IPv6: per /64). */
+  address?: Partial<ThrottleRule>;
+  /** Failed client authentications (secret or `private_key_jwt`) per `client_id`. */
+  client?: Partial<ThrottleRule>;
+  /** Behind a reverse proxy: the header it sets and its addresses. Default: the socket address only. */
+  trustProxy?: TrustProxyOptions;
+  /** Bound on concurrent scrypt verifications (password and client secret). */
+  scrypt?: ScryptGateOptions;
+}
+
+type Kind = 'username' | 'address' | 'client';
+
+/** Why an attempt is refused before any credential is evaluated. */
+export class ThrottledError extends Error {
+  override readonly name = 'ThrottledError';
+  constructor(
+    /** `blocked`: too many failures (429); `busy`: the scrypt queue is full (503). */
+    readonly reason: 'blocked' | 'busy',
+    /** Whole seconds to wait (`Retry-After`). */
+    readonly retryAfter: number,
+  ) {
+    super(reason === 'blocked' ? `too many failed attempts; try again in ${retryAfter} s` : 'the server is busy verifying credentials; try again shortly');
+  }
+}
+
+/**
+ * The token-endpoint form of a refusal. RFC 6749 §5.2 has no code for "too many attempts":
+ * the status says it, 429 with `Retry-After` (RFC 6585 §4), and the code is
+ * `temporarily_unavailable` (registered, RFC 6749 §4.1.2.1: retry later), as for the replay
+ * quota; `invalid_client` would tell a well-configured client its secret is wrong. The scrypt
+ * queue being full is the server's condition: 503. The stable reason leads the description.
+ */
+export function throttledOAuthError(err: ThrottledError): OAuthError {
+  const headers = { 'Retry-After': String(err.retryAfter) };
+  return err.reason === 'blocked'
+    ? new OAuthError('temporarily_unavailable', `throttled: too many failed client authentications; try again in ${err.retryAfter} s`, 429, headers)
+    : new OAuthError('temporarily_unavailable', `busy: ${err.message}`, 503, headers);
+}
+
+/** One request's attempt at a credential, over its keys (account and address). */
+export interface Attempt {
+  /** Refuse ({@link ThrottledError}) while any key is blocked: call before evaluating anything. */
+  check(): Promise<void>;
+  /**
+   * Run one scrypt verification: in the scrypt gate, counted (atomically refused if a key got
+   * blocked meanwhile) before it starts; a success clears the account and refunds the address.
+   */
+  verify(task: () => Promise<boolean>): Promise<boolean>;
+  /** A failure found without scrypt (bad assertion, unknown client): count it. */
+  failed(): Promise<void>;
+  /** A success found without scrypt (cached secret, valid assertion): clear the account's count. */
+  succeeded(): Promise<void>;
+}
+
+export interface Throttle {
+  /** Remember the peer address `@hono/node-server` passed with a request. */
+  observe(request: Request, env: unknown): void;
+  /** The sign-in form: keys are the username (known or not) and the client address. */
+  signIn(request: Request, username: string, now: number): Attempt;
+  /** Client authentication: keys are the `client_id` and the client address. */
+  client(request: Request, clientId: string, now: number): Attempt;
+  purge(now: number): Promise<void>;
+  /** The scrypt gate (also used where no throttling applies). */
+  readonly gate: ScryptGate;
+}
+
+function rule(given: Partial<ThrottleRule> | undefined, base: ThrottleRule, name: string): ThrottleRule {
+  const out = { ...base, ...given };
+  for (const key of ['freeAttempts', 'delay', 'maxDelay', 'resetAfter'] as const) {
+    const v = out[key];
+    if (!Number.isInteger(v) || v < 1 || v > 366 * 86_400) throw new TypeError(`throttle.${name}.${key} must be a positive integer (seconds or a count)`);
+  }
+  if (out.maxDelay < out.delay) throw new TypeError(`throttle.${name}.maxDelay must be at least throttle.${name}.delay`);
+  return out;
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url');
+
+/** Counter keys: usernames and client ids hashed (fixed length; no typed password kept in clear). */
+export function attemptKey(kind: Kind, value: string): string {
+  return kind === 'address' ? `a:${value}` : `${kind === 'username' ? 'u' : 'c'}:${sha256(value)}`;
+}
+
+/** Errors of a store (a database outage) do not switch throttling off: the process counts alone. */
+function resilient(primary: AttemptStore, log: Logger): AttemptStore {
+  const local = createMemoryAttemptStore();
+  let reported = 0;
+  const fallback = <T>(op: string, run: (s: AttemptStore) => Promise<T>): Promise<T> =>
+    run(primary).catch((err: unknown) => {
+      const at = Date.now();
+      if (at - reported > 60_000) {
+        reported = at;
+        log.error({ err, op }, 'throttle store failure: counting failed attempts in this process only');
+      }
+      return run(local);
+    });
+  return {
+    peek: (keys, now) => fallback('peek', (s) => s.peek(keys, now)),
+    hit: (key, now, r) => fallback('hit', (s) => s.hit(key, now, r)),
+    refund: (key, now, r) => fallback('refund', (s) => s.refund(key, now, r)),
+    clear: (key) => fallback('clear', (s) => s.clear(key)),
+    purge: async (now) => {
+      await Promise.all([primary.purge(now).catch(() => {}), local.purge(now)]);
+    },
+  };
+}
+
+export interface ThrottleDeps {
+  /** `storage.attempts`, when the storage offers one. */
+  storageStore: AttemptStore | undefined;
+  log: Logger;
+}
+
+/** Build the throttle of one server from its options (validated here: TypeError naming the key). */
+export function createThrottle(options: ThrottleOptions | undefined, deps: ThrottleDeps): Throttle {
+  const o = options ?? {};
+  if (typeof o !== 'object') throw new TypeError('throttle must be an object');
+  const enabled = o.enabled ?? true;
+  const rules: Record<Kind, ThrottleRule> = {
+    username: rule(o.username, THROTTLE_DEFAULTS.username, 'username'),
+    address: rule(o.address, THROTTLE_DEFAULTS.address, 'address'),
+    client: rule(o.client, THROTTLE_DEFAULTS.client, 'client'),
+  };
+  const resolveAddress: AddressResolver = createAddressResolver(o.trustProxy);
+  const gate = createScryptGate(o.scrypt);
+  const { log } = deps;
+  let chosen = o.store ?? deps.storageStore;
+  if (enabled && chosen === undefined) {
+    log.warn({}, 'throttle: the storage has no attempt store; failed attempts are counted per process (give throttle.store to share them)');
+    chosen = createMemoryAttemptStore();
+  }
+  const store = enabled && chosen ? resilient(chosen, log) : undefined;
+
+  const peers = new WeakMap<Request, string>();
+  let warnedNoAddress = false;
+  let warnedProxy = false;
+  const addressOf = (request: Request): string | undefined => {
+    const peer = peers.get(request);
+    const address = resolveAddress(request, peer);
+    if (!o.trustProxy && !warnedProxy && (request.headers.has('x-forwarded-for') || request.headers.has('forwarded'))) {
+      warnedProxy = true;
+      log.warn({}, 'throttle: requests carry X-Forwarded-For/Forwarded but throttle.trustProxy is not set: every client behind the proxy shares its address counter');
+    }
+    if (address === undefined && !warnedNoAddress) {
+      warnedNoAddress = true;
+      log.warn({}, 'throttle: the client address is unknown (serve as.fetch with @hono/node-server, or set throttle.trustProxy): no counting by address');
+    }
+    return address;
+  };
+
+  const attempt = (request: Request, kind: 'username' | 'client', value: string, now: number): Attempt => {
+    if (!store) {
+      return {
+        check: async () => {},
+        verify: (task) => runGated(task),
+        failed: async () => {},
+        succeeded: async () => {},
+      };
+    }
+    const address = addressOf(request);
+    const keys: Array<{ key: string; kind: Kind }> = [{ key: attemptKey(kind, value), kind }];
+    if (address !== undefined) keys.push({ key: attemptKey('address', address), kind: 'address' });
+    let seen: Map<string, AttemptState> | undefined;
+    let counted = false;
+
+    const report = (results: AttemptResult[]) => {
+      results.forEach((r, i) => {
+        if (r.counted && r.blockedUntil > now) {
+          const { kind: k } = keys[i]!;
+          // Usernames are not logged (people type passwords into that field); addresses and client ids are.
+          const subject = k === 'address' ? { address } : k === 'client' ? { clientId: value } : {};
+          log.warn({ throttle: k, ...subject, failures: r.count, retryAfter: r.blockedUntil - now }, 'failed attempts: blocked');
+        }
+      });
+    };
+    /** Count one attempt on every key; when one is blocked, take back the others and refuse. */
+    const hitAll = async (): Promise<void> => {
+      const results = await Promise.all(keys.map(({ key, kind: k }) => store.hit(key, now, rules[k])));
+      const refused = results.filter((r) => !r.counted);
+      if (refused.length > 0) {
+        await Promise.all(results.map((r, i) => (r.counted ? store.refund(keys[i]!.key, now, rules[keys[i]!.kind]) : undefined)));
+        throw new ThrottledError('blocked', Math.max(1, Math.max(...refused.map((r) => r.blockedUntil)) - now));
+      }
+      report(results);
+    };
+
+    return {
+      async check() {
+        seen = await store.peek(keys.map((k) => k.key), now);
+        let until = 0;
+        for (const state of seen.values()) until = Math.max(until, state.blockedUntil);
+        if (until > now) throw new ThrottledError('blocked', until - now);
+      },
+      async verify(task) {
+        counted = true;
+        // Counted inside the gate, right before the work: a queued guess meets the newest block.
+        const ok = await runGated(async () => {
+          await hitAll();
+          return task();
+        });
+        if (ok) {
+          await Promise.all(keys.map(({ key, kind: k }) => (k === 'address' ? store.refund(key, now, rules.address) : store.clear(key))));
+        }
+        return ok;
+      },
+      async failed() {
+        if (counted) return;
+        counted = true;
+        const results = await Promise.all(keys.map(({ key, kind: k }) => store.hit(key, now, rules[k])));
+        report(results);
+      },
+      async succeeded() {
+        if (counted) return;
+        const account = keys[0]!.key;
+        // Only a key that has failures costs a write: the hot path (a known client) writes nothing.
+        if (seen?.has(account)) await store.clear(account);
+      },
+    };
+  };
+
+  async function runGated(task: () => Promise<boolean>): Promise<boolean> {
+    try {
+      return await gate.run(task);
+    } catch (err) {
+      if (err instanceof ScryptBusyError) throw new ThrottledError('busy', 1);
+      throw err;
+    }
+  }
+
+  return {
+    gate,
+    observe(request, env) {
+      const peer = peerAddress(env);
+      if (peer !== undefined) peers.set(request, peer);
+    },
+    signIn: (request, username, now) => attempt(request, 'username', username, now),
+    client: (request, clientId, now) => attempt(request, 'client', clientId, now),
+    purge: async (now) => {
+      await store?.purge(now);
+    },
+  };
+}

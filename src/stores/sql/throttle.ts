@@ -1,0 +1,72 @@
+/**
+ * The failed-attempt counters (`AttemptStore`) in SQL, on the same database as the storage, so
+ * every authorization server of a fleet sees every failure. Written once for PostgreSQL and
+ * PGlite.
+ *
+ * `hit` is ONE statement: `INSERT … ON CONFLICT (key) DO UPDATE … WHERE the key is not blocked
+ * (or forgotten) RETURNING failures, blocked_until`. Concurrent hits on one key queue on its row
+ * lock; PostgreSQL re-evaluates the WHERE against the row the previous hit wrote, so once a hit
+ * sets a block, the queued ones update nothing and return no row: refused. The delay formula
+ * (free attempts, then doubling up to the cap) is computed in the same statement.
+ *
+ * @module
+ */
+import type { AttemptState, AttemptStore } from '../../authorization-server/throttle.js';
+import type { SqlExecutor } from './executor.js';
+import { quoteSchema } from './schema.js';
+
+type Row = { key?: unknown; failures: unknown; blocked_until: unknown };
+
+/** `delay(n)` of `AttemptStore.hit` in SQL; $3 free attempts, $4 first delay, $5 cap. */
+const delay = (n: string) => `(CASE WHEN ${n} < $3::int THEN 0 ELSE LEAST($5::bigint, $4::bigint << LEAST(${n} - $3::int, 30)) END)`;
+
+/**
+ * Counters in the `attempts` table of `schema` (created by the storage's `migrate()`).
+ */
+export function createSqlAttemptStore(executor: SqlExecutor, schema: string): AttemptStore {
+  const s = quoteSchema(schema);
+  // $1 key, $2 now, $3 freeAttempts, $4 delay, $5 maxDelay, $6 resetAfter.
+  const next = `(CASE WHEN a.expires_at <= $2::bigint THEN 1 ELSE a.failures + 1 END)`;
+  const hit = `INSERT INTO ${s}.attempts AS a (key, failures, blocked_until, expires_at)
+    VALUES ($1, 1, $2::bigint + ${delay('1')}, $2::bigint + ${delay('1')} + $6::bigint)
+    ON CONFLICT (key) DO UPDATE SET
+      failures = ${next},
+      blocked_until = $2::bigint + ${delay(next)},
+      expires_at = $2::bigint + ${delay(next)} + $6::bigint
+    WHERE a.expires_at <= $2::bigint OR a.blocked_until <= $2::bigint
+    RETURNING failures, blocked_until`;
+  const refund = `UPDATE ${s}.attempts SET failures = GREATEST(failures - 1, 0),
+      blocked_until = CASE WHEN failures - 1 < $3::int THEN LEAST(blocked_until, $2::bigint) ELSE blocked_until END
+    WHERE key = $1 AND expires_at > $2::bigint`;
+
+  return {
+    async peek(keys, now) {
+      const out = new Map<string, AttemptState>();
+      if (keys.length === 0) return out;
+      const list = keys.map((_, i) => `$${i + 2}`).join(', ');
+      const { rows } = await executor.query<Row>(
+        `SELECT key, failures, blocked_until FROM ${s}.attempts WHERE key IN (${list}) AND expires_at > $1::bigint`,
+        [now, ...keys],
+      );
+      for (const r of rows) out.set(String(r.key), { count: Number(r.failures), blockedUntil: Number(r.blocked_until) });
+      return out;
+    },
+    async hit(key, now, rule) {
+      const { rows } = await executor.query<Row>(hit, [key, now, rule.freeAttempts, rule.delay, rule.maxDelay, rule.resetAfter]);
+      if (rows[0]) return { counted: true, count: Number(rows[0].failures), blockedUntil: Number(rows[0].blocked_until) };
+      // Blocked: nothing was written; read the block for Retry-After.
+      const seen = await executor.query<Row>(`SELECT failures, blocked_until FROM ${s}.attempts WHERE key = $1`, [key]);
+      const r = seen.rows[0];
+      return { counted: false, count: r ? Number(r.failures) : 0, blockedUntil: r ? Math.max(Number(r.blocked_until), now + 1) : now + 1 };
+    },
+    async refund(key, now, rule) {
+      await executor.query(refund, [key, now, rule.freeAttempts]);
+    },
+    async clear(key) {
+      await executor.query(`DELETE FROM ${s}.attempts WHERE key = $1`, [key]);
+    },
+    async purge(now) {
+      await executor.query(`DELETE FROM ${s}.attempts WHERE expires_at <= $1::bigint`, [now]);
+    },
+  };
+}
