@@ -18,10 +18,10 @@ export interface TestRs {
 export const AUDIENCE = 'https://api.example.com';
 
 /**
- * The origins test resource servers serve: the audience's (hand-built requests) and loopback on
- * any port (the HTTP test servers listen on 127.0.0.1:0).
+ * The origins test resource servers serve: the audience's host on its default ports (hand-built
+ * requests, https or http) and loopback on any port (the HTTP test servers listen on 127.0.0.1:0).
  */
-export const TEST_HOSTS = ['https://api.example.com', '127.0.0.1'];
+export const TEST_HOSTS = ['https://api.example.com', 'http://api.example.com', '127.0.0.1'];
 
 export function testRs(as: AuthServer, options: Partial<ResourceServerOptions> = {}): TestRs {
   const logs: LogEntry[] = [];
