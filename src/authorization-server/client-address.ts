@@ -18,8 +18,9 @@
 
 export interface TrustProxyOptions {
   /**
-   * The header the proxy sets: `x-forwarded-for` (comma-separated list), `forwarded`
-   * (RFC 7239 `for=` parameters), or a single-address header such as `x-real-ip`.
+   * The header the proxy sets: `x-forwarded-for` (or `x-forwarded`, as the resource server's
+   * option says: the X-Forwarded-* family; comma-separated list), `forwarded` (RFC 7239 `for=`
+   * parameters), or a single-address header such as `x-real-ip`.
    */
   header: string;
   /**
@@ -105,6 +106,17 @@ export function addressBucket(raw: string): string | undefined {
   return `${words.join(':')}::/64`;
 }
 
+/** Whether `entry` is an IP address, a CIDR block (IPv4 or IPv6) or `*` (for configuration checks). */
+export function isProxyAddress(entry: string): boolean {
+  if (entry === '*') return true;
+  const slash = entry.indexOf('/');
+  const bytes = addressBytes(slash === -1 ? entry : entry.slice(0, slash));
+  if (!bytes) return false;
+  if (slash === -1) return true;
+  const bits = entry.slice(slash + 1);
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= bytes.length * 8;
+}
+
 /** A predicate "this peer is a trusted proxy" for exact addresses and CIDR blocks (v4 and v6). */
 function proxyMatcher(entries: readonly string[]): (address: string) => boolean {
   if (entries.includes('*')) return () => true;
@@ -162,7 +174,8 @@ export function createAddressResolver(trustProxy?: TrustProxyOptions): AddressRe
   if (!Array.isArray(trustProxy.addresses) || trustProxy.addresses.length === 0) {
     throw new TypeError('throttle.trustProxy.addresses must list the proxies allowed to set the header');
   }
-  const header = trustProxy.header.toLowerCase();
+  const named = trustProxy.header.toLowerCase();
+  const header = named === 'x-forwarded' ? 'x-forwarded-for' : named;
   const trusted = proxyMatcher(trustProxy.addresses);
   const anyPeer = trustProxy.addresses.includes('*');
   return (request, peer) => {

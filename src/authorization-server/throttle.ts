@@ -40,7 +40,7 @@ export interface ThrottleRule {
 export interface AttemptState {
   /** Attempts counted (failures, plus attempts whose outcome is not known yet). */
   count: number;
-  /** Epoch seconds; the key is blocked while `now < blockedUntil`. */
+  /** Epoch seconds; the key is blocked while `now < blockedUntil`; 0 when no delay applies. */
   blockedUntil: number;
 }
 
@@ -62,12 +62,15 @@ export interface AttemptStore {
   /**
    * ATOMICALLY: if `key` is blocked at `now`, change nothing and answer `counted: false` with its
    * state; otherwise count one attempt (from 1 when absent or forgotten), set `blockedUntil =
-   * now + delay(count)` (see {@link delayFor}) and `expiresAt = blockedUntil + resetAfter`, and
-   * answer `counted: true` with the new state. Two concurrent callers never both pass a block.
+   * now + delay(count)` (see {@link delayFor}), or 0 when that delay is 0, and `expiresAt = now +
+   * delay(count) + resetAfter`, and answer `counted: true` with the new state. Two concurrent
+   * callers never both pass a block. (0 rather than `now`: a server of the fleet whose clock is
+   * behind must not mistake "no delay" for a block.)
    */
   hit(key: string, now: number, rule: ThrottleRule): Promise<AttemptResult>;
   /**
-   * Take back one counted attempt (it succeeded). Below `freeAttempts` again, a block ends now.
+   * Take back one counted attempt (it succeeded). Below `freeAttempts` again, a block ends
+   * (`blockedUntil` 0).
    * Nothing happens to an absent or forgotten key.
    */
   refund(key: string, now: number, rule: ThrottleRule): Promise<void>;

@@ -63,17 +63,19 @@ export function createMemoryAttemptStore(options: MemoryAttemptStoreOptions = {}
       const e = live(key, now);
       if (e && e.blockedUntil > now) return { counted: false, count: e.count, blockedUntil: e.blockedUntil };
       const count = (e?.count ?? 0) + 1;
-      const blockedUntil = now + delayFor(count, rule);
+      const delay = delayFor(count, rule);
+      // No delay is 0, not `now`: a server whose clock is behind must not read it as a block.
+      const blockedUntil = delay > 0 ? now + delay : 0;
       entries.delete(key);
       makeRoom(now);
-      entries.set(key, { count, blockedUntil, expiresAt: blockedUntil + rule.resetAfter });
+      entries.set(key, { count, blockedUntil, expiresAt: now + delay + rule.resetAfter });
       return { counted: true, count, blockedUntil };
     },
     async refund(key, now, rule) {
       const e = live(key, now);
       if (!e) return;
       e.count = Math.max(e.count - 1, 0);
-      if (e.count < rule.freeAttempts) e.blockedUntil = Math.min(e.blockedUntil, now);
+      if (e.count < rule.freeAttempts) e.blockedUntil = 0;
     },
     async clear(key) {
       entries.delete(key);

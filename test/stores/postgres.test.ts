@@ -33,6 +33,7 @@ describe('PostgreSQL storage: migrations (issue 4 "schema created or migrated on
     await c.end();
     expect(rows.map((r) => r.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
     expect(tables.rows.map((r) => r.table_name)).toEqual([
+      'attempts',
       'authorization_codes',
       'clients',
       'interactions',

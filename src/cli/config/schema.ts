@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { ALGORITHMS } from '../../core/crypto/algorithms.js';
+import { isProxyAddress } from '../../authorization-server/client-address.js';
 
 /** An absolute http(s) URL without query or fragment; its port is the port we listen on. */
 const serverUrl = z
@@ -74,6 +75,43 @@ const user = z
   .strict()
   .refine((u) => Boolean(u.passwordHash) !== Boolean(u.password), { message: 'give exactly one of passwordHash and password', path: ['passwordHash'] });
 
+/** One kind of failed-attempt counter (seconds and counts); unset keys keep their defaults. */
+const throttleRule = z
+  .object({
+    /** Failures allowed before the first delay. */
+    freeAttempts: z.number().int().min(1).max(100_000).optional(),
+    /** First delay; it doubles with each further failure. */
+    delay: seconds.max(86_400).optional(),
+    /** Longest delay. */
+    maxDelay: seconds.max(7 * 86_400).optional(),
+    /** The count is forgotten this long after the last block ends. */
+    resetAfter: seconds.max(366 * 86_400).optional(),
+  })
+  .strict()
+  .refine((r) => r.delay === undefined || r.maxDelay === undefined || r.maxDelay >= r.delay, { message: 'must be at least delay', path: ['maxDelay'] });
+
+/** Throttling of password and client-secret guessing (429 + Retry-After, RFC 6585 §4). */
+const throttle = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** `storage`: counters in the storage's database (shared by a fleet on PostgreSQL); `memory`: this process only. */
+    store: z.enum(['storage', 'memory']).default('storage'),
+    username: throttleRule.optional(),
+    address: throttleRule.optional(),
+    client: throttleRule.optional(),
+    /** Behind a reverse proxy: the header it sets with the client's address, believed only from these addresses. */
+    trustProxy: z
+      .object({
+        header: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name (x-forwarded-for, forwarded, x-real-ip, …)'),
+        addresses: z.array(z.string().refine(isProxyAddress, 'must be an IP address, a CIDR block or "*"')).min(1),
+      })
+      .strict()
+      .optional(),
+    /** Concurrent scrypt verifications and how many may wait (503 + Retry-After beyond). */
+    scrypt: z.object({ maxConcurrent: z.number().int().min(1).max(64).optional(), maxQueue: z.number().int().min(0).max(10_000).optional() }).strict().optional(),
+  })
+  .strict();
+
 export const authorizationServerSchema = z
   .object({
     issuer: serverUrl,
@@ -108,6 +146,7 @@ export const authorizationServerSchema = z
       .default({}),
     /** Browser origins allowed to call /token, /par, /revoke, metadata and /jwks. */
     corsOrigins: z.array(serverUrl).default([]),
+    throttle: throttle.default({}),
     clients: z.array(client).min(1),
     users: z.array(user).default([]),
   })

@@ -12,7 +12,8 @@
  */
 import { hkdfSync, randomBytes } from 'node:crypto';
 import pino from 'pino';
-import { createAuthorizationServer, hashPassword } from '../../authorization-server/index.js';
+import { createAuthorizationServer, hashPassword, type ThrottleOptions } from '../../authorization-server/index.js';
+import { createMemoryAttemptStore } from '../../stores/memory.js';
 import type { Config } from '../config/schema.js';
 import { createDemoApi } from './api.js';
 import { createDemoSite } from './demo-site.js';
@@ -70,6 +71,7 @@ export async function startServers(config: Config): Promise<Running> {
       tokens: asConfig.tokens,
       signingKeys: asConfig.signingKeys,
       corsOrigins: asConfig.corsOrigins,
+      throttle: throttleOptions(asConfig.throttle),
       clients: asConfig.clients,
       users,
       logger: logger.child({ role: 'authorization-server' }),
@@ -106,4 +108,9 @@ export async function startServers(config: Config): Promise<Running> {
     await close();
     throw error;
   }
+}
+
+/** `throttle` of the configuration as the authorization server takes it (`store: 'storage'` is its default). */
+function throttleOptions({ store, ...rest }: Config['authorizationServer']['throttle']): ThrottleOptions {
+  return store === 'memory' ? { ...rest, store: createMemoryAttemptStore() } : rest;
 }

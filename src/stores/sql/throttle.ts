@@ -19,6 +19,8 @@ type Row = { key?: unknown; failures: unknown; blocked_until: unknown };
 
 /** `delay(n)` of `AttemptStore.hit` in SQL; $3 free attempts, $4 first delay, $5 cap. */
 const delay = (n: string) => `(CASE WHEN ${n} < $3::int THEN 0 ELSE LEAST($5::bigint, $4::bigint << LEAST(${n} - $3::int, 30)) END)`;
+/** `blockedUntil` after the n-th failure at $2: 0 when there is no delay (never "blocked" by a clock behind ours). */
+const blocked = (n: string) => `(CASE WHEN ${n} < $3::int THEN 0 ELSE $2::bigint + ${delay(n)} END)`;
 
 /**
  * Counters in the `attempts` table of `schema` (created by the storage's `migrate()`).
@@ -28,15 +30,15 @@ export function createSqlAttemptStore(executor: SqlExecutor, schema: string): At
   // $1 key, $2 now, $3 freeAttempts, $4 delay, $5 maxDelay, $6 resetAfter.
   const next = `(CASE WHEN a.expires_at <= $2::bigint THEN 1 ELSE a.failures + 1 END)`;
   const hit = `INSERT INTO ${s}.attempts AS a (key, failures, blocked_until, expires_at)
-    VALUES ($1, 1, $2::bigint + ${delay('1')}, $2::bigint + ${delay('1')} + $6::bigint)
+    VALUES ($1, 1, ${blocked('1')}, $2::bigint + ${delay('1')} + $6::bigint)
     ON CONFLICT (key) DO UPDATE SET
       failures = ${next},
-      blocked_until = $2::bigint + ${delay(next)},
+      blocked_until = ${blocked(next)},
       expires_at = $2::bigint + ${delay(next)} + $6::bigint
     WHERE a.expires_at <= $2::bigint OR a.blocked_until <= $2::bigint
     RETURNING failures, blocked_until`;
   const refund = `UPDATE ${s}.attempts SET failures = GREATEST(failures - 1, 0),
-      blocked_until = CASE WHEN failures - 1 < $3::int THEN LEAST(blocked_until, $2::bigint) ELSE blocked_until END
+      blocked_until = CASE WHEN failures - 1 < $3::int THEN 0 ELSE blocked_until END
     WHERE key = $1 AND expires_at > $2::bigint`;
 
   return {
