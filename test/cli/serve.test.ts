@@ -80,7 +80,7 @@ describe('dpopkit serve (npm start)', () => {
     expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
   });
 
-  it('`dpopkit request` gets a token by client credentials and calls the API (issue 5)', async () => {
+  it('`dpopkit request` gets a token by client credentials and calls the API', async () => {
     const { stdout } = await run(process.execPath, [CLI, 'request', serve.api, '--token-endpoint', `${serve.issuer}/token`, '--client-id', 'demo-service', '--client-secret', SECRET, '--scope', 'api:read', '-i'], { cwd: ROOT });
     expect(stdout).toMatch(/^HTTP\/1\.1 200/m);
     expect(stdout).toContain('"clientId":"demo-service"');

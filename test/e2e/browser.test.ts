@@ -44,7 +44,7 @@ interface Exchange {
   responseHeaders: Record<string, string>;
 }
 
-describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium (issue 5)', () => {
+describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium', () => {
   let dir: string;
   let servers: ServeProcess | undefined;
   let browser: Browser | undefined;
@@ -338,7 +338,7 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium (issue 5)', (
     expect(await page.locator('#par-proofs [data-testid="proof"]').last().getAttribute('data-response-status')).toBe('201');
   });
 
-  it('issue 5: the page used no network beyond localhost and raised no script errors', () => {
+  it('the page used no network beyond localhost and raised no script errors', () => {
     expect(pageErrors).toEqual([]);
     const foreign = requested.filter((url) => !/^(http:\/\/localhost:\d+\/|data:|blob:)/.test(url));
     expect(foreign).toEqual([]);

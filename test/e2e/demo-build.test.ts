@@ -13,13 +13,13 @@ const ROOT = resolve(import.meta.dirname, '../..');
 // A build of its own, in a temp dir: demo/dist may be in use by a running server (browser.test.ts).
 const DIST = mkdtempSync(join(tmpdir(), 'dpopkit-demo-build-'));
 
-describe('browser demo build (issue 5)', () => {
+describe('browser demo build', () => {
   beforeAll(() => {
     execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-demo.mjs')], { cwd: ROOT, stdio: 'pipe', env: { ...process.env, DPOPKIT_QUIET: '1', DPOPKIT_DEMO_OUTDIR: DIST } });
   }, 60_000);
   afterAll(() => rmSync(DIST, { recursive: true, force: true }));
 
-  it('issue 5: the bundle holds no server code (only demo/, src/client, src/core with the WebCrypto backend)', () => {
+  it('the bundle holds no server code (only demo/, src/client, src/core with the WebCrypto backend)', () => {
     const build = JSON.parse(readFileSync(join(DIST, 'build.json'), 'utf8')) as { inputs: string[]; bytes: number };
     expect(build.inputs).toContain('src/core/crypto/web.ts');
     expect(build.inputs).toContain('src/client/index.ts');
@@ -33,7 +33,7 @@ describe('browser demo build (issue 5)', () => {
     expect(build.bytes).toBeLessThan(120_000);
   });
 
-  it('issue 5: the page has no external resources (no CDN scripts, styles or fonts)', () => {
+  it('the page has no external resources (no CDN scripts, styles or fonts)', () => {
     const html = readFileSync(join(DIST, 'index.html'), 'utf8');
     const css = readFileSync(join(DIST, 'style.css'), 'utf8');
     for (const [, url] of html.matchAll(/(?:src|href)="([^"]+)"/g)) expect(url).toMatch(/^(\/|data:)/);

@@ -20,7 +20,7 @@ afterAll(async () => {
   await c.end();
 });
 
-describe('PostgreSQL storage: migrations (issue 4 "schema created or migrated on start")', () => {
+describe('PostgreSQL storage: migrations (schema created or migrated on start)', () => {
   it('four instances migrating one fresh schema at once all succeed; the schema is at the current version once', async () => {
     const schema = freshSchema();
     const instances = Array.from({ length: 4 }, () => createPostgresStorage({ connectionString: PG_URL, schema }));

@@ -93,7 +93,7 @@ async function call(port: number, dpop: string) {
   return { status: res.status, reason: res.headers.get('x-reason'), challenge: res.headers.get('www-authenticate') };
 }
 
-describe('Redis replay cache shared by two resource-server processes (RFC 9449 §11.1, issue 3)', () => {
+describe('Redis replay cache shared by two resource-server processes (RFC 9449 §11.1)', () => {
   it('both processes accept a fresh proof of their own (the setup is right)', async () => {
     const [a, b] = await Promise.all([call(workers[0]!.port, await proof()), call(workers[1]!.port, await proof())]);
     expect(a.status).toBe(200);

@@ -109,7 +109,7 @@ describe('Redis replay cache: eviction (Spring Security CVE-2026-41707 by memory
   });
 });
 
-describe('Redis replay cache: fail closed, recover by itself (issue 3 evidence)', () => {
+describe('Redis replay cache: fail closed, recover by itself', () => {
   it('Redis unreachable from the start: reserve rejects fast with replay_cache_unavailable (503)', async () => {
     const probe = net.createServer();
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
@@ -199,7 +199,7 @@ describe('Redis replay cache: fail closed, recover by itself (issue 3 evidence)'
     await server.close();
   });
 
-  it('issue 3 over real HTTP: a resource server on the Redis cache answers 503 while Redis is away and 200 again once it is back', async () => {
+  it('over real HTTP: a resource server on the Redis cache answers 503 while Redis is away and 200 again once it is back', async () => {
     const proxy = await createTcpProxy(6379);
     const cache = createRedisReplayCache({ url: `redis://127.0.0.1:${proxy.port}`, keyPrefix: prefix });
     const issuer = await createTinyIssuer();
