@@ -3,7 +3,8 @@
  *
  * A rejected proof throws {@link DPoPError}: `error` is the RFC's own error name, `reason` a
  * stable machine code (a closed union, so `switch (err.reason)` narrows), `message` says exactly
- * what was wrong. A mistake by the *caller* (bad options, unsupported key) throws `TypeError`.
+ * what was wrong. A mistake by the *caller* (bad options, unsupported key) throws a `TypeError`
+ * with a `code`, made by `invalidArgument` (argument-error.ts).
  *
  * @module
  */
@@ -102,11 +103,4 @@ export function invalidProof(reason: DPoPReason, message: string, detail?: Recor
 
 export function isDPoPError(value: unknown): value is DPoPError {
   return value instanceof DPoPError;
-}
-
-/** A caller mistake (bad option, unsupported key), in the Node style of jose and oauth4webapi. */
-export function invalidArgument(message: string): TypeError {
-  const err = new TypeError(message) as TypeError & { code: string };
-  err.code = 'ERR_INVALID_ARG_VALUE';
-  return err;
 }

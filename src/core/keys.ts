@@ -6,7 +6,7 @@
 import { backend } from '#crypto';
 import { ALGORITHMS, algorithmForJwk, isSupportedAlgorithm, type DPoPAlgorithm } from './crypto/algorithms.js';
 import type { DPoPKeyPair, KeyPairLike, PublicJwk } from './crypto/backend.js';
-import { invalidArgument } from './errors.js';
+import { invalidArgument } from './argument-error.js';
 import { jwkThumbprint } from './thumbprint.js';
 import { keyWeakness } from './weak-keys.js';
 

@@ -9,7 +9,7 @@
  * @module
  */
 import { backend } from '#crypto';
-import { invalidArgument } from './errors.js';
+import { invalidArgument } from './argument-error.js';
 
 /** The outcome of checking a nonce: when valid, the time (epoch seconds) it stops being valid. */
 export type NonceCheck = { valid: true; expiresAt: number } | { valid: false };
@@ -30,6 +30,44 @@ export interface StatelessNonceOptions {
   clock?: () => number;
 }
 
+/**
+ * How a server role gets its nonces (`dpop.nonce` of `createResourceServer` and
+ * `createAuthorizationServer`; RFC 9449 §8, §9):
+ *
+ * - `false` (the default): no nonces;
+ * - a {@link NonceSource} of your own;
+ * - `{ secret?, stepSeconds? }`: the stateless HMAC source of {@link createNonceSource}. Give the
+ *   same `secret` (at least 32 bytes) to every process that must accept the same nonces; without
+ *   one, a random secret is drawn per process, which is right for one process only (a nonce
+ *   issued by one process of a fleet would be refused by the next, and none survives a restart).
+ */
+export type NonceOptions = false | NonceSource | { secret?: string | Uint8Array; stepSeconds?: number };
+
+/**
+ * The nonce source `options` describe, or `undefined` for `false`/absent.
+ *
+ * @param name The option's name in messages (`dpop.nonce`).
+ * @param clock The role's clock (epoch seconds).
+ * @throws TypeError (`ERR_INVALID_ARG_VALUE`) for anything that is none of the three forms.
+ */
+export function nonceSourceFrom(options: NonceOptions | undefined, name = 'dpop.nonce', clock?: () => number): NonceSource | undefined {
+  if (options === undefined || options === false) return undefined;
+  if (options === null || typeof options !== 'object') {
+    throw invalidArgument(`${name} must be false, a NonceSource or { secret?, stepSeconds? } (got ${JSON.stringify(options)})`);
+  }
+  if (typeof (options as NonceSource).current === 'function' && typeof (options as NonceSource).check === 'function') return options as NonceSource;
+  const { secret, stepSeconds, ...rest } = options as { secret?: string | Uint8Array; stepSeconds?: number };
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) throw invalidArgument(`${name}: unknown option ${unknown.map((k) => JSON.stringify(k)).join(', ')} (use { secret?, stepSeconds? })`);
+  if (secret !== undefined && typeof secret !== 'string' && !(secret instanceof Uint8Array)) throw invalidArgument(`${name}.secret must be a string or a Uint8Array`, 'ERR_INVALID_ARG_TYPE');
+  return createNonceSource({
+    // One process only: a fleet must share a configured secret (see NonceOptions).
+    secret: secret ?? backend.randomBytes(32),
+    ...(stepSeconds !== undefined ? { stepSeconds } : {}),
+    ...(clock ? { clock } : {}),
+  });
+}
+
 /** RFC 8.1 NQCHAR: %x21 / %x23-5B / %x5D-7E. */
 export const NONCE_SYNTAX = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 
@@ -46,7 +84,7 @@ export const MAX_NONCE_LENGTH = 256;
  */
 export function createNonceSource(options: StatelessNonceOptions): NonceSource {
   const secret = typeof options.secret === 'string' ? new TextEncoder().encode(options.secret) : options.secret;
-  if (!(secret instanceof Uint8Array) || secret.length < 32) throw invalidArgument('nonce secret must be at least 32 bytes');
+  if (!(secret instanceof Uint8Array) || secret.length < 32) throw invalidArgument('the nonce secret must be at least 32 bytes');
   const step = options.stepSeconds ?? 60;
   if (!Number.isInteger(step) || step < 1) throw invalidArgument('stepSeconds must be a positive integer');
   const clock = options.clock ?? (() => Date.now() / 1000);

@@ -6,7 +6,7 @@
  */
 import { backend } from '#crypto';
 import type { PublicJwk } from './crypto/backend.js';
-import { invalidArgument } from './errors.js';
+import { invalidArgument } from './argument-error.js';
 
 /**
  * The RFC 7638 SHA-256 thumbprint of a public JWK, base64url-encoded: the required members

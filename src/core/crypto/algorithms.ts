@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { invalidArgument } from '../argument-error.js';
 
 export type DPoPAlgorithm =
   | 'ES256' | 'ES384' | 'ES512'
@@ -58,5 +59,5 @@ export function algorithmForJwk(jwk: { kty?: unknown; crv?: unknown }): DPoPAlgo
   }
   if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') return 'EdDSA';
   if (jwk.kty === 'RSA') return 'RS256';
-  throw new TypeError(`unsupported key: kty ${String(jwk.kty)}, crv ${String(jwk.crv)}`);
+  throw invalidArgument(`unsupported key: kty ${String(jwk.kty)}, crv ${String(jwk.crv)}`);
 }

@@ -7,6 +7,7 @@
  * @module
  */
 import type { DPoPAlgorithm } from './algorithms.js';
+import { invalidArgument } from '../argument-error.js';
 
 /** Public JSON Web Key members dpopkit uses (RFC 7517 / 7518 / 8037). */
 export interface PublicJwk {
@@ -84,6 +85,6 @@ export function publicMembers(jwk: PublicJwk): PublicJwk {
     case 'EC': return { kty: 'EC', crv: jwk.crv, x: jwk.x, y: jwk.y };
     case 'OKP': return { kty: 'OKP', crv: jwk.crv, x: jwk.x };
     case 'RSA': return { kty: 'RSA', n: jwk.n, e: jwk.e };
-    default: throw new TypeError(`unsupported key type ${String(jwk.kty)}`);
+    default: throw invalidArgument(`unsupported key type ${String(jwk.kty)}`);
   }
 }

@@ -10,6 +10,7 @@ import { ALGORITHMS, type DPoPAlgorithm } from './algorithms.js';
 import { backend as webBackend } from './web.js';
 import { publicMembers, type CryptoBackend, type DPoPKeyPair, type PublicJwk } from './backend.js';
 import { refuseWeakKey } from '../weak-keys.js';
+import { invalidArgument } from '../argument-error.js';
 
 const NODE_HASH = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' } as const;
 
@@ -37,7 +38,7 @@ for (const [alg, spec] of Object.entries(ALGORITHMS)) {
 
 function params(alg: string): NodeSignParams {
   const p = PARAMS.get(alg);
-  if (!p) throw new TypeError(`unsupported alg ${alg}`);
+  if (!p) throw invalidArgument(`unsupported alg ${alg}`);
   return p;
 }
 
@@ -61,7 +62,7 @@ export function toKeyObject(key: unknown): crypto.KeyObject {
     }
     return ko;
   }
-  throw new TypeError('key must be a node:crypto KeyObject or a WebCrypto CryptoKey');
+  throw invalidArgument('key must be a node:crypto KeyObject or a WebCrypto CryptoKey', 'ERR_INVALID_ARG_TYPE');
 }
 
 function asBuffer(data: Uint8Array): Buffer {
@@ -132,7 +133,7 @@ export const backend: CryptoBackend = {
 
   generateKeyPair(alg, { extractable, modulusLength = 2048 }): DPoPKeyPair | Promise<DPoPKeyPair> {
     const spec = ALGORITHMS[alg];
-    if (!spec) throw new TypeError(`unsupported alg ${alg}`);
+    if (!spec) throw invalidArgument(`unsupported alg ${alg}`);
     if (!extractable) {
       // A non-extractable private key exists only as a WebCrypto CryptoKey.
       return webGenerate(alg, modulusLength);

@@ -7,6 +7,7 @@
 import { ALGORITHMS, type DPoPAlgorithm } from './algorithms.js';
 import { publicMembers, type CryptoBackend, type DPoPKeyPair, type PublicJwk } from './backend.js';
 import { refuseWeakKey } from '../weak-keys.js';
+import { invalidArgument } from '../argument-error.js';
 
 const subtle = (): SubtleCrypto => globalThis.crypto.subtle;
 const encoder = new TextEncoder();
@@ -15,7 +16,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 /** The WebCrypto algorithm object for key generation and import. */
 export function webAlgorithm(alg: DPoPAlgorithm, modulusLength = 2048): Record<string, unknown> {
   const spec = ALGORITHMS[alg];
-  if (!spec) throw new TypeError(`unsupported alg ${alg}`);
+  if (!spec) throw invalidArgument(`unsupported alg ${alg}`);
   if (spec.kty === 'EC') return { name: 'ECDSA', namedCurve: spec.crv };
   if (spec.kty === 'OKP') return { name: 'Ed25519' };
   return {

@@ -1,13 +1,14 @@
 /**
  * `createProof` (RFC 9449 §4.2): a `dpop+jwt` compact JWS over `jti`, `htm`, `htu`, `iat` and,
- * when given, `ath` and `nonce`. The header is encoded once per key pair and reused.
+ * when given, `ath` and `nonce`. `createProofSigner` encodes the header once per key pair and
+ * reuses it; no state lives in this module.
  *
  * @module
  */
 import { backend } from '#crypto';
 import type { DPoPAlgorithm } from '../crypto/algorithms.js';
 import type { DPoPKeyPair, KeyPairLike } from '../crypto/backend.js';
-import { invalidArgument } from '../errors.js';
+import { invalidArgument } from '../argument-error.js';
 import { stripQueryAndFragment } from '../htu.js';
 import { resolveKeyAlgorithm } from '../keys.js';
 import { accessTokenHash } from '../thumbprint.js';
@@ -42,43 +43,84 @@ interface KeyHeader {
   segment: string;
 }
 
-const headers = new WeakMap<object, Map<string, KeyHeader>>();
-const athMemo = new BoundedCache<string, string>(64);
-
-/**
- * The header segment for a key pair and alg (the option's or the pair's; '' when neither names
- * one), encoded once; a promise only on the first call.
- */
-function keyHeader(keyPair: KeyPairLike, alg: DPoPAlgorithm | undefined): KeyHeader | Promise<KeyHeader> {
-  return headers.get(keyPair.privateKey as object)?.get(alg ?? '') ?? encodeKeyHeader(keyPair, alg);
+/** A signer with its own caches; see {@link createProofSigner}. */
+export interface ProofSigner {
+  /** {@link createProof}, with this signer's caches. */
+  sign(keyPair: DPoPKeyPair | KeyPairLike, options: CreateProofOptions): Promise<string>;
 }
 
-async function encodeKeyHeader(keyPair: KeyPairLike, alg: DPoPAlgorithm | undefined): Promise<KeyHeader> {
-  const privateKey = keyPair.privateKey as object;
+/** The state one signer owns; `createProof` runs with none. */
+interface SignerState {
+  /** Encoded header per private key object and alg ('' when neither the option nor the pair names one). */
+  headers: WeakMap<object, Map<string, KeyHeader>>;
+  /** `ath` of the access tokens this signer was given lately (a client presents the same token many times). */
+  ath: BoundedCache<string, string>;
+  /** jti randomness, drawn in blocks: one system call per 256 proofs. */
+  pool: Uint8Array;
+  offset: number;
+}
+
+/** The header segment for a key pair and alg, from the signer's cache; a promise only on a miss. */
+function keyHeader(keyPair: KeyPairLike, alg: DPoPAlgorithm | undefined, state: SignerState | undefined): KeyHeader | Promise<KeyHeader> {
+  return state?.headers.get(keyPair.privateKey as object)?.get(alg ?? '') ?? encodeKeyHeader(keyPair, alg, state);
+}
+
+async function encodeKeyHeader(keyPair: KeyPairLike, alg: DPoPAlgorithm | undefined, state: SignerState | undefined): Promise<KeyHeader> {
   // Checks the alg against the key (and refuses weak keys) once per key and alg.
   const { alg: chosen, jwk } = await resolveKeyAlgorithm(keyPair, alg);
   const entry: KeyHeader = { alg: chosen, segment: backend.base64urlEncode(JSON.stringify({ typ: 'dpop+jwt', alg: chosen, jwk })) };
-  let byAlg = headers.get(privateKey);
-  if (!byAlg) headers.set(privateKey, (byAlg = new Map()));
-  byAlg.set(alg ?? '', entry);
+  if (state) {
+    const privateKey = keyPair.privateKey as object;
+    let byAlg = state.headers.get(privateKey);
+    if (!byAlg) state.headers.set(privateKey, (byAlg = new Map()));
+    byAlg.set(alg ?? '', entry);
+  }
   return entry;
 }
 
-// jti randomness is drawn in blocks: one system call per 256 proofs.
-let pool: Uint8Array = new Uint8Array(0);
-let poolOffset = 0;
-function randomJti(): string {
-  if (poolOffset + 16 > pool.length) {
-    pool = backend.randomBytes(4096);
-    poolOffset = 0;
+function randomJti(state: SignerState | undefined): string {
+  if (!state) return backend.base64urlEncode(backend.randomBytes(16));
+  if (state.offset + 16 > state.pool.length) {
+    state.pool = backend.randomBytes(4096);
+    state.offset = 0;
   }
-  const bytes = pool.subarray(poolOffset, poolOffset + 16);
-  poolOffset += 16;
+  const bytes = state.pool.subarray(state.offset, state.offset + 16);
+  state.offset += 16;
   return backend.base64urlEncode(bytes);
+}
+
+/** `ath` of a token: from the signer's memo (synchronously), or hashed (and remembered). */
+function athOf(accessToken: string, state: SignerState | undefined): string | Promise<string> {
+  const known = state?.ath.get(accessToken);
+  if (known !== undefined) return known;
+  return accessTokenHash(accessToken).then((ath) => {
+    state?.ath.set(accessToken, ath);
+    return ath;
+  });
+}
+
+/**
+ * Create a proof signer that owns its caches: each key's encoded header (the alg checked against
+ * the key once), the `ath` of recent access tokens, and a block of randomness for `jti`s. Every
+ * DPoP client has its own; two signers share nothing.
+ *
+ * @example
+ * ```ts
+ * const signer = createProofSigner();
+ * const proof = await signer.sign(keyPair, { htm: 'GET', htu: 'https://api.example.com/notes', accessToken });
+ * ```
+ */
+export function createProofSigner(): ProofSigner {
+  const state: SignerState = { headers: new WeakMap(), ath: new BoundedCache(64), pool: new Uint8Array(0), offset: 0 };
+  return { sign: (keyPair, options) => sign(keyPair, options, state) };
 }
 
 /**
  * Create a DPoP proof for one request.
+ *
+ * One call, nothing remembered: the key's public JWK is exported and checked, and the header
+ * encoded, on every call. To sign many proofs use {@link createProofSigner} (a DPoP client has
+ * one), which does that once per key.
  *
  * @example
  * ```ts
@@ -87,7 +129,11 @@ function randomJti(): string {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.2
  */
-export async function createProof(keyPair: DPoPKeyPair | KeyPairLike, options: CreateProofOptions): Promise<string> {
+export function createProof(keyPair: DPoPKeyPair | KeyPairLike, options: CreateProofOptions): Promise<string> {
+  return sign(keyPair, options, undefined);
+}
+
+async function sign(keyPair: DPoPKeyPair | KeyPairLike, options: CreateProofOptions, state: SignerState | undefined): Promise<string> {
   if (!keyPair || typeof keyPair !== 'object' || !keyPair.privateKey || !keyPair.publicKey) {
     throw invalidArgument('createProof needs a key pair { privateKey, publicKey }');
   }
@@ -100,9 +146,9 @@ export async function createProof(keyPair: DPoPKeyPair | KeyPairLike, options: C
   }
   // Node answers the header lookup and the signature synchronously: skip the microtask an
   // `await` of a plain value costs (WebCrypto's promises are awaited as usual).
-  const cachedOrPending = keyHeader(keyPair, options.alg ?? keyPair.alg);
+  const cachedOrPending = keyHeader(keyPair, options.alg ?? keyPair.alg, state);
   const header = cachedOrPending instanceof Promise ? await cachedOrPending : cachedOrPending;
-  const jti = options.jti ?? randomJti();
+  const jti = options.jti ?? randomJti(state);
   const htu = stripQueryAndFragment(options.htu);
   const iat = options.iat ?? Math.floor(Date.now() / 1000);
   // A plain literal when there are no extension claims: spreading `undefined` leaves an object
@@ -111,9 +157,8 @@ export async function createProof(keyPair: DPoPKeyPair | KeyPairLike, options: C
     ? { jti, htm: options.htm, htu, iat }
     : { ...options.claims, jti, htm: options.htm, htu, iat };
   if (options.accessToken !== undefined) {
-    let ath = athMemo.get(options.accessToken);
-    if (ath === undefined) athMemo.set(options.accessToken, (ath = await accessTokenHash(options.accessToken)));
-    claims.ath = ath;
+    const ath = athOf(options.accessToken, state);
+    claims.ath = typeof ath === 'string' ? ath : await ath;
   }
   if (options.nonce !== undefined) claims.nonce = options.nonce;
   const signingInput = `${header.segment}.${backend.base64urlEncode(JSON.stringify(claims))}`;

@@ -1,15 +1,18 @@
 /**
  * `verifyProof`: every check of RFC 9449 §4.3, in order, as named functions; the `jti` is spent
  * last, so a proof refused for any other reason can still be corrected and sent again.
+ * `createProofVerifier` runs the same checks with a cache of the headers it has seen; no state
+ * lives in this module (two servers in one process share nothing).
  *
  * @module
  */
 import { backend } from '#crypto';
 import { DEFAULT_ALGORITHMS } from '../crypto/algorithms.js';
 import type { PublicJwk } from '../crypto/backend.js';
-import { DPoPError, invalidArgument } from '../errors.js';
+import { invalidArgument } from '../argument-error.js';
+import { DPoPError } from '../errors.js';
 import { checkPublicJwk } from '../jwk.js';
-import type { NonceSource } from '../nonce.js';
+import type { NonceOptions, NonceSource } from '../nonce.js';
 import { replayKey, type ReplayCache } from '../replay.js';
 import { accessTokenHash, jwkThumbprint } from '../thumbprint.js';
 import {
@@ -57,6 +60,36 @@ export interface VerifiedProof {
   jwk: Readonly<PublicJwk>;
 }
 
+/**
+ * The DPoP settings a server role fixes once (`dpop` of `createResourceServer` and
+ * `createAuthorizationServer`), named as in {@link ProofExpectations}; the authorization server
+ * adds `replayQuota`.
+ */
+export interface DPoPOptions {
+  /** Accepted proof algorithms (default: every asymmetric one dpopkit supports). */
+  algs?: readonly string[];
+  /** Server nonces (RFC 9449 §8, §9): off by default; see {@link NonceOptions}. */
+  nonce?: NonceOptions;
+  /** Seconds a proof may be old (default 300). */
+  maxAge?: number;
+  /** Seconds a proof may be ahead of the server clock (default 5). */
+  maxFuture?: number;
+}
+
+export interface ProofVerifierOptions {
+  /**
+   * How many distinct protected headers (one per client key) to remember (default 4096): a
+   * header seen before costs no JSON parsing, key import or thumbprint hashing.
+   */
+  headerCacheSize?: number;
+}
+
+/** A verifier with its own caches; see {@link createProofVerifier}. */
+export interface ProofVerifier {
+  /** {@link verifyProof}, with this verifier's header cache. */
+  verify(proof: string | readonly string[] | null | undefined, expectations: ProofExpectations): Promise<VerifiedProof>;
+}
+
 /** What a protected-header segment resolves to, computed once per distinct header. */
 interface HeaderEntry {
   /** The exact segment this entry was computed from; a hit must equal it in full. */
@@ -67,7 +100,12 @@ interface HeaderEntry {
   jkt: string;
 }
 
-const headerCache = new BoundedCache<number, HeaderEntry>(4096);
+/** The state one verifier owns; `verifyProof` runs with none. */
+interface VerifierState {
+  headers: BoundedCache<number, HeaderEntry>;
+  /** Allow-lists seen before, as sets (keyed by the caller's array). */
+  algSets: WeakMap<readonly string[], ReadonlySet<string>>;
+}
 
 /**
  * A 32-bit key for a header segment: its length and 16 characters spread across it (key material
@@ -82,16 +120,15 @@ function fingerprint(segment: string): number {
   return key;
 }
 
-function cachedHeader(segment: string): HeaderEntry | undefined {
-  const entry = headerCache.get(fingerprint(segment));
+function cachedHeader(state: VerifierState, segment: string): HeaderEntry | undefined {
+  const entry = state.headers.get(fingerprint(segment));
   return entry !== undefined && entry.segment === segment ? entry : undefined;
 }
 
-const algSets = new WeakMap<readonly string[], ReadonlySet<string>>();
 const DEFAULT_ALG_SET: ReadonlySet<string> = new Set(DEFAULT_ALGORITHMS);
 
 /** Parse, check and import a protected header (a cache miss); cached by its exact base64url segment. */
-async function resolveHeader(segment: string): Promise<HeaderEntry> {
+async function resolveHeader(segment: string, state: VerifierState | undefined): Promise<HeaderEntry> {
   const header = decodeJsonSegment(segment, 'header');
   checkHeaderShape(header);
   checkTyp(header);
@@ -105,22 +142,49 @@ async function resolveHeader(segment: string): Promise<HeaderEntry> {
     throw new DPoPError('invalid_dpop_proof', 'bad_jwk', 'the "jwk" header parameter is not a valid public key', { cause });
   }
   const entry: HeaderEntry = { segment, header: Object.freeze(header) as ProofHeader, jwk, key, jkt: await jwkThumbprint(jwk) };
-  headerCache.set(fingerprint(segment), entry);
+  if (state && state.headers.capacity > 0) state.headers.set(fingerprint(segment), entry);
   return entry;
 }
 
-function allowedAlgs(algs: readonly string[] | undefined): ReadonlySet<string> {
+function allowedAlgs(algs: readonly string[] | undefined, state: VerifierState | undefined): ReadonlySet<string> {
   if (!algs) return DEFAULT_ALG_SET;
-  let set = algSets.get(algs);
+  if (!state) return new Set(algs);
+  let set = state.algSets.get(algs);
   if (!set) {
     set = new Set(algs);
-    algSets.set(algs, set);
+    state.algSets.set(algs, set);
   }
   return set;
 }
 
 /**
+ * Create a proof verifier that owns its caches: protected headers seen before (so the hot path,
+ * a client seen before, does no JSON parsing of the header, no key import and no thumbprint
+ * hashing) and allow-lists. Each resource server and authorization server creates its own; two
+ * verifiers share nothing.
+ *
+ * @example
+ * ```ts
+ * const verifier = createProofVerifier();
+ * const { jkt } = await verifier.verify(request.headers.get('dpop'), {
+ *   method: 'POST', url: 'https://server.example.com/token', replayCache,
+ * });
+ * ```
+ */
+export function createProofVerifier(options: ProofVerifierOptions = {}): ProofVerifier {
+  const size = options.headerCacheSize ?? 4096;
+  if (!Number.isInteger(size) || size < 0) throw invalidArgument('headerCacheSize must be a non-negative integer');
+  const state: VerifierState = { headers: new BoundedCache(size), algSets: new WeakMap() };
+  return { verify: (proof, expectations) => verify(proof, expectations, state) };
+}
+
+/**
  * Check a DPoP proof against the request it came with (RFC 9449 §4.3).
+ *
+ * One call, nothing remembered: the header is parsed, its key imported and its thumbprint
+ * hashed on every call. A server checking many proofs uses {@link createProofVerifier}, whose
+ * verifier remembers the headers it has seen (the resource and authorization servers each
+ * create one).
  *
  * @param proof The `DPoP` header value(s): a string, or an array when the framework keeps repeats apart.
  * @returns The proof's key thumbprint, `jti`, `iat`, header and claims.
@@ -133,7 +197,11 @@ function allowedAlgs(algs: readonly string[] | undefined): ReadonlySet<string> {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
  */
-export async function verifyProof(proof: string | readonly string[] | null | undefined, expectations: ProofExpectations): Promise<VerifiedProof> {
+export function verifyProof(proof: string | readonly string[] | null | undefined, expectations: ProofExpectations): Promise<VerifiedProof> {
+  return verify(proof, expectations, undefined);
+}
+
+async function verify(proof: string | readonly string[] | null | undefined, expectations: ProofExpectations, state: VerifierState | undefined): Promise<VerifiedProof> {
   if (expectations === null || typeof expectations !== 'object' || typeof expectations.method !== 'string' || typeof expectations.url !== 'string') {
     throw invalidArgument('verifyProof needs expectations with a method and a url');
   }
@@ -142,8 +210,8 @@ export async function verifyProof(proof: string | readonly string[] | null | und
   // §4.3 (1)–(2)
   const parts = splitCompact(singleProof(proof));
   // §4.3 (4)–(7) on the header, cached by segment; the allow-list is applied every time.
-  const entry = cachedHeader(parts.header) ?? (await resolveHeader(parts.header));
-  checkAlg(entry.header.alg, allowedAlgs(expectations.algs));
+  const entry = (state && cachedHeader(state, parts.header)) || (await resolveHeader(parts.header, state));
+  checkAlg(entry.header.alg, allowedAlgs(expectations.algs, state));
   // §4.3 (3)
   const claims = checkClaimTypes(decodeJsonSegment(parts.payload, 'payload'));
   // §4.3 (6)
@@ -216,9 +284,4 @@ function checkFresh(fresh: boolean): undefined {
 function unavailable(err: unknown): DPoPError {
   if (err instanceof DPoPError) return err;
   return new DPoPError('temporarily_unavailable', 'replay_cache_unavailable', 'the replay cache cannot be reached; the proof was not accepted', { cause: err });
-}
-
-/** Drop cached headers (tests, key-rotation drills). */
-export function clearProofCaches(): void {
-  headerCache.clear();
 }
