@@ -79,6 +79,12 @@ describe('dpopkit request against a resource server that demands nonces (RFC 944
     expect(proofs[1]!.ath).toBeTypeOf('string');
     expect(proofs[0]!.jti).not.toBe(proofs[1]!.jti);
     expect(out.stderr).toMatch(/header: \{"typ":"dpop\+jwt","alg":"ES256","jwk":/);
+    // The answer behind the retry is shown: 401, its use_dpop_nonce challenge and the nonce, then 200.
+    const answers = [...out.stderr.matchAll(/^\* < HTTP (\d+)[^\n]*\n((?:\*   [^\n]*\n)*)/gm)].map((m) => [m[1], m[2]]);
+    expect(answers.map(([status]) => status)).toEqual(['401', '200']);
+    expect(out.stderr).toContain(`* < HTTP 401 Unauthorized\n*   WWW-Authenticate: DPoP error="use_dpop_nonce", error_description="the server requires a nonce in the DPoP proof", algs="ES256"\n*   DPoP-Nonce: ${nonces.value}\n`);
+    // Proof, answer, proof, answer: in the order they happened.
+    expect(out.stderr.indexOf('* < HTTP 401')).toBeLessThan(out.stderr.lastIndexOf('* DPoP proof for'));
   });
 
   it('-X, -d @file and -H: method, body and headers as given; the proof says PUT', async () => {
@@ -120,9 +126,11 @@ describe('dpopkit request against a resource server that demands nonces (RFC 944
     expect(second.code).toBe(0);
     expect(rs.proofs.at(-1)!.jkt).toBe(jkt);
     chmodSync(key, 0o644);
+    const before = rs.seen.length;
     const refused = await cli(`${rs.url}/items`, '--access-token', 'tok-cli', '--key', key);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/mode 0644.*chmod 600/);
+    // A key-file problem, reported as one (not as the network's), before any request is sent.
+    expect([refused.code, refused.stdout, refused.stderr]).toEqual([2, '', `dpopkit: key file ${key}: mode 0644 lets other users read the private key; run: chmod 600 ${key}\n`]);
+    expect(rs.seen.length).toBe(before);
   });
 
   it('usage errors exit 2; an unreachable server exits 1 with one clear line', async () => {
@@ -139,6 +147,23 @@ describe('dpopkit request against a resource server that demands nonces (RFC 944
     expect([noId.code, noId.stderr]).toEqual([2, 'dpopkit: --token-endpoint needs --client-id\n']);
     expect(down.code).toBe(1);
     expect(down.stderr).toMatch(/^dpopkit: cannot reach http:\/\/127\.0\.0\.1:\d+\/x: ECONNREFUSED\n$/);
+  });
+});
+
+describe('dpopkit request --print-token: usage', () => {
+  it('needs --token-endpoint and --key, and takes no URL (stdout would mix the token and a body); exit 2', async () => {
+    const base = ['--client-id', 'svc', '--client-secret', 'x'.repeat(16)];
+    const [noEndpoint, noKey, withUrl, noUrl] = await Promise.all([
+      cli('--print-token', '--key', join(dir, 'pt.json')),
+      cli('--print-token', '--token-endpoint', 'http://127.0.0.1:9/token', ...base),
+      cli('http://127.0.0.1:9/x', '--print-token', '--key', join(dir, 'pt.json'), '--token-endpoint', 'http://127.0.0.1:9/token', ...base),
+      cli('--access-token', 'x'),
+    ]);
+    expect([noEndpoint.code, noEndpoint.stderr]).toEqual([2, 'dpopkit: --print-token needs --token-endpoint (it prints the token obtained there)\n']);
+    expect([noKey.code, noKey.stderr]).toEqual([2, 'dpopkit: --print-token needs --key FILE: the token is bound to that key, and without it the key dies with this command\n']);
+    expect([withUrl.code, withUrl.stderr]).toEqual([2, 'dpopkit: --print-token prints the token and sends no request: leave out the URL (or drop --print-token)\n']);
+    expect([noUrl.code, noUrl.stderr]).toEqual([2, 'dpopkit: missing the URL to request (or --print-token to only get a token)\n']);
+    expect(existsSync(join(dir, 'pt.json'))).toBe(false);
   });
 });
 
@@ -272,6 +297,26 @@ describe("dpopkit request against the project's own authorization server and res
     expect(out.stderr).toMatch(/\* token: token_type=DPoP expires_in=\d+ scope=read/);
     expect(out.stderr).toContain(`key thumbprint (jkt): ${jkt}`);
     expect(body.jkt).toBe(jkt);
+  });
+
+  it('--print-token: stdout is the access token alone (bound to --key\'s key); the token then works with that key', async () => {
+    const key = join(dir, 'print-token-key.json');
+    const out = await cli('--print-token', '--token-endpoint', `${as.url}/token`, '--client-id', 'confidential', '--client-secret', SECRET, '--scope', 'read', '--key', key);
+    expect(out.stderr).toBe('');
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+\n$/);
+    const token = out.stdout.trim();
+    const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { cnf: { jkt: string } };
+    expect(claims.cnf.jkt).toBe(await keyThumbprint((await fileKeyStore(key).load())!));
+    const call = await cli(`${apiUrl}/hello`, '--access-token', token, '--key', key);
+    expect(call.code).toBe(0);
+    expect(JSON.parse(call.stdout)).toMatchObject({ subject: 'confidential', jkt: claims.cnf.jkt });
+    // With --verbose the story goes to stderr; stdout still holds the token alone.
+    const verbose = await cli('--print-token', '--token-endpoint', `${as.url}/token`, '--client-id', 'confidential', '--client-secret', SECRET, '--key', key, '--verbose');
+    expect(verbose.stdout).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+\n$/);
+    expect(verbose.stderr).toContain('* < HTTP 400 Bad Request\n');
+    expect(verbose.stderr).toMatch(/^\*   error: use_dpop_nonce/m);
+    expect(verbose.stderr).toContain('* token: token_type=DPoP');
   });
 
   it('RFC 9449 §7.1: a stolen DPoP token presented with another key (the CLI\'s own) is refused: exit 22, DPoP invalid_token', async () => {

@@ -2,18 +2,25 @@
  * `dpopkit request`: curl for DPoP APIs. Optionally obtains a DPoP-bound token by client
  * credentials (RFC 6749 §4.4, RFC 9449 §5), then sends the request with a fresh proof, answering
  * nonce demands (§8, §9) with the client library's single retry. Prints the body (with `-i`, the
- * status line and headers first); `--verbose` prints each proof sent, decoded, to stderr.
+ * status line and headers first); `--verbose` prints to stderr each proof sent, decoded, and each
+ * answer (status, `WWW-Authenticate`, `DPoP-Nonce`), so the `use_dpop_nonce` behind a retry shows.
+ * `--print-token` prints only the access token obtained, for scripts, and sends no request.
+ *
+ * Everything the command is given is checked before any network: the URL, the method, the
+ * headers, the body file and the key file (`key-file.ts`, the rule every command shares).
  *
  * Exit status: 0 for HTTP < 400; 22 for HTTP ≥ 400 with the body still printed (like
- * `curl --fail-with-body`); 1 when no answer came (network, token endpoint error); 2 for usage.
+ * `curl --fail-with-body`); 1 when no answer came (network, token endpoint error); 2 for usage
+ * and key-file problems.
  */
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createDPoPClient, type ProofInfo } from '../../client/dpop-client.js';
-import { fileKeyStore } from '../../client/key-store/file.js';
 import { clientCredentials } from '../../client/oauth/grants.js';
 import { decodeJsonSegment } from '../../core/proof/parse.js';
+import { parseHttpUrl, parseMethod } from '../http-args.js';
+import { readOrCreateKeyFile } from '../key-file.js';
 import { usage } from '../output.js';
 
 interface RequestOptions {
@@ -28,6 +35,7 @@ interface RequestOptions {
   accessToken?: string;
   include?: boolean;
   verbose?: boolean;
+  printToken?: boolean;
 }
 
 /** Exit status for an HTTP error answer, as curl's --fail-with-body. */
@@ -60,6 +68,21 @@ function describeProof(info: ProofInfo): string {
   return `* DPoP proof for ${info.method} ${info.url}\n*   header: ${JSON.stringify(decodedHeader)}\n*   claims: ${JSON.stringify(claims)}\n`;
 }
 
+/** An answer, for --verbose: the status and the headers that explain a nonce retry (RFC 9449 §7.1, §8, §9). */
+async function describeAnswer(response: Response): Promise<string> {
+  let text = `* < HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}\n`;
+  const challenge = response.headers.get('www-authenticate');
+  const nonce = response.headers.get('dpop-nonce');
+  if (challenge) text += `*   WWW-Authenticate: ${challenge}\n`;
+  if (nonce) text += `*   DPoP-Nonce: ${nonce}\n`;
+  // An authorization server says use_dpop_nonce in a JSON body (§8); show that body's error.
+  if (response.status === 400 && /json/.test(response.headers.get('content-type') ?? '')) {
+    const body = (await response.clone().json().catch(() => undefined)) as { error?: unknown; error_description?: unknown } | undefined;
+    if (typeof body?.error === 'string') text += `*   error: ${body.error}${typeof body.error_description === 'string' ? ` (${body.error_description})` : ''}\n`;
+  }
+  return text;
+}
+
 function networkFailure(url: string, err: unknown): Error {
   const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
   return new Error(`cannot reach ${url}: ${cause?.code ?? cause?.message ?? (err as Error)?.message ?? String(err)}`);
@@ -69,7 +92,7 @@ export function register(program: Command): void {
   program
     .command('request')
     .description('send an HTTP request with a DPoP proof (like curl), optionally getting a DPoP-bound token first')
-    .argument('<url>', 'the URL to request')
+    .argument('[url]', 'the URL to request (absolute http:// or https://)')
     .option('-X, --method <method>', 'HTTP method (default GET, or POST with --data)')
     .option('-d, --data <data>', 'request body; @file reads a file, @- stdin (default content-type: application/x-www-form-urlencoded)')
     .option('-H, --header <header>', "extra header 'Name: value' (repeatable)", collect, [])
@@ -79,16 +102,23 @@ export function register(program: Command): void {
     .option('--client-secret <secret>', 'client secret (client_secret_basic; omit for a public client)')
     .option('--scope <scope>', 'scope to ask for with --token-endpoint')
     .option('--access-token <token>', 'a DPoP-bound access token to present')
+    .option('--print-token', 'print only the access token from --token-endpoint on stdout and send no request (needs --key: the token is bound to that key)')
     .option('-i, --include', 'print the status line and response headers before the body')
-    .option('--verbose', 'print each DPoP proof sent (header and claims) and the token obtained to stderr')
-    .action(async (url: string, opts: RequestOptions) => {
-      try {
-        new URL(url);
-      } catch {
-        throw usage(`${JSON.stringify(url)} is not an absolute URL`);
+    .option('--verbose', 'print to stderr each DPoP proof sent (header and claims), each answer (status, WWW-Authenticate, DPoP-Nonce) and the token obtained')
+    .action(async (url: string | undefined, opts: RequestOptions) => {
+      // Everything given is checked before any network.
+      if (opts.printToken) {
+        if (opts.tokenEndpoint === undefined) throw usage('--print-token needs --token-endpoint (it prints the token obtained there)');
+        if (opts.key === undefined) throw usage('--print-token needs --key FILE: the token is bound to that key, and without it the key dies with this command');
+        if (url !== undefined) throw usage('--print-token prints the token and sends no request: leave out the URL (or drop --print-token)');
+      } else if (url === undefined) {
+        throw usage('missing the URL to request (or --print-token to only get a token)');
       }
+      if (url !== undefined) parseHttpUrl(url, 'URL');
+      if (opts.tokenEndpoint !== undefined) parseHttpUrl(opts.tokenEndpoint, '--token-endpoint');
       if (opts.tokenEndpoint !== undefined && opts.clientId === undefined) throw usage('--token-endpoint needs --client-id');
       if (opts.tokenEndpoint !== undefined && opts.accessToken !== undefined) throw usage('use --token-endpoint or --access-token, not both');
+      if (opts.method !== undefined) parseMethod(opts.method, '-X');
       const headers = new Headers();
       for (const line of opts.header) {
         const [name, value] = parseHeader(line);
@@ -101,12 +131,21 @@ export function register(program: Command): void {
       const body = opts.data !== undefined ? await readData(opts.data) : undefined;
       if (body !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/x-www-form-urlencoded');
       const method = opts.method ?? (body !== undefined ? 'POST' : 'GET');
+      // The key file under the rule of every key file (mode 0600, a private JWK, not weak).
+      const key = opts.key !== undefined ? await readOrCreateKeyFile(opts.key) : undefined;
 
+      const verbose = (text: string) => { if (opts.verbose) process.stderr.write(text); };
       const client = createDPoPClient({
-        ...(opts.key !== undefined ? { keyStore: fileKeyStore(opts.key) } : {}),
-        ...(opts.verbose ? { onProof: (info: ProofInfo) => process.stderr.write(describeProof(info)) } : {}),
+        ...(key !== undefined ? { key: key.keyPair } : {}),
+        ...(opts.verbose ? { onProof: (info: ProofInfo) => verbose(describeProof(info)) } : {}),
+        fetch: async (input, init) => {
+          const response = await globalThis.fetch(input, init);
+          if (opts.verbose) verbose(await describeAnswer(response));
+          return response;
+        },
       });
-      if (opts.verbose) process.stderr.write(`* key thumbprint (jkt): ${await client.thumbprint()}\n`);
+      if (key?.created) verbose(`* created key file ${opts.key} (mode 0600)\n`);
+      verbose(`* key thumbprint (jkt): ${await client.thumbprint()}\n`);
 
       let accessToken = opts.accessToken;
       if (opts.tokenEndpoint !== undefined) {
@@ -116,18 +155,20 @@ export function register(program: Command): void {
           ...(opts.scope !== undefined ? { scope: opts.scope } : {}),
         });
         accessToken = token.access_token;
-        if (opts.verbose) {
-          process.stderr.write(`* token: token_type=${token.token_type}${token.expires_in !== undefined ? ` expires_in=${token.expires_in}` : ''}${token.scope !== undefined ? ` scope=${token.scope}` : ''}\n`);
+        verbose(`* token: token_type=${token.token_type}${token.expires_in !== undefined ? ` expires_in=${token.expires_in}` : ''}${token.scope !== undefined ? ` scope=${token.scope}` : ''}\n`);
+        if (opts.printToken) {
+          // stdout carries the token alone, so `AT=$(dpopkit request … --print-token)` works.
+          process.stdout.write(`${token.access_token}\n`);
+          return;
         }
       }
 
       let response: Response;
       try {
-        response = await client.fetch(url, { method, headers, ...(body !== undefined ? { body } : {}), ...(accessToken !== undefined ? { accessToken } : {}) });
+        response = await client.fetch(url!, { method, headers, ...(body !== undefined ? { body } : {}), ...(accessToken !== undefined ? { accessToken } : {}) });
       } catch (err) {
-        throw networkFailure(url, err);
+        throw networkFailure(url!, err);
       }
-      if (opts.verbose) process.stderr.write(`* HTTP ${response.status}${response.headers.get('dpop-nonce') ? ` (DPoP-Nonce: ${response.headers.get('dpop-nonce')})` : ''}\n`);
       if (opts.include) {
         let head = `HTTP/1.1 ${response.status} ${response.statusText}\n`;
         for (const [name, value] of response.headers) head += `${name}: ${value}\n`;

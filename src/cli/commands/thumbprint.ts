@@ -1,9 +1,9 @@
 /** `dpopkit thumbprint FILE`: the RFC 7638 thumbprint (`jkt`) of a JWK file, private or public. */
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
 import { publicMembers, type PublicJwk } from '../../core/crypto/backend.js';
 import { jwkThumbprint } from '../../core/thumbprint.js';
 import { keyWeakness } from '../../core/weak-keys.js';
+import { readAnyJwkFile } from '../key-file.js';
 import { printJson, usage } from '../output.js';
 
 export function register(program: Command): void {
@@ -13,12 +13,8 @@ export function register(program: Command): void {
     .argument('<file>', 'a JWK (private or public) as JSON')
     .option('--json', 'machine-readable output')
     .action(async (file: string, opts: { json?: boolean }) => {
-      let jwk: PublicJwk;
-      try {
-        jwk = JSON.parse(await readFile(file, 'utf8')) as PublicJwk;
-      } catch {
-        throw usage(`${file} is not a readable JSON file`);
-      }
+      // A private key file is held to the rule of every key file (owner-only mode).
+      const jwk = (await readAnyJwkFile(file)) as PublicJwk;
       let jkt: string;
       let weakness: string | undefined;
       try {
