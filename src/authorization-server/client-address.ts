@@ -1,8 +1,8 @@
 /**
  * Where a request comes from, for throttling by client address.
  *
- * The default is the TCP peer only: under `@hono/node-server` the socket's `remoteAddress`,
- * handed over in the `{ incoming }` binding that `as.fetch(request, env)` receives. Forwarding
+ * The default is the TCP peer only: the `remoteAddress` the transport hands to
+ * `as.fetch(request, { remoteAddress })` (the node and Express adapters pass the socket's). Forwarding
  * headers (`X-Forwarded-For`, `Forwarded`, …) are written by whoever sends the request, so they
  * are believed only when configured (`throttle.trustProxy`) and only when the immediate peer is
  * one of the listed proxies; the address is then the right-most entry that is not itself a
@@ -34,9 +34,22 @@ export interface TrustProxyOptions {
 /** A request's client address, already bucketed (see the module comment), or undefined. */
 export type AddressResolver = (request: Request, peer: string | undefined) => string | undefined;
 
-/** The peer address `@hono/node-server` passes in `env.incoming.socket`. */
-export function peerAddress(env: unknown): string | undefined {
-  const address = (env as { incoming?: { socket?: { remoteAddress?: unknown } } } | undefined)?.incoming?.socket?.remoteAddress;
+/**
+ * What the transport knows about a request's connection, passed as `as.fetch(request, info)`:
+ * plain values, no framework objects.
+ */
+export interface ConnectionInfo {
+  /**
+   * The TCP peer's address (`socket.remoteAddress` on Node), used to throttle guessing by client
+   * address. Leave it out when unknown: throttling then counts by account only (or by the
+   * header of `throttle.trustProxy` with `addresses: ['*']`).
+   */
+  remoteAddress?: string;
+}
+
+/** The peer address of `info`, when it is a non-empty string. */
+export function peerAddress(info: ConnectionInfo | undefined): string | undefined {
+  const address = info?.remoteAddress;
   return typeof address === 'string' && address !== '' ? address : undefined;
 }
 

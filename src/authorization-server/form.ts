@@ -12,56 +12,11 @@ export const MAX_FORM_BYTES = 64 * 1024;
 /** Parameters of one request: each name at most once (RFC 6749 §3.1). */
 export type FormParams = ReadonlyMap<string, string>;
 
-/** A Node `IncomingMessage`, as `@hono/node-server` hands it over in `env.incoming`. */
-interface NodeIncoming {
-  on(event: string, listener: (...args: never[]) => void): unknown;
-  readableEnded?: boolean;
-}
-
-/**
- * Bodies that can be read straight from Node's `IncomingMessage`: on Node, `@hono/node-server`
- * builds a full web `Request` (with a web stream over the socket) only when the body is touched,
- * which costs more than the rest of a client_credentials request. The router registers the
- * message here; everywhere else the standard `Request` body is read.
- */
-const nodeBodies = new WeakMap<Request, NodeIncoming>();
-
-export function useNodeBody(request: Request, incoming: unknown): void {
-  if (incoming && typeof (incoming as NodeIncoming).on === 'function' && (incoming as NodeIncoming).readableEnded === false) {
-    nodeBodies.set(request, incoming as NodeIncoming);
-  }
-}
-
-function readNode(incoming: NodeIncoming, max: number): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    let over = false;
-    incoming.on('data', ((chunk: Uint8Array) => {
-      if (over) return; // discard the rest; the server drains or closes the connection after the answer
-      total += chunk.byteLength;
-      if (total > max) {
-        over = true;
-        chunks.length = 0;
-        // Answer now (413) instead of resetting the connection, so the client learns why.
-        reject(new OAuthError('invalid_request', `the request body is larger than ${max} bytes`, 413));
-      } else chunks.push(chunk);
-    }) as never);
-    incoming.on('end', (() => resolve(Buffer.concat(chunks))) as never);
-    incoming.on('error', (() => reject(new OAuthError('invalid_request', 'the request body could not be read'))) as never);
-  });
-}
-
 /** Read at most `max` bytes of a body, refusing (413) past it even without `Content-Length`. */
 async function readLimited(request: Request, max: number): Promise<string> {
   const length = request.headers.get('content-length');
   if (length !== null && Number(length) > max) {
     throw new OAuthError('invalid_request', `the request body is larger than ${max} bytes`, 413);
-  }
-  const incoming = nodeBodies.get(request);
-  if (incoming) {
-    nodeBodies.delete(request);
-    return decodeUtf8(await readNode(incoming, max));
   }
   if (!request.body) return '';
   const reader = request.body.getReader();
@@ -71,7 +26,9 @@ async function readLimited(request: Request, max: number): Promise<string> {
     let result: ReadableStreamReadResult<Uint8Array>;
     try {
       result = await reader.read();
-    } catch {
+    } catch (err) {
+      // A transport's own refusal (the node adapter's size limit) stands as it is.
+      if (err instanceof OAuthError) throw err;
       throw new OAuthError('invalid_request', 'the request body could not be read');
     }
     if (result.done) break;

@@ -1,11 +1,13 @@
 /**
  * dpopkit authorization server: issues DPoP-bound tokens (RFC 9449 §5, §6, §10) to public and
- * confidential clients, as one Web-standard `fetch(Request) => Response` handler.
+ * confidential clients, as one Web-standard `fetch(Request, { remoteAddress }) => Response`
+ * handler; `dpopkit/authorization-server/node` and `/express` serve it on node:http and Express.
  *
  * @example
  * ```ts
- * import { serve } from '@hono/node-server';
+ * import { createServer } from 'node:http';
  * import { createAuthorizationServer, hashPassword } from 'dpopkit/authorization-server';
+ * import { toNodeHandler } from 'dpopkit/authorization-server/node';
  * import { createPGliteStorage } from 'dpopkit/stores/postgres';
  *
  * const as = await createAuthorizationServer({
@@ -14,7 +16,7 @@
  *   clients: [{ clientId: 'spa', tokenEndpointAuthMethod: 'none', redirectUris: ['http://localhost:4002/cb'], scope: 'api' }],
  *   users: [{ username: 'alice', passwordHash: await hashPassword('alice') }],
  * });
- * serve({ fetch: as.fetch, port: 4000 });
+ * createServer(toNodeHandler(as)).listen(4000);
  * ```
  * @module
  */
@@ -23,13 +25,14 @@ import { DEFAULT_ALGORITHMS, isSupportedAlgorithm } from '../core/crypto/algorit
 import { createNonceSource } from '../core/nonce.js';
 import { createMemoryReplayCache } from '../stores/memory.js';
 import { createClientDirectory } from './clients.js';
+import type { ConnectionInfo } from './client-address.js';
 import { checkIssuer, clientRecord, positive, positiveCount } from './config.js';
 import type { AsContext, Logger, UserRecord } from './context.js';
 import { createCors } from './cors.js';
 import type { AuthorizationServer, AuthorizationServerOptions } from './options.js';
 import { isPasswordHash } from './passwords.js';
 import { createReplayQuota } from './replay-quota.js';
-import { buildApp } from './router.js';
+import { createRouter } from './router.js';
 import { createSigningKeys } from './signing-keys.js';
 import { guardStorage } from './storage-guard.js';
 import { createThrottle } from './throttle.js';
@@ -41,7 +44,7 @@ export type { SigningAlg } from './signing-keys.js';
 export type * from './storage.js';
 export type { Logger } from './context.js';
 export { THROTTLE_DEFAULTS, type AttemptResult, type AttemptState, type AttemptStore, type ThrottleOptions, type ThrottleRule } from './throttle.js';
-export type { TrustProxyOptions } from './client-address.js';
+export type { ConnectionInfo, TrustProxyOptions } from './client-address.js';
 
 const SILENT: Logger = { info() {}, warn() {}, error() {} };
 
@@ -139,7 +142,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     now,
   };
 
-  const app = buildApp(ctx, createCors(options.corsOrigins ?? []));
+  const router = createRouter(ctx, createCors(options.corsOrigins ?? []));
 
   // Expired codes, interactions, PAR requests, families and revocations are deleted eventually.
   const purge = setInterval(() => {
@@ -150,11 +153,12 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
 
   return {
     issuer,
-    fetch: (request: Request, env?: unknown) => {
-      // The socket address (@hono/node-server's binding) for throttling by client address.
-      ctx.throttle.observe(request, env);
-      return Promise.resolve(app.fetch(request, env as never));
+    fetch: (request: Request, info?: ConnectionInfo) => {
+      // The client address, for throttling guesses by address.
+      ctx.throttle.observe(request, info);
+      return router.fetch(request);
     },
+    handles: (pathname: string) => router.handles(pathname),
     async close() {
       clearInterval(purge);
     },

@@ -4,6 +4,7 @@
  * @module
  */
 import type { ReplayCache } from '../core/replay.js';
+import type { ConnectionInfo } from './client-address.js';
 import type { Logger } from './context.js';
 import type { SigningAlg } from './signing-keys.js';
 import type { ClientAuthMethod, GrantType, Storage } from './storage.js';
@@ -101,11 +102,18 @@ export interface AuthorizationServerOptions {
 
 export interface AuthorizationServer {
   /**
-   * The Web-standard request handler (serve it with `@hono/node-server`, Bun, Deno, …). The
-   * optional second argument is the server binding `@hono/node-server` passes (`{ incoming }`),
-   * used only to read form bodies without building a web stream.
+   * The Web-standard request handler (Bun, Deno, edge runtimes, or on Node through
+   * `dpopkit/authorization-server/node` and `/express`). `info.remoteAddress` is the client's
+   * (TCP peer's) address, used to throttle guessing by address; without it only accounts are
+   * counted (see `throttle.trustProxy`). It never throws: every failure is an HTTP answer.
    */
-  fetch(request: Request, env?: unknown): Promise<Response>;
+  fetch(request: Request, info?: ConnectionInfo): Promise<Response>;
+  /**
+   * Whether a request for `pathname` (as sent, not percent-decoded) is this server's: its
+   * endpoints under the issuer's path and the well-known metadata URLs. Adapters mounted in a
+   * larger application pass other paths on.
+   */
+  handles(pathname: string): boolean;
   /** The issuer and endpoint URLs. */
   readonly issuer: string;
   /** Stop background work. The storage and replay cache passed in stay open (their owner closes them). */

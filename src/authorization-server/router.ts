@@ -2,9 +2,11 @@
  * The routes: every endpoint under the issuer's path, metadata at the RFC 8414 §3.1 well-known
  * locations, CORS where browsers call, 405 with `Allow` for other methods, JSON 404 elsewhere.
  *
+ * Every route is an exact path, so dispatch is one map lookup on the request's path (as sent,
+ * not percent-decoded: `/%74oken` is not `/token`); no framework is involved.
+ *
  * @module
  */
-import { Hono } from 'hono';
 import type { AsContext } from './context.js';
 import type { Cors } from './cors.js';
 import { authorizeEndpoint } from './endpoints/authorize.js';
@@ -16,32 +18,41 @@ import { parEndpoint } from './endpoints/par.js';
 import { revokeEndpoint } from './endpoints/revoke.js';
 import { tokenEndpoint } from './endpoints/token.js';
 import { errorResponse, OAuthError } from './errors.js';
-import { useNodeBody } from './form.js';
 
 type Handler = (ctx: AsContext, request: Request) => Response | Promise<Response>;
 
-export function buildApp(ctx: AsContext, cors: Cors): Hono {
-  const app = new Hono();
-  const p = ctx.basePath;
+interface Route {
+  methods: Readonly<Record<string, Handler>>;
+  /** The `Allow` value (RFC 9110 §10.2.1) and the methods a preflight may ask for. */
+  allow: string;
+  /** Whether browsers on allowed origins may call it (CORS). */
+  cors: boolean;
+}
 
-  /** One path, its methods, and whether browsers on allowed origins may call it. */
-  function route(path: string, methods: Record<string, Handler>, withCors: boolean): void {
-    const allow = Object.keys(methods).join(', ');
-    app.all(path, async (c) => {
-      const request = c.req.raw;
-      // On Node (@hono/node-server), read form bodies from the IncomingMessage (see form.ts).
-      if (request.method === 'POST') useNodeBody(request, (c.env as { incoming?: unknown } | undefined)?.incoming);
-      if (withCors) {
-        const preflight = cors.preflight(request, allow);
-        if (preflight) return preflight;
-      }
-      const handler = methods[request.method] ?? (request.method === 'HEAD' ? methods.GET : undefined);
-      const response = handler
-        ? await handler(ctx, request)
-        : errorResponse(new OAuthError('invalid_request', `${request.method} is not allowed here; use ${allow}`, 405, { Allow: allow }));
-      return withCors ? cors.decorate(request, response) : response;
-    });
-  }
+export interface Router {
+  fetch(request: Request): Promise<Response>;
+  /** Whether `pathname` is one of the routes (adapters pass other paths on). */
+  handles(pathname: string): boolean;
+}
+
+/** The path of an absolute URL as `Request.url` serialises it, without query or fragment. */
+export function pathOf(url: string): string {
+  const start = url.indexOf('/', url.indexOf('//') + 2);
+  if (start === -1) return '/';
+  let end = url.length;
+  const query = url.indexOf('?', start);
+  if (query !== -1) end = query;
+  const hash = url.indexOf('#', start);
+  if (hash !== -1 && hash < end) end = hash;
+  return url.slice(start, end);
+}
+
+export function createRouter(ctx: AsContext, cors: Cors): Router {
+  const routes = new Map<string, Route>();
+  const p = ctx.basePath;
+  const route = (path: string, methods: Record<string, Handler>, withCors: boolean) => {
+    routes.set(path, { methods, allow: Object.keys(methods).join(', '), cors: withCors });
+  };
 
   const meta: Handler = (c) => metadataResponse(c);
   route('/.well-known/oauth-authorization-server' + p, { GET: meta }, true);
@@ -58,7 +69,27 @@ export function buildApp(ctx: AsContext, cors: Cors): Hono {
   route(p + '/authorize', { GET: authorizeEndpoint }, false);
   route(p + '/login', { POST: loginEndpoint }, false);
 
-  app.notFound(() => errorResponse(new OAuthError('invalid_request', 'not found', 404)));
-  app.onError((err) => errorResponse(err, {}, ctx.log));
-  return app;
+  async function answer(r: Route, request: Request): Promise<Response> {
+    // RFC 9110 §9.3.2: HEAD is GET without the content.
+    const handler = r.methods[request.method] ?? (request.method === 'HEAD' ? r.methods.GET : undefined);
+    if (!handler) {
+      return errorResponse(new OAuthError('invalid_request', `${request.method} is not allowed here; use ${r.allow}`, 405, { Allow: r.allow }));
+    }
+    try {
+      const response = await handler(ctx, request);
+      return request.method === 'HEAD' ? new Response(null, response) : response;
+    } catch (err) {
+      return errorResponse(err, {}, ctx.log);
+    }
+  }
+
+  return {
+    handles: (pathname) => routes.has(pathname),
+    async fetch(request) {
+      const r = routes.get(pathOf(request.url));
+      if (!r) return errorResponse(new OAuthError('invalid_request', 'not found', 404));
+      if (!r.cors) return answer(r, request);
+      return cors.preflight(request, r.allow) ?? cors.decorate(request, await answer(r, request));
+    },
+  };
 }

@@ -19,7 +19,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createMemoryAttemptStore } from '../stores/memory-throttle.js';
-import { createAddressResolver, peerAddress, type AddressResolver, type TrustProxyOptions } from './client-address.js';
+import { createAddressResolver, peerAddress, type AddressResolver, type ConnectionInfo, type TrustProxyOptions } from './client-address.js';
 import type { Logger } from './context.js';
 import { OAuthError } from './errors.js';
 import { createScryptGate, ScryptBusyError, type ScryptGate, type ScryptGateOptions } from './passwords.js';
@@ -159,8 +159,8 @@ export interface Attempt {
 }
 
 export interface Throttle {
-  /** Remember the peer address `@hono/node-server` passed with a request. */
-  observe(request: Request, env: unknown): void;
+  /** Remember the peer address the transport passed with a request (`as.fetch(request, info)`). */
+  observe(request: Request, info: ConnectionInfo | undefined): void;
   /** The sign-in form: keys are the username (known or not) and the client address. */
   signIn(request: Request, username: string, now: number): Attempt;
   /** Client authentication: keys are the `client_id` and the client address. */
@@ -249,7 +249,7 @@ export function createThrottle(options: ThrottleOptions | undefined, deps: Throt
     }
     if (address === undefined && !warnedNoAddress) {
       warnedNoAddress = true;
-      log.warn({}, 'throttle: the client address is unknown (serve as.fetch with @hono/node-server, or set throttle.trustProxy): no counting by address');
+      log.warn({}, 'throttle: the client address is unknown (serve it with dpopkit/authorization-server/node or /express, pass { remoteAddress } to as.fetch, or set throttle.trustProxy): no counting by address');
     }
     return address;
   };
@@ -335,8 +335,8 @@ export function createThrottle(options: ThrottleOptions | undefined, deps: Throt
 
   return {
     gate,
-    observe(request, env) {
-      const peer = peerAddress(env);
+    observe(request, info) {
+      const peer = peerAddress(info);
       if (peer !== undefined) peers.set(request, peer);
     },
     signIn: (request, username, now) => attempt(request, 'username', username, now),

@@ -3,12 +3,16 @@
  * throw-away schema), a real HTTP server on an ephemeral port, DPoP keys and form helpers.
  */
 import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
+import express from 'express';
 import pg from 'pg';
 import { createProof, generateKeyPair, keyThumbprint } from '../../../src/index.js';
 import type { DPoPKeyPair } from '../../../src/index.js';
 import { createAuthorizationServer, hashPassword, type AuthorizationServer, type AuthorizationServerOptions } from '../../../src/authorization-server/index.js';
+import { toExpressHandler } from '../../../src/authorization-server/adapters/express.js';
+import { toNodeHandler } from '../../../src/authorization-server/adapters/node.js';
 import type { Storage } from '../../../src/authorization-server/storage.js';
 import { createPGliteStorage, createPostgresStorage } from '../../../src/stores/postgres.js';
 
@@ -73,27 +77,69 @@ export interface Running {
   close(): Promise<void>;
 }
 
-/** Serve an authorization server on 127.0.0.1:<ephemeral> whose issuer is that very URL. */
-export async function startServer(storage: Storage, options: Partial<AuthorizationServerOptions> = {}, path = ''): Promise<Running> {
-  let handler: (req: Request, env?: unknown) => Promise<Response> = async () => new Response('starting', { status: 503 });
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: (req, env) => handler(req, env), port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+/**
+ * How a test server serves the authorization server: `node` (the node:http adapter, the
+ * default), `fetch` (`as.fetch` under @hono/node-server, the address passed by hand), `express`
+ * (the Express adapter), `express-urlencoded` (the same after `express.urlencoded()` read the body).
+ */
+export type Transport = 'node' | 'fetch' | 'express' | 'express-urlencoded';
+export const TRANSPORTS: Transport[] = ['fetch', 'node', 'express', 'express-urlencoded'];
+
+type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+
+function listenerFor(as: AuthorizationServer, transport: Exclude<Transport, 'fetch'>): Listener {
+  if (transport === 'node') return toNodeHandler(as);
+  const app = express();
+  if (transport === 'express-urlencoded') app.use(express.urlencoded({ extended: true }));
+  app.use(toExpressHandler(as));
+  app.use((_req, res) => {
+    res.status(404).type('text/plain').send('the application\'s own 404');
   });
-  const port = (server.address() as AddressInfo).port;
+  return app;
+}
+
+/** Serve an authorization server on 127.0.0.1:<ephemeral> whose issuer is that very URL. */
+export async function startServer(storage: Storage, options: Partial<AuthorizationServerOptions> = {}, path = '', transport: Transport = 'node'): Promise<Running> {
+  let as: AuthorizationServer | undefined;
+  let listener: Listener | undefined;
+  let close: () => Promise<void>;
+  let port: number;
+  const starting = (res: ServerResponse) => res.writeHead(503).end('starting');
+  if (transport === 'fetch') {
+    const server: ServerType = await new Promise((resolve) => {
+      const s = serve({
+        fetch: (req, env: { incoming: IncomingMessage }) =>
+          as ? as.fetch(req, { remoteAddress: env.incoming.socket.remoteAddress }) : new Response('starting', { status: 503 }),
+        port: 0,
+        hostname: '127.0.0.1',
+      }, () => resolve(s));
+    });
+    port = (server.address() as AddressInfo).port;
+    close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  } else {
+    const server = createServer((req, res) => (listener ? listener(req, res) : starting(res)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+    close = () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+  }
   const url = `http://127.0.0.1:${port}${path}`;
-  const as = await createAuthorizationServer({
+  as = await createAuthorizationServer({
     issuer: url,
     storage,
     clients: defaultClients(),
     users: [{ username: 'alice', passwordHash: await alicePasswordHash(), name: 'Alice' }],
     ...options,
   });
-  handler = as.fetch;
+  if (transport !== 'fetch') listener = listenerFor(as, transport);
+  const running = as;
   return {
-    url, as, storage,
+    url, as: running, storage,
     async close() {
-      await as.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await running.close();
+      await close();
     },
   };
 }
