@@ -1,9 +1,11 @@
 /**
- * Listen with a Web `fetch` handler on the port of a configured URL, and close cleanly.
+ * Listen with a Web `fetch` handler or a node:http listener on the port of a configured URL,
+ * and close cleanly.
  *
  * @module
  */
 import { serve } from '@hono/node-server';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { listenPort } from '../config/schema.js';
 
@@ -13,18 +15,26 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-export function listen(url: string, fetch: (request: Request) => Response | Promise<Response>): Promise<Listening> {
+/** A Web `fetch` handler (served with @hono/node-server), or a node:http listener as `{ node }`. */
+export type Handler = ((request: Request) => Response | Promise<Response>) | { node: RequestListener };
+
+export function listen(url: string, handler: Handler): Promise<Listening> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch, port: Number(listenPort(url)), hostname: hostnameOf(url) }, (info: AddressInfo) => {
+    const port = Number(listenPort(url));
+    const hostname = hostnameOf(url);
+    const ready = () => {
       resolve({
         url,
-        port: info.port,
+        port: (server.address() as AddressInfo).port,
         close: () => new Promise<void>((done) => {
           server.close(() => done());
           (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
         }),
       });
-    });
+    };
+    const server: Server = typeof handler === 'function'
+      ? (serve({ fetch: handler, port, hostname }, ready) as Server)
+      : createServer(handler.node).listen({ port, host: hostname }, ready);
     server.once('error', (error: NodeJS.ErrnoException) =>
       reject(error.code === 'EADDRINUSE' ? new Error(`cannot listen for ${url}: port ${listenPort(url)} is already in use`) : error),
     );

@@ -13,6 +13,7 @@
 import { hkdfSync, randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { createAuthorizationServer, hashPassword, type ThrottleOptions } from '../../authorization-server/index.js';
+import { toNodeHandler } from '../../authorization-server/adapters/node.js';
 import { createMemoryAttemptStore } from '../../stores/memory.js';
 import type { Config } from '../config/schema.js';
 import { createDemoApi } from './api.js';
@@ -79,7 +80,8 @@ export async function startServers(config: Config): Promise<Running> {
     closers.push(() => authorizationServer.close());
 
     const servers: Listening[] = [];
-    servers.push(await listen(asConfig.issuer, authorizationServer.fetch));
+    // The node adapter hands each request's socket address to the throttle.
+    servers.push(await listen(asConfig.issuer, { node: toNodeHandler(authorizationServer) }));
     closers.push(() => servers[0]!.close());
 
     let apiUrl: string | undefined;
