@@ -78,14 +78,15 @@ export function jsonResponse(body: unknown, status = 200, headers: Record<string
 
 /** The subset of a pino logger `errorResponse` writes to. */
 interface RefusalLog {
+  debug?(obj: unknown, msg?: string): void;
   info(obj: unknown, msg?: string): void;
   error(obj: unknown, msg?: string): void;
 }
 
 /**
  * The RFC 6749 §5.2 body for an error. Refusals are logged at `info` with the error and the
- * stable reason (never a token, secret or proof); anything unexpected becomes a `server_error`
- * logged at `error`.
+ * stable reason (never a token, secret or proof), nonce challenges at `debug`; anything
+ * unexpected becomes a `server_error` logged at `error`.
  */
 export function errorResponse(err: unknown, extraHeaders: Record<string, string> = {}, log?: RefusalLog, endpoint?: string): Response {
   let oauth: OAuthError;
@@ -98,7 +99,9 @@ export function errorResponse(err: unknown, extraHeaders: Record<string, string>
   if (oauth.status < 500 && log) {
     // Observability: rejections by endpoint, error and reason (the reason leads the description).
     const reason = /^([a-z_]+):/.exec(oauth.message)?.[1];
-    log.info({ endpoint, error: oauth.error, reason, status: oauth.status }, 'request refused');
+    // RFC 9449 §8: a nonce challenge is the normal first round trip, not a refusal.
+    if (oauth.error === 'use_dpop_nonce') log.debug?.({ endpoint, error: oauth.error, reason, status: oauth.status }, 'nonce challenge (use_dpop_nonce)');
+    else log.info({ endpoint, error: oauth.error, reason, status: oauth.status }, 'request refused');
   }
   // RFC 9110 §10.2.3: a temporary failure says when to come back.
   const retry: Record<string, string> = oauth.status === 503 ? { 'Retry-After': '1' } : {};

@@ -147,7 +147,9 @@ export function createVerifier(config: VerifierConfig): (request: RequestLike) =
       if (logger) {
         const entry: Record<string, unknown> = { reason: rejection.reason, error: rejection.error, status: rejection.status, method: request.method };
         if (failure.detail) entry.detail = failure.detail; // expected vs received htu on htu_mismatch
-        if (rejection.status >= 500) logger.warn({ ...entry, cause: (failure.cause as Error | undefined)?.message }, 'dpop: request refused');
+        // RFC 9449 §9: a nonce challenge is the normal first round trip (the client retries), not a refusal.
+        if (rejection.error === 'use_dpop_nonce') logger.debug(entry, 'dpop: nonce challenge (use_dpop_nonce)');
+        else if (rejection.status >= 500) logger.warn({ ...entry, cause: (failure.cause as Error | undefined)?.message }, 'dpop: request refused');
         else logger.info(entry, 'dpop: request refused');
       }
       return rejection;
