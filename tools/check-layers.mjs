@@ -24,7 +24,7 @@ const BROWSER_LAYERS = new Set(['core', 'client']);
  * side's packages as optional peers): these files may import only node: built-ins, `#crypto`
  * and each other, and type-only imports of a framework they adapt to.
  */
-const ZERO_DEPENDENCY = (rel) => /^(core|client|resource-server)\//.test(rel) || ['index.ts', 'stores/memory.ts', 'stores/half-siphash.ts'].includes(rel);
+const ZERO_DEPENDENCY = (rel) => /^(core|client|resource-server)\//.test(rel) || ['index.ts', 'stores/memory.ts', 'stores/memory-throttle.ts', 'stores/memory-storage.ts', 'stores/half-siphash.ts'].includes(rel);
 
 function* files(dir) {
   for (const name of readdirSync(dir)) {

@@ -150,3 +150,4 @@ function nextPowerOfTwo(n: number): number {
 
 /** The authorization server's failed-attempt counters for one process (see `memory-throttle.ts`). */
 export { createMemoryAttemptStore, type MemoryAttemptStoreOptions } from './memory-throttle.js';
+export { createMemoryStorage, type MemoryStorageOptions } from './memory-storage.js';
