@@ -43,6 +43,36 @@ describe('dpopkit serve configuration', () => {
     expect(problems.some((p) => p.startsWith('authorizationServer.tokens.accessTokenTtl: '))).toBe(true);
   });
 
+  it('a bad URL names its key and says what is wrong (never a bare "Invalid URL")', () => {
+    const problems = problemsOf(withChange((c) => {
+      c.authorizationServer.issuer = 'not a url';
+      c.api.url = '/api';
+      c.api.corsOrigins = ['http://localhost:4002/?x=1'];
+      c.demo.redirectUri = 'callback';
+      c.authorizationServer.clients[0].redirectUris = ['http://localhost:4002/callback#frag'];
+    }));
+    expect(problems).toEqual([
+      'authorizationServer.issuer: must be an absolute http:// or https:// URL (like http://localhost:4000), got "not a url"',
+      'authorizationServer.clients.0.redirectUris.0: must be an absolute URI without a fragment (like http://localhost:4002/callback), got "http://localhost:4002/callback#frag"',
+      'api.url: must be an absolute http:// or https:// URL (like http://localhost:4000), got "/api"',
+      'api.corsOrigins.0: must not have a query or fragment, got "http://localhost:4002/?x=1"',
+      'demo.redirectUri: must be an absolute http:// or https:// URL (like http://localhost:4000), got "callback"',
+    ]);
+  });
+
+  it('a missing key or a value of the wrong type says what is expected', () => {
+    const problems = problemsOf(withChange((c) => {
+      delete c.authorizationServer.issuer;
+      c.authorizationServer.clients = {};
+      c.authorizationServer.tokens.audience = [];
+    }));
+    expect(problems).toEqual([
+      'authorizationServer.issuer: required (a string)',
+      'authorizationServer.tokens.audience: must not be empty',
+      'authorizationServer.clients: must be a list, got an object',
+    ]);
+  });
+
   it('refuses a client secret method without a secret, and a public client_credentials client', () => {
     const problems = problemsOf(withChange((c) => {
       delete c.authorizationServer.clients[1].clientSecret;
@@ -73,8 +103,21 @@ describe('dpopkit serve configuration', () => {
     expect(config.authorizationServer.storage).toEqual({ type: 'postgres', url: 'postgres://root@127.0.0.1:5432/test' });
     expect(config.authorizationServer.replayCache).toEqual({ type: 'redis', url: 'redis://127.0.0.1:6379' });
     expect(config.api?.nonceSecret).toBe('n'.repeat(32));
-    await expect(loadConfig(file, { DPOPKIT_NONCE_SECRET: 'short' })).rejects.toThrow(/authorizationServer\.dpop\.nonceSecret: must be at least 32 characters/);
+    await expect(loadConfig(file, { DATABASE_URL: 'postgres://x', DPOPKIT_DATA_DIR: '/tmp/x' })).resolves.toMatchObject({ authorizationServer: { storage: { type: 'postgres' } } });
     await expect(loadConfig(file, { DPOPKIT_DATA_DIR: '/tmp/x' })).resolves.toMatchObject({ authorizationServer: { storage: { type: 'pglite', dataDir: '/tmp/x' } } });
+  });
+
+  it('a short nonce secret says what to set: DPOPKIT_NONCE_SECRET, at least 32 bytes (named by the variable when it came from there)', async () => {
+    const file = join(dir, 'config-nonce.json');
+    writeFileSync(file, JSON.stringify(example));
+    const fromEnv = await loadConfig(file, { DPOPKIT_NONCE_SECRET: 'short', DPOPKIT_LOG_LEVEL: 'loud' }).then(() => undefined, (error: ConfigError) => error.problems);
+    expect(fromEnv).toEqual([
+      'DPOPKIT_NONCE_SECRET: too short (5 bytes): the HMAC secret for stateless nonces must be at least 32 bytes; set DPOPKIT_NONCE_SECRET to at least 32 bytes of random text, e.g. the output of `openssl rand -base64 32`',
+      'DPOPKIT_LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+    ]);
+    const fromFile = problemsOf(withChange((c) => { c.api.nonceSecret = 'é'.repeat(10); }));
+    expect(fromFile).toEqual(['api.nonceSecret: too short (20 bytes): the HMAC secret for stateless nonces must be at least 32 bytes; set DPOPKIT_NONCE_SECRET (or this key) to at least 32 bytes of random text, e.g. the output of `openssl rand -base64 32`']);
+    expect(parseConfig(withChange((c) => { c.api.nonceSecret = 'é'.repeat(16); })).api?.nonceSecret).toBe('é'.repeat(16)); // 32 bytes
   });
 
   it('a missing file or broken JSON is one clear error', async () => {

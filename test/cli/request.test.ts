@@ -260,7 +260,7 @@ describe("dpopkit request against the project's own authorization server and res
     closeStorage = () => storage.close();
     as = await startAuthorizationServer(storage, { dpop: { nonce: 'required' } });
     // The API has a port of its own on 127.0.0.1 (its audience is the issuer's URL, another port).
-    const check = dpopWeb(createResourceServer({ issuer: as.url, audience: as.url, allowedHosts: ['127.0.0.1'], bearer: 'reject', nonce: { secret: 'n'.repeat(32) } }));
+    const check = dpopWeb(createResourceServer({ issuer: as.url, audience: as.url, allowedHosts: ['127.0.0.1'], bearer: 'reject', dpop: { nonce: { secret: 'n'.repeat(32) } } }));
     api = await new Promise((resolve) => {
       const s = serve({
         fetch: async (request) => {

@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import type { ZodIssue } from 'zod';
 import { ENVIRONMENT } from './environment.js';
-import { configSchema, type Config } from './schema.js';
+import { configSchema, LOG_FORMATS, LOG_LEVELS, nonceSecretProblem, type Config } from './schema.js';
 
 export { ENVIRONMENT };
 
@@ -36,36 +36,64 @@ export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.
   } catch (error) {
     throw new ConfigError(file, [`not valid JSON: ${(error as Error).message}`]);
   }
-  return parseConfig(applyEnvironment(raw, env), file);
+  const environment = applyEnvironment(raw, env);
+  return parseConfig(environment.config, file, environment.problems);
 }
 
 /** Validate an already-parsed configuration object. */
-export function parseConfig(raw: unknown, source = 'configuration'): Config {
+export function parseConfig(raw: unknown, source = 'configuration', earlier: string[] = []): Config {
   const result = configSchema.safeParse(raw);
-  if (!result.success) throw new ConfigError(source, result.error.issues.map(describeIssue));
+  const problems = [...earlier, ...(result.success ? [] : result.error.issues.map(describeIssue))];
+  if (problems.length > 0 || !result.success) throw new ConfigError(source, problems);
   return result.data;
 }
 
+/** One problem, one line: the key, then what is wrong with its value. */
 function describeIssue(issue: ZodIssue): string {
   const key = issue.path.length ? issue.path.join('.') : '(top level)';
-  if (issue.code === 'unrecognized_keys') return `${key}: unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  return `${key}: ${issue.message}`;
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return `${key}: unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    case 'invalid_type':
+      return issue.received === 'undefined' ? `${key}: required (${article(issue.expected)})` : `${key}: must be ${article(issue.expected)}, got ${article(issue.received)}`;
+    case 'too_small':
+      if (issue.type === 'array') return `${key}: ${issue.minimum === 1 ? 'must not be empty' : `must list at least ${issue.minimum}`}`;
+      if (issue.type === 'string') return `${key}: ${issue.minimum === 1 ? 'must not be empty' : `must be at least ${issue.minimum} characters`}`;
+      return `${key}: ${issue.message}`;
+    default:
+      return `${key}: ${issue.message}`;
+  }
 }
 
-/** Environment overrides, applied to the raw object before validation (so they are validated too). */
-function applyEnvironment(raw: unknown, env: NodeJS.ProcessEnv): unknown {
-  if (!isObject(raw)) return raw;
+function article(type: string): string {
+  return type === 'array' ? 'a list' : type === 'object' ? 'an object' : type === 'integer' ? 'an integer' : type === 'null' ? 'null' : `a ${type}`;
+}
+
+/**
+ * Environment overrides, applied to the raw object before validation (so they are validated
+ * too). A bad variable is reported under its own name, not under the keys it would have set.
+ */
+function applyEnvironment(raw: unknown, env: NodeJS.ProcessEnv): { config: unknown; problems: string[] } {
+  const problems: string[] = [];
+  const nonceSecret = env.DPOPKIT_NONCE_SECRET ? nonceSecretProblem(env.DPOPKIT_NONCE_SECRET) : undefined;
+  if (nonceSecret) problems.push(`DPOPKIT_NONCE_SECRET: ${nonceSecret.replace(' (or this key)', '')}`);
+  const level = env.DPOPKIT_LOG_LEVEL;
+  if (level && !(LOG_LEVELS as readonly string[]).includes(level)) problems.push(`DPOPKIT_LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
+  const format = env.DPOPKIT_LOG_FORMAT;
+  if (format && !(LOG_FORMATS as readonly string[]).includes(format)) problems.push(`DPOPKIT_LOG_FORMAT: must be one of ${LOG_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
+  if (!isObject(raw)) return { config: raw, problems };
   const config = structuredClone(raw);
   const as = isObject(config.authorizationServer) ? config.authorizationServer : undefined;
   if (as) {
     if (env.DATABASE_URL) as.storage = { type: 'postgres', url: env.DATABASE_URL };
     else if (env.DPOPKIT_DATA_DIR) as.storage = { type: 'pglite', dataDir: env.DPOPKIT_DATA_DIR };
     if (env.REDIS_URL) as.replayCache = { type: 'redis', url: env.REDIS_URL };
-    if (env.DPOPKIT_NONCE_SECRET) as.dpop = { ...(isObject(as.dpop) ? as.dpop : {}), nonceSecret: env.DPOPKIT_NONCE_SECRET };
+    if (env.DPOPKIT_NONCE_SECRET && !nonceSecret) as.dpop = { ...(isObject(as.dpop) ? as.dpop : {}), nonceSecret: env.DPOPKIT_NONCE_SECRET };
   }
-  if (env.DPOPKIT_NONCE_SECRET && isObject(config.api)) config.api.nonceSecret = env.DPOPKIT_NONCE_SECRET;
-  if (env.DPOPKIT_LOG_LEVEL) config.log = { ...(isObject(config.log) ? config.log : {}), level: env.DPOPKIT_LOG_LEVEL };
-  return config;
+  if (env.DPOPKIT_NONCE_SECRET && !nonceSecret && isObject(config.api)) config.api.nonceSecret = env.DPOPKIT_NONCE_SECRET;
+  if (level && problems.every((p) => !p.startsWith('DPOPKIT_LOG_LEVEL'))) config.log = { ...(isObject(config.log) ? config.log : {}), level };
+  if (format && problems.every((p) => !p.startsWith('DPOPKIT_LOG_FORMAT'))) config.log = { ...(isObject(config.log) ? config.log : {}), format };
+  return { config, problems };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

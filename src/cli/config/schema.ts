@@ -8,12 +8,26 @@ import { z } from 'zod';
 import { ALGORITHMS } from '../../core/crypto/algorithms.js';
 import { isProxyAddress } from '../../authorization-server/client-address.js';
 
+/** `text` as a URL, or undefined: a refinement must never throw (zod would lose the key). */
+export function parseUrl(text: string): URL | undefined {
+  try {
+    return new URL(text);
+  } catch {
+    return undefined;
+  }
+}
+
 /** An absolute http(s) URL without query or fragment; its port is the port we listen on. */
-const serverUrl = z
-  .string()
-  .url()
-  .refine((text) => /^https?:$/.test(new URL(text).protocol), 'must be an http:// or https:// URL')
-  .refine((text) => !new URL(text).search && !new URL(text).hash, 'must not have a query or fragment');
+const serverUrl = z.string().superRefine((text, ctx) => {
+  const url = parseUrl(text);
+  if (!url || !/^https?:$/.test(url.protocol)) ctx.addIssue({ code: 'custom', message: `must be an absolute http:// or https:// URL (like http://localhost:4000), got ${JSON.stringify(text)}` });
+  else if (url.search || url.hash) ctx.addIssue({ code: 'custom', message: `must not have a query or fragment, got ${JSON.stringify(text)}` });
+});
+
+/** A redirect URI: any absolute URI without a fragment (RFC 6749 §3.1.2), custom schemes included. */
+const redirectUri = z.string().superRefine((text, ctx) => {
+  if (!/^[a-z][a-z0-9+.-]*:\/?[^\s#]*$/i.test(text) || !parseUrl(text)) ctx.addIssue({ code: 'custom', message: `must be an absolute URI without a fragment (like http://localhost:4002/callback), got ${JSON.stringify(text)}` });
+});
 
 const seconds = z.number().int().positive();
 const algorithm = z.enum(Object.keys(ALGORITHMS) as [string, ...string[]]);
@@ -33,7 +47,16 @@ const replayCache = z.discriminatedUnion('type', [
   z.object({ type: z.literal('postgres'), url: z.string().min(1), schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional() }).strict(),
 ]);
 
-const nonceSecret = z.string().min(32, 'must be at least 32 characters (HMAC key for stateless nonces)');
+/** At least 32 bytes, as `createNonceSource` requires; what to set is part of the message. */
+export const NONCE_SECRET_HELP = 'set DPOPKIT_NONCE_SECRET (or this key) to at least 32 bytes of random text, e.g. the output of `openssl rand -base64 32`';
+export function nonceSecretProblem(secret: string): string | undefined {
+  const bytes = Buffer.byteLength(secret, 'utf8');
+  return bytes < 32 ? `too short (${bytes} byte${bytes === 1 ? '' : 's'}): the HMAC secret for stateless nonces must be at least 32 bytes; ${NONCE_SECRET_HELP}` : undefined;
+}
+const nonceSecret = z.string().superRefine((text, ctx) => {
+  const problem = nonceSecretProblem(text);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const client = z
   .object({
@@ -44,7 +67,7 @@ const client = z
     /** Instead of `clientSecret`: its hash, made by `dpopkit hash-password`. */
     clientSecretHash: z.string().regex(/^scrypt\$/, 'must be a hash made by `dpopkit hash-password`').optional(),
     jwks: z.object({ keys: z.array(z.record(z.unknown())).min(1) }).optional(),
-    redirectUris: z.array(serverUrl.or(z.string().regex(/^[a-z][a-z0-9+.-]*:\/?[^\s#]*$/i, 'must be an absolute URI'))).default([]),
+    redirectUris: z.array(redirectUri).default([]),
     grantTypes: z.array(z.enum(['authorization_code', 'refresh_token', 'client_credentials'])).min(1),
     scope: z.string().default(''),
     dpopBoundAccessTokens: z.boolean().default(false),
@@ -149,6 +172,11 @@ export const authorizationServerSchema = z
     throttle: throttle.default({}),
     clients: z.array(client).min(1),
     users: z.array(user).default([]),
+    /**
+     * A line shown on the sign-in page, e.g. the demo's credentials. Development only: whatever
+     * is written here is shown to everyone who opens the page. Default: none.
+     */
+    loginHint: z.string().min(1).max(200).optional(),
   })
   .strict();
 
@@ -164,6 +192,8 @@ export const apiSchema = z
     publicUrl: serverUrl.optional(),
     /** Expected `aud` of access tokens (default: the API's URL). */
     audience: z.string().min(1).optional(),
+    /** Accepted proof algorithms (`algs` in its challenges). Default: `authorizationServer.dpop.algs`. */
+    algs: z.array(algorithm).min(1).optional(),
     /** RFC 9449 §9: resource-server nonces. */
     nonce: z.boolean().default(false),
     nonceSecret: nonceSecret.optional(),
@@ -188,19 +218,29 @@ export const demoSchema = z
   })
   .strict();
 
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const LOG_FORMATS = ['auto', 'pretty', 'json'] as const;
+
 export const configSchema = z
   .object({
     $schema: z.string().optional(),
     authorizationServer: authorizationServerSchema,
     api: apiSchema.optional(),
     demo: demoSchema.optional(),
-    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({}),
+    log: z
+      .object({
+        level: z.enum(LOG_LEVELS).default('info'),
+        /** `pretty`: one human line per event; `json`: pino's JSON lines; `auto`: pretty on a terminal, JSON otherwise. */
+        format: z.enum(LOG_FORMATS).default('auto'),
+      })
+      .strict()
+      .default({}),
   })
   .strict()
   .superRefine((config, ctx) => {
     const ports = new Map<string, string>();
     const seen = (url: string | undefined, path: string[]) => {
-      if (!url) return;
+      if (!url || !parseUrl(url)) return; // a bad URL is reported at its own key
       const port = listenPort(url);
       if (ports.has(port)) ctx.addIssue({ code: 'custom', path, message: `port ${port} is already used by ${ports.get(port)}` });
       else ports.set(port, path.join('.'));
@@ -212,7 +252,7 @@ export const configSchema = z
     if (demo) {
       const client = config.authorizationServer.clients.find((c) => c.clientId === demo.clientId);
       if (!client) ctx.addIssue({ code: 'custom', path: ['demo', 'clientId'], message: `no client "${demo.clientId}" in authorizationServer.clients` });
-      else if (!client.redirectUris.includes(demo.redirectUri)) ctx.addIssue({ code: 'custom', path: ['demo', 'redirectUri'], message: `not a redirect URI of client "${demo.clientId}"` });
+      else if (parseUrl(demo.redirectUri) && !client.redirectUris.includes(demo.redirectUri)) ctx.addIssue({ code: 'custom', path: ['demo', 'redirectUri'], message: `not a redirect URI of client "${demo.clientId}"` });
     }
   });
 
