@@ -87,11 +87,12 @@ export const TRANSPORTS: Transport[] = ['fetch', 'node', 'express', 'express-url
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
-function listenerFor(as: AuthorizationServer, transport: Exclude<Transport, 'fetch'>): Listener {
+/** The node listener of a transport; Express mounts the server at the issuer's path, if any. */
+function listenerFor(as: AuthorizationServer, transport: Exclude<Transport, 'fetch'>, path: string): Listener {
   if (transport === 'node') return toNodeHandler(as);
   const app = express();
   if (transport === 'express-urlencoded') app.use(express.urlencoded({ extended: true }));
-  app.use(toExpressHandler(as));
+  app.use(path || '/', toExpressHandler(as));
   app.use((_req, res) => {
     res.status(404).type('text/plain').send('the application\'s own 404');
   });
@@ -133,7 +134,7 @@ export async function startServer(storage: Storage, options: Partial<Authorizati
     users: [{ username: 'alice', passwordHash: await alicePasswordHash(), name: 'Alice' }],
     ...options,
   });
-  if (transport !== 'fetch') listener = listenerFor(as, transport);
+  if (transport !== 'fetch') listener = listenerFor(as, transport, path);
   const running = as;
   return {
     url, as: running, storage,
