@@ -10,8 +10,9 @@ import { OAuthError } from './errors.js';
 import type { Storage } from './storage.js';
 
 const METHODS: readonly (keyof Storage)[] = [
-  'migrate', 'close', 'upsertClient', 'getClient', 'saveInteraction', 'getInteraction', 'consumeInteraction',
-  'saveCode', 'findCode', 'consumeCode', 'savePushedRequest', 'consumePushedRequest', 'createRefreshFamily', 'findRefreshToken',
+  'migrate', 'close', 'upsertClient', 'getClient', 'registerClient', 'saveInteraction', 'getInteraction', 'consumeInteraction',
+  'saveCode', 'findCode', 'consumeCode', 'savePushedRequest', 'consumePushedRequest',
+  'saveAuthSession', 'findAuthSession', 'advanceAuthSession', 'acceptTotpStep', 'createRefreshFamily', 'findRefreshToken',
   'rotateRefreshToken', 'revokeRefreshFamily', 'revokeGrant', 'revokeAccessToken', 'isAccessTokenRevoked',
   'listSigningKeys', 'saveSigningKey', 'purgeExpired',
 ];

@@ -34,6 +34,16 @@ export interface ClientRecord {
   scope: string;
   /** RFC 9449 §5.2 `dpop_bound_access_tokens`: a token request without a proof is refused. */
   dpopBoundAccessTokens: boolean;
+  /** RFC 8707: the resources this client may have tokens for (absent: every resource the server knows). */
+  resources?: string[];
+  /** RFC 7591 `jwks_uri`: where the client publishes its `private_key_jwt` keys (instead of `jwks`). */
+  jwksUri?: string;
+  /**
+   * RFC 7591 `client_id_issued_at`: set only for a client that registered itself at the
+   * registration endpoint. A configured client never has it, and its record is replaced whole by
+   * the configuration at every start (a registration can never take over a configured id).
+   */
+  registeredAt?: number;
 }
 
 /** A validated authorization request waiting for the user to sign in (the login form's state). */
@@ -54,15 +64,57 @@ export interface AuthorizationCodeRecord {
   id: string;
   clientId: string;
   subject: string;
-  redirectUri: string;
+  /** The authorization request's redirect URI; absent for a code of the challenge endpoint. */
+  redirectUri?: string;
   scope: string;
-  codeChallenge: string;
-  codeChallengeMethod: 'S256';
+  /** RFC 7636: required at the authorization endpoint, optional at the challenge endpoint. */
+  codeChallenge?: string;
+  codeChallengeMethod?: 'S256';
   /** RFC 9449 §10: the thumbprint the token request's proof key must have. */
   dpopJkt?: string;
   /** OpenID `nonce`, if the request had one. */
   nonce?: string;
+  /** RFC 8707: the resources the authorization request asked for (absent: the token endpoint's default). */
+  resources?: string[];
+  /**
+   * Issued at the authorization challenge endpoint (draft-ietf-oauth-first-party-apps §6): no
+   * redirect URI, PKCE only if the flow had a challenge; the token response carries an
+   * `auth_session` for step-up.
+   */
+  challenge?: boolean;
+  /** RFC 9470 `acr` and RFC 8176 `amr` of the sign-in (copied into the access tokens). */
+  acr?: string;
+  amr?: string[];
   authTime: number;
+  expiresAt: number;
+}
+
+/**
+ * A first-party sign-in's `auth_session` (draft-ietf-oauth-first-party-apps §5.3.1), single
+ * use: each step retires the presented one and stores its successor (see `auth-session.ts`).
+ */
+export interface AuthSessionRecord {
+  /** SHA-256 of the `auth_session` value. */
+  id: string;
+  /** The same for every session of one sign-in flow (its throttling key); never sent. */
+  flowId: string;
+  clientId: string;
+  /** §9.6.1: the thumbprint of the DPoP key of the flow's first request; every step must prove it. */
+  jkt: string;
+  /** `pending`: a sign-in in progress; `authenticated`: handed out with tokens, for step-up. */
+  stage: 'pending' | 'authenticated';
+  /** The username typed (known or not) or, once authenticated, the subject. */
+  username?: string;
+  /** The flow's authorization request: scope, code_challenge, acr_values, max_age, redirect_uri. */
+  params: Record<string, string>;
+  /** RFC 8176 methods passed (`pwd`, `otp`). */
+  amr: string[];
+  acr?: string;
+  /** When the user last authenticated in this flow or sign-in. */
+  authTime?: number;
+  /** Wrong passwords and codes in this flow so far. */
+  failures: number;
+  createdAt: number;
   expiresAt: number;
 }
 
@@ -89,6 +141,11 @@ export interface RefreshFamilyRecord {
   jkt?: string;
   /** The authorization code's id this family came from (revoked together on code reuse). */
   grantId?: string;
+  /** RFC 8707: every resource the grant holds (a refresh may narrow to some of them). */
+  resources?: string[];
+  /** RFC 9470 `acr` and RFC 8176 `amr` of the sign-in (carried into every refreshed access token). */
+  acr?: string;
+  amr?: string[];
   authTime: number;
   createdAt: number;
   /** Absolute end of the family; rotation never extends it. */
@@ -156,6 +213,12 @@ export interface Storage {
 
   upsertClient(client: ClientRecord): Promise<void>;
   getClient(clientId: string): Promise<ClientRecord | undefined>;
+  /**
+   * RFC 7591: store a client that registered itself (`registeredAt` set), ATOMICALLY only while
+   * fewer than `limit` registered clients exist and its id is free: `created`, else `full` or
+   * `exists` (nothing written). Configured clients do not count against the limit.
+   */
+  registerClient(client: ClientRecord, limit: number): Promise<'created' | 'full' | 'exists'>;
 
   saveInteraction(record: InteractionRecord): Promise<void>;
   getInteraction(id: string, now: number): Promise<InteractionRecord | undefined>;
@@ -183,6 +246,23 @@ export interface Storage {
    */
   consumePushedRequest(id: string, now: number, clientId: string): Promise<PushedRequestRecord | undefined>;
 
+  /** Store a new `auth_session` (first-party sign-in). */
+  saveAuthSession(record: AuthSessionRecord): Promise<void>;
+  /** The session while it is live and unused; expired or used → `undefined`. */
+  findAuthSession(id: string, now: number): Promise<AuthSessionRecord | undefined>;
+  /**
+   * Atomic single use: retire session `id`, only if it is live, unused and belongs to
+   * `owner.clientId` with `owner.jkt`, and store `next` (if given) in the same transaction.
+   * `true` for the one caller that retired it; `false` changes nothing (and stores nothing).
+   */
+  advanceAuthSession(id: string, now: number, owner: { clientId: string; jkt: string }, next?: AuthSessionRecord): Promise<boolean>;
+  /**
+   * RFC 6238 §5.2: accept `subject`'s one-time code of time step `step` only if no code of this
+   * or a later step was accepted before, and remember the step; atomic (of two concurrent calls
+   * for one step, one gets `true`).
+   */
+  acceptTotpStep(subject: string, step: number): Promise<boolean>;
+
   /** Create a family with its first refresh token (stored by `tokenHash`). */
   createRefreshFamily(family: RefreshFamilyRecord, tokenHash: string): Promise<void>;
   /** The family a refresh token belongs to, and whether that token was already rotated. */
@@ -209,6 +289,6 @@ export interface Storage {
   listSigningKeys(now: number): Promise<SigningKeyRecord[]>;
   saveSigningKey(record: SigningKeyRecord): Promise<void>;
 
-  /** Delete what has expired (codes, interactions, PAR requests, families, revocations, keys). */
+  /** Delete what has expired (codes, interactions, PAR requests, auth sessions, families, revocations, keys). */
   purgeExpired(now: number): Promise<void>;
 }

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
+  AuthSessionRecord,
   AuthorizationCodeRecord,
   ClientRecord,
   RefreshFamilyRecord,
@@ -461,6 +462,130 @@ export function storageContract(name: string, makeHarness: () => Promise<Storage
         const a2 = { ...a, retiresAt: base + 120, publicJwk: { ...a.publicJwk, use: 'sig' } };
         await storage.saveSigningKey(a2);
         expect(mine(await storage.listSigningKeys(base))).toEqual([b, a2]);
+      });
+    });
+
+    describe('first-party sign-in (draft-ietf-oauth-first-party-apps): auth sessions, challenge codes, TOTP steps', () => {
+      const JKT = '0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I';
+      const OTHER_JKT = 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs';
+      function session(over: Partial<AuthSessionRecord> = {}): AuthSessionRecord {
+        return {
+          id: uid('as'),
+          flowId: uid('flow'),
+          clientId: 'cli',
+          jkt: JKT,
+          stage: 'pending',
+          username: 'bob',
+          params: { scope: 'api:read', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', max_age: '60' },
+          amr: ['pwd'],
+          failures: 1,
+          createdAt: T,
+          expiresAt: T + 300,
+          ...over,
+        };
+      }
+
+      it('save then find round-trips every field; optional ones stay absent; expired or unknown → undefined', async () => {
+        const full = session({ stage: 'authenticated', acr: 'urn:dpopkit:acr:mfa', authTime: T - 3, amr: ['pwd', 'otp'] });
+        const bare = session({ username: undefined, params: {}, amr: [], failures: 0 });
+        delete (bare as Partial<AuthSessionRecord>).username;
+        await storage.saveAuthSession(full);
+        await storage.saveAuthSession(bare);
+        expect(await storage.findAuthSession(full.id, T)).toEqual(full);
+        expect(await storage.findAuthSession(bare.id, T)).toEqual(bare);
+        expect(await storage.findAuthSession(full.id, T + 300)).toBeUndefined();
+        expect(await storage.findAuthSession(uid('as'), T)).toBeUndefined();
+      });
+
+      it('advance retires the session once and stores its successor in the same step; the old one is gone', async () => {
+        const first = session();
+        const next = session({ flowId: first.flowId, amr: ['pwd', 'otp'], failures: 2 });
+        await storage.saveAuthSession(first);
+        expect(await storage.advanceAuthSession(first.id, T + 1, { clientId: 'cli', jkt: JKT }, next)).toBe(true);
+        expect(await storage.findAuthSession(first.id, T + 1)).toBeUndefined();
+        expect(await storage.findAuthSession(next.id, T + 1)).toEqual(next);
+        // Used: a second advance loses and stores nothing.
+        const third = session();
+        expect(await storage.advanceAuthSession(first.id, T + 2, { clientId: 'cli', jkt: JKT }, third)).toBe(false);
+        expect(await storage.findAuthSession(third.id, T + 2)).toBeUndefined();
+        // Without a successor: the flow ends.
+        expect(await storage.advanceAuthSession(next.id, T + 2, { clientId: 'cli', jkt: JKT })).toBe(true);
+        expect(await storage.findAuthSession(next.id, T + 2)).toBeUndefined();
+      });
+
+      it('another client, another key, an expired or unknown session: false, and nothing changes', async () => {
+        const s1 = session();
+        await storage.saveAuthSession(s1);
+        const successor = session();
+        expect(await storage.advanceAuthSession(s1.id, T + 1, { clientId: 'other', jkt: JKT }, successor)).toBe(false);
+        expect(await storage.advanceAuthSession(s1.id, T + 1, { clientId: 'cli', jkt: OTHER_JKT }, successor)).toBe(false);
+        expect(await storage.advanceAuthSession(s1.id, T + 300, { clientId: 'cli', jkt: JKT }, successor)).toBe(false);
+        expect(await storage.advanceAuthSession(uid('as'), T + 1, { clientId: 'cli', jkt: JKT }, successor)).toBe(false);
+        expect(await storage.findAuthSession(successor.id, T + 1)).toBeUndefined();
+        expect(await storage.findAuthSession(s1.id, T + 1)).toEqual(s1);
+      });
+
+      it('concurrency: 30 parallel advances of one session → exactly one wins and exactly one successor is stored', async () => {
+        const s1 = session();
+        await storage.saveAuthSession(s1);
+        const successors = Array.from({ length: 30 }, () => session({ flowId: s1.flowId }));
+        const results = await Promise.all(successors.map((n) => storage.advanceAuthSession(s1.id, T + 1, { clientId: 'cli', jkt: JKT }, n)));
+        expect(count(results, (x) => x)).toBe(1);
+        const stored = await Promise.all(successors.map((n) => storage.findAuthSession(n.id, T + 1)));
+        expect(count(stored, (x) => x !== undefined)).toBe(1);
+        expect(stored[results.indexOf(true)]).toEqual(successors[results.indexOf(true)]);
+      });
+
+      it('purgeExpired deletes used and expired sessions, keeps live ones', async () => {
+        const live = session({ expiresAt: T + 1000 });
+        const old = session({ expiresAt: T + 10 });
+        const used = session({ expiresAt: T + 1000 });
+        for (const x of [live, old, used]) await storage.saveAuthSession(x);
+        await storage.advanceAuthSession(used.id, T, { clientId: 'cli', jkt: JKT });
+        await storage.purgeExpired(T + 10);
+        expect(await storage.findAuthSession(live.id, T + 10)).toEqual(live);
+        // A purged id can be stored again (it is really gone).
+        await storage.saveAuthSession({ ...old, expiresAt: T + 1000 });
+        await storage.saveAuthSession({ ...used, expiresAt: T + 1000 });
+      });
+
+      it('a code of the challenge endpoint: no redirect URI, no PKCE, acr and amr round-trip; with PKCE too', async () => {
+        const bare = code({ challenge: true, acr: 'urn:dpopkit:acr:pwd', amr: ['pwd'] });
+        delete bare.redirectUri;
+        delete bare.codeChallenge;
+        delete bare.codeChallengeMethod;
+        delete bare.nonce;
+        const withPkce = code({ challenge: true, acr: 'urn:dpopkit:acr:mfa', amr: ['pwd', 'otp', 'mfa'] });
+        delete withPkce.redirectUri;
+        await storage.saveCode(bare);
+        await storage.saveCode(withPkce);
+        expect(await storage.findCode(bare.id, T)).toEqual({ record: bare, used: false });
+        expect(await storage.consumeCode(withPkce.id, T, 'c1')).toEqual({ outcome: 'consumed', record: withPkce });
+      });
+
+      it('a refresh family keeps the sign-in\'s acr and amr', async () => {
+        const f = family({ acr: 'urn:dpopkit:acr:mfa', amr: ['pwd', 'otp', 'mfa'] });
+        const [t0, t1] = [uid('rt'), uid('rt')];
+        await storage.createRefreshFamily(f, t0);
+        expect(await storage.findRefreshToken(t0)).toEqual({ family: f, rotated: false });
+        const rotated = await storage.rotateRefreshToken(t0, t1, T + 1, { jkt: f.jkt, bind: true });
+        expect(rotated).toEqual({ outcome: 'rotated', family: f });
+      });
+
+      it('RFC 6238 §5.2: a TOTP step is accepted once per user, and never one at or before the last accepted', async () => {
+        const user = uid('user');
+        expect(await storage.acceptTotpStep(user, 1000)).toBe(true);
+        expect(await storage.acceptTotpStep(user, 1000)).toBe(false);
+        expect(await storage.acceptTotpStep(user, 999)).toBe(false);
+        expect(await storage.acceptTotpStep(user, 1001)).toBe(true);
+        // Users are separate.
+        expect(await storage.acceptTotpStep(uid('user'), 1000)).toBe(true);
+      });
+
+      it('concurrency: 30 parallel acceptances of one step → exactly one true', async () => {
+        const user = uid('user');
+        const results = await Promise.all(Array.from({ length: 30 }, () => storage.acceptTotpStep(user, 5000)));
+        expect(count(results, (x) => x)).toBe(1);
       });
     });
 

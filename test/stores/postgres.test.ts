@@ -34,6 +34,7 @@ describe('PostgreSQL storage: migrations (schema created or migrated on start)',
     expect(rows.map((r) => r.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
     expect(tables.rows.map((r) => r.table_name)).toEqual([
       'attempts',
+      'auth_sessions',
       'authorization_codes',
       'clients',
       'interactions',
@@ -44,6 +45,7 @@ describe('PostgreSQL storage: migrations (schema created or migrated on start)',
       'revoked_access_tokens',
       'schema_migrations',
       'signing_keys',
+      'totp_steps',
     ]);
     // Every instance works on the shared schema.
     await instances[0]!.revokeAccessToken('jti-shared', 2_000_000_000);

@@ -126,6 +126,48 @@ export const MIGRATIONS: ReadonlyArray<(s: string) => string> = [
       expires_at bigint NOT NULL
     );
     CREATE INDEX attempts_expires_at ON ${s}.attempts (expires_at);`,
+  // 5: first-party sign-in (draft-ietf-oauth-first-party-apps). Codes of the challenge endpoint
+  // have no redirect URI and PKCE only if the flow had it; codes and refresh families carry the
+  // sign-in's acr (RFC 9470) and amr (RFC 8176). auth_sessions are stored by their SHA-256, each
+  // used once; totp_steps keeps each user's last accepted TOTP step (RFC 6238 §5.2).
+  (s) => `
+    ALTER TABLE ${s}.authorization_codes
+      ALTER COLUMN redirect_uri DROP NOT NULL,
+      ALTER COLUMN code_challenge DROP NOT NULL,
+      ALTER COLUMN code_challenge_method DROP NOT NULL,
+      ADD COLUMN challenge boolean NOT NULL DEFAULT false,
+      ADD COLUMN acr text,
+      ADD COLUMN amr jsonb;
+    ALTER TABLE ${s}.refresh_families ADD COLUMN acr text, ADD COLUMN amr jsonb;
+    CREATE TABLE ${s}.auth_sessions (
+      id text PRIMARY KEY,
+      flow_id text NOT NULL,
+      client_id text NOT NULL,
+      jkt text NOT NULL,
+      stage text NOT NULL,
+      username text,
+      params jsonb NOT NULL,
+      amr jsonb NOT NULL,
+      acr text,
+      auth_time bigint,
+      failures integer NOT NULL,
+      created_at bigint NOT NULL,
+      expires_at bigint NOT NULL,
+      consumed_at bigint
+    );
+    CREATE INDEX auth_sessions_expires_at ON ${s}.auth_sessions (expires_at);
+    CREATE TABLE ${s}.totp_steps (
+      subject text PRIMARY KEY,
+      last_step bigint NOT NULL
+    );`,
+  // 6: resource indicators (RFC 8707) and dynamic client registration (RFC 7591). A client that
+  // registered itself has registered_at (configured clients never do, so a count of registered
+  // clients is a count of rows with it); codes and refresh families keep the resources granted.
+  (s) => `
+    ALTER TABLE ${s}.clients ADD COLUMN resources jsonb, ADD COLUMN jwks_uri text, ADD COLUMN registered_at bigint;
+    CREATE INDEX clients_registered_at ON ${s}.clients (registered_at) WHERE registered_at IS NOT NULL;
+    ALTER TABLE ${s}.authorization_codes ADD COLUMN resources jsonb;
+    ALTER TABLE ${s}.refresh_families ADD COLUMN resources jsonb;`,
 ];
 
 /** The schema version this code expects. */

@@ -17,6 +17,7 @@
  * @module
  */
 import type {
+  AuthSessionRecord,
   AuthorizationCodeRecord,
   ClientRecord,
   ConsumeResult,
@@ -53,6 +54,10 @@ function toClient(r: Row): ClientRecord {
   if (r.client_name != null) client.clientName = String(r.client_name);
   if (r.client_secret_hash != null) client.clientSecretHash = String(r.client_secret_hash);
   if (r.jwks != null) client.jwks = r.jwks as ClientRecord['jwks'];
+  if (Array.isArray(r.resources)) client.resources = r.resources as string[];
+  if (r.jwks_uri != null) client.jwksUri = String(r.jwks_uri);
+  const registeredAt = optNum(r.registered_at);
+  if (registeredAt !== undefined) client.registeredAt = registeredAt;
   return client;
 }
 
@@ -71,15 +76,24 @@ function toCode(r: Row): AuthorizationCodeRecord {
     id: String(r.id),
     clientId: String(r.client_id),
     subject: String(r.subject),
-    redirectUri: String(r.redirect_uri),
     scope: String(r.scope),
-    codeChallenge: String(r.code_challenge),
-    codeChallengeMethod: 'S256',
     authTime: num(r.auth_time),
     expiresAt: num(r.expires_at),
   };
+  const redirectUri = opt(r.redirect_uri);
+  if (redirectUri !== undefined) code.redirectUri = redirectUri;
+  const codeChallenge = opt(r.code_challenge);
+  if (codeChallenge !== undefined) {
+    code.codeChallenge = codeChallenge;
+    code.codeChallengeMethod = 'S256';
+  }
+  if (r.challenge === true) code.challenge = true;
+  const acr = opt(r.acr);
+  if (acr !== undefined) code.acr = acr;
+  if (Array.isArray(r.amr)) code.amr = r.amr as string[];
   const dpopJkt = opt(r.dpop_jkt);
   if (dpopJkt !== undefined) code.dpopJkt = dpopJkt;
+  if (Array.isArray(r.resources)) code.resources = r.resources as string[];
   const nonce = opt(r.nonce);
   if (nonce !== undefined) code.nonce = nonce;
   return code;
@@ -103,9 +117,35 @@ function toFamily(r: Row): RefreshFamilyRecord {
   if (jkt !== undefined) family.jkt = jkt;
   const grantId = opt(r.grant_id);
   if (grantId !== undefined) family.grantId = grantId;
+  if (Array.isArray(r.resources)) family.resources = r.resources as string[];
+  const acr = opt(r.acr);
+  if (acr !== undefined) family.acr = acr;
+  if (Array.isArray(r.amr)) family.amr = r.amr as string[];
   const revokedAt = optNum(r.revoked_at);
   if (revokedAt !== undefined) family.revokedAt = revokedAt;
   return family;
+}
+
+function toAuthSession(r: Row): AuthSessionRecord {
+  const session: AuthSessionRecord = {
+    id: String(r.id),
+    flowId: String(r.flow_id),
+    clientId: String(r.client_id),
+    jkt: String(r.jkt),
+    stage: r.stage === 'authenticated' ? 'authenticated' : 'pending',
+    params: r.params as Record<string, string>,
+    amr: r.amr as string[],
+    failures: num(r.failures),
+    createdAt: num(r.created_at),
+    expiresAt: num(r.expires_at),
+  };
+  const username = opt(r.username);
+  if (username !== undefined) session.username = username;
+  const acr = opt(r.acr);
+  if (acr !== undefined) session.acr = acr;
+  const authTime = optNum(r.auth_time);
+  if (authTime !== undefined) session.authTime = authTime;
+  return session;
 }
 
 function toSigningKey(r: Row): SigningKeyRecord {
@@ -121,13 +161,32 @@ function toSigningKey(r: Row): SigningKeyRecord {
   };
 }
 
+const CLIENT_COLUMNS = `client_id, client_name, token_endpoint_auth_method, client_secret_hash, jwks,
+  redirect_uris, grant_types, scope, dpop_bound_access_tokens, resources, jwks_uri, registered_at`;
+const CLIENT_VALUES = '$1, $2, $3, $4, $5::text::jsonb, $6::text::jsonb, $7::text::jsonb, $8, $9, $10::text::jsonb, $11, $12';
+
+function clientValues(c: ClientRecord): unknown[] {
+  return [
+    c.clientId, c.clientName ?? null, c.tokenEndpointAuthMethod, c.clientSecretHash ?? null, json(c.jwks),
+    json(c.redirectUris), json(c.grantTypes), c.scope, c.dpopBoundAccessTokens,
+    json(c.resources), c.jwksUri ?? null, c.registeredAt ?? null,
+  ];
+}
+
 /**
  * Build a {@link Storage} over an executor. `schema` is the PostgreSQL schema holding the tables
  * (created by `migrate()`).
  */
 export function createSqlStorage(executor: SqlExecutor, schema: string): Storage {
   const s = quoteSchema(schema);
-  const FAMILY_COLUMNS = 'f.family_id, f.client_id, f.subject, f.scope, f.jkt, f.grant_id, f.auth_time, f.created_at, f.expires_at, f.revoked_at';
+  const FAMILY_COLUMNS = 'f.family_id, f.client_id, f.subject, f.scope, f.jkt, f.grant_id, f.acr, f.amr, f.resources, f.auth_time, f.created_at, f.expires_at, f.revoked_at';
+
+  const insertAuthSession = (q: Queryable, r: AuthSessionRecord) =>
+    q.query(
+      `INSERT INTO ${s}.auth_sessions (id, flow_id, client_id, jkt, stage, username, params, amr, acr, auth_time, failures, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8::text::jsonb, $9, $10, $11, $12, $13)`,
+      [r.id, r.flowId, r.clientId, r.jkt, r.stage, r.username ?? null, json(r.params), json(r.amr), r.acr ?? null, r.authTime ?? null, r.failures, r.createdAt, r.expiresAt],
+    );
 
   /** Single use for the three consumable tables: one conditional UPDATE (for one client, if given). */
   const consume = (table: string, id: string, now: number, clientId?: string, q: Queryable = executor) =>
@@ -146,30 +205,33 @@ export function createSqlStorage(executor: SqlExecutor, schema: string): Storage
 
     async upsertClient(c) {
       await executor.query(
-        `INSERT INTO ${s}.clients (client_id, client_name, token_endpoint_auth_method, client_secret_hash, jwks,
-           redirect_uris, grant_types, scope, dpop_bound_access_tokens)
-         VALUES ($1, $2, $3, $4, $5::text::jsonb, $6::text::jsonb, $7::text::jsonb, $8, $9)
+        `INSERT INTO ${s}.clients (${CLIENT_COLUMNS}) VALUES (${CLIENT_VALUES})
          ON CONFLICT (client_id) DO UPDATE SET client_name = EXCLUDED.client_name,
            token_endpoint_auth_method = EXCLUDED.token_endpoint_auth_method,
            client_secret_hash = EXCLUDED.client_secret_hash, jwks = EXCLUDED.jwks,
            redirect_uris = EXCLUDED.redirect_uris, grant_types = EXCLUDED.grant_types,
-           scope = EXCLUDED.scope, dpop_bound_access_tokens = EXCLUDED.dpop_bound_access_tokens`,
-        [
-          c.clientId,
-          c.clientName ?? null,
-          c.tokenEndpointAuthMethod,
-          c.clientSecretHash ?? null,
-          json(c.jwks),
-          json(c.redirectUris),
-          json(c.grantTypes),
-          c.scope,
-          c.dpopBoundAccessTokens,
-        ],
+           scope = EXCLUDED.scope, dpop_bound_access_tokens = EXCLUDED.dpop_bound_access_tokens,
+           resources = EXCLUDED.resources, jwks_uri = EXCLUDED.jwks_uri, registered_at = EXCLUDED.registered_at`,
+        clientValues(c),
       );
     },
     async getClient(clientId) {
       const { rows } = await executor.query<Row>(`SELECT * FROM ${s}.clients WHERE client_id = $1`, [clientId]);
       return rows[0] ? toClient(rows[0]) : undefined;
+    },
+    async registerClient(c, limit) {
+      // One transaction under a lock on the registrations of this schema: the count and the
+      // insert cannot interleave with another registration (the cap holds across a fleet).
+      return executor.transaction(async (tx) => {
+        await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`dpopkit:register:${schema}`]);
+        const { rows } = await tx.query<{ n: unknown }>(`SELECT count(*) AS n FROM ${s}.clients WHERE registered_at IS NOT NULL`);
+        if (Number(rows[0]?.n ?? 0) >= limit) return 'full';
+        const inserted = await tx.query<Row>(
+          `INSERT INTO ${s}.clients (${CLIENT_COLUMNS}) VALUES (${CLIENT_VALUES}) ON CONFLICT (client_id) DO NOTHING RETURNING client_id`,
+          clientValues(c),
+        );
+        return inserted.rows.length === 1 ? 'created' : 'exists';
+      });
     },
 
     async saveInteraction(r) {
@@ -193,9 +255,12 @@ export function createSqlStorage(executor: SqlExecutor, schema: string): Storage
     async saveCode(r) {
       await executor.query(
         `INSERT INTO ${s}.authorization_codes (id, client_id, subject, redirect_uri, scope, code_challenge,
-           code_challenge_method, dpop_jkt, nonce, auth_time, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-        [r.id, r.clientId, r.subject, r.redirectUri, r.scope, r.codeChallenge, r.codeChallengeMethod, r.dpopJkt ?? null, r.nonce ?? null, r.authTime, r.expiresAt],
+           code_challenge_method, dpop_jkt, nonce, challenge, acr, amr, auth_time, expires_at, resources)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13, $14, $15::text::jsonb)`,
+        [
+          r.id, r.clientId, r.subject, r.redirectUri ?? null, r.scope, r.codeChallenge ?? null, r.codeChallenge === undefined ? null : (r.codeChallengeMethod ?? 'S256'),
+          r.dpopJkt ?? null, r.nonce ?? null, r.challenge === true, r.acr ?? null, json(r.amr), r.authTime, r.expiresAt, json(r.resources),
+        ],
       );
     },
     async findCode(id, now) {
@@ -230,12 +295,47 @@ export function createSqlStorage(executor: SqlExecutor, schema: string): Storage
       return rows[0] ? toPushed(rows[0]) : undefined;
     },
 
+    async saveAuthSession(r) {
+      await insertAuthSession(executor, r);
+    },
+    async findAuthSession(id, now) {
+      const { rows } = await executor.query<Row>(
+        `SELECT * FROM ${s}.auth_sessions WHERE id = $1 AND consumed_at IS NULL AND expires_at > $2`,
+        [id, now],
+      );
+      return rows[0] ? toAuthSession(rows[0]) : undefined;
+    },
+    advanceAuthSession(id, now, owner, next) {
+      // One conditional UPDATE retires the session for one caller only (client and key in the
+      // WHERE); its successor is written in the same transaction or not at all.
+      return executor.transaction(async (tx) => {
+        const won = await tx.query<Row>(
+          `UPDATE ${s}.auth_sessions SET consumed_at = $2
+            WHERE id = $1 AND consumed_at IS NULL AND expires_at > $2 AND client_id = $3 AND jkt = $4 RETURNING id`,
+          [id, now, owner.clientId, owner.jkt],
+        );
+        if (!won.rows[0]) return false;
+        if (next) await insertAuthSession(tx, next);
+        return true;
+      });
+    },
+    async acceptTotpStep(subject, step) {
+      // RFC 6238 §5.2: only a step later than the last accepted one; atomic under the row lock.
+      const { rows } = await executor.query(
+        `INSERT INTO ${s}.totp_steps (subject, last_step) VALUES ($1, $2)
+         ON CONFLICT (subject) DO UPDATE SET last_step = EXCLUDED.last_step WHERE ${s}.totp_steps.last_step < EXCLUDED.last_step
+         RETURNING last_step`,
+        [subject, step],
+      );
+      return rows.length > 0;
+    },
+
     async createRefreshFamily(f, tokenHash) {
       await executor.transaction(async (tx) => {
         await tx.query(
-          `INSERT INTO ${s}.refresh_families (family_id, client_id, subject, scope, jkt, grant_id, auth_time, created_at, expires_at, revoked_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-          [f.familyId, f.clientId, f.subject, f.scope, f.jkt ?? null, f.grantId ?? null, f.authTime, f.createdAt, f.expiresAt, f.revokedAt ?? null],
+          `INSERT INTO ${s}.refresh_families (family_id, client_id, subject, scope, jkt, grant_id, acr, amr, auth_time, created_at, expires_at, revoked_at, resources)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb, $9, $10, $11, $12, $13::text::jsonb)`,
+          [f.familyId, f.clientId, f.subject, f.scope, f.jkt ?? null, f.grantId ?? null, f.acr ?? null, json(f.amr), f.authTime, f.createdAt, f.expiresAt, f.revokedAt ?? null, json(f.resources)],
         );
         await tx.query(
           `INSERT INTO ${s}.refresh_tokens (token_hash, family_id, created_at, jkt) VALUES ($1, $2, $3, $4)`,
@@ -359,6 +459,7 @@ export function createSqlStorage(executor: SqlExecutor, schema: string): Storage
         await tx.query(`DELETE FROM ${s}.interactions WHERE expires_at <= $1 OR consumed_at IS NOT NULL`, [now]);
         await tx.query(`DELETE FROM ${s}.authorization_codes WHERE expires_at <= $1`, [now]);
         await tx.query(`DELETE FROM ${s}.pushed_requests WHERE expires_at <= $1 OR consumed_at IS NOT NULL`, [now]);
+        await tx.query(`DELETE FROM ${s}.auth_sessions WHERE expires_at <= $1 OR consumed_at IS NOT NULL`, [now]);
         // refresh_tokens go with their family (ON DELETE CASCADE).
         await tx.query(`DELETE FROM ${s}.refresh_families WHERE expires_at <= $1`, [now]);
         await tx.query(`DELETE FROM ${s}.revoked_access_tokens WHERE expires_at <= $1`, [now]);
