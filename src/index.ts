@@ -6,11 +6,12 @@
  * @module
  */
 export { createProof, createProofSigner, type CreateProofOptions, type ProofSigner } from './core/proof/create.js';
-export { verifyProof, createProofVerifier, type DPoPOptions, type ProofExpectations, type ProofVerifier, type ProofVerifierOptions, type VerifiedProof } from './core/proof/verify.js';
+export { verifyProof, createProofVerifier, type ProofExpectations, type ProofVerifier, type ProofVerifierOptions, type VerifiedProof } from './core/proof/verify.js';
 export type { ProofClaims, ProofHeader, IatWindow } from './core/proof/checks.js';
 export { generateKeyPair, importKeyPair, exportPublicJwk, keyThumbprint, type GenerateKeyPairOptions } from './core/keys.js';
 export { jwkThumbprint, canonicalJwk, accessTokenHash } from './core/thumbprint.js';
 export { normalizeHtu, htuMatches, explainHtuMismatch, stripQueryAndFragment } from './core/htu.js';
+export type { DPoPOptions } from './core/dpop-options.js';
 export { createNonceSource, constantTimeEqual, NONCE_SYNTAX, MAX_NONCE_LENGTH, type NonceOptions, type NonceSource, type NonceCheck, type StatelessNonceOptions } from './core/nonce.js';
 export { replayKey, type ReplayCache } from './core/replay.js';
 export { formatChallenge, parseChallenges, findChallenge, type Challenge, type ChallengeParams } from './core/challenge.js';

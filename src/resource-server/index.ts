@@ -11,8 +11,9 @@
  *
  * @module
  */
-import { DEFAULT_ALGORITHMS } from '../core/crypto/algorithms.js';
-import { createNonceSource, type NonceSource } from '../core/nonce.js';
+import { invalidArgument } from '../core/argument-error.js';
+import { resolveDPoPOptions, type DPoPOptions } from '../core/dpop-options.js';
+import type { Logger } from '../core/logger.js';
 import type { ReplayCache } from '../core/replay.js';
 import { createMemoryReplayCache } from '../stores/memory.js';
 import type { ClaimPolicy } from './access-token/claims.js';
@@ -21,11 +22,11 @@ import { createJwksSource } from './access-token/jwks.js';
 import { createJwtValidator, isJwtShaped } from './access-token/jwt.js';
 import { createMetadataSource } from './access-token/metadata.js';
 import type { FetchLike, TokenInfo } from './access-token/types.js';
-import { invalidToken, ResourceServerError } from './errors.js';
+import { invalidToken } from './errors.js';
 import { createMetrics, type ResourceServerMetrics } from './metrics.js';
-import { configError, createUrlResolver, ORIGIN_REQUIRED, originRequiredMessage, type RequestUrlOptions, type TrustProxyOptions } from './request-url.js';
-import { reject, type ChallengeOptions } from './respond.js';
-import type { Logger, Principal, Rejected, RequestLike, VerifyResult } from './types.js';
+import { createUrlResolver, ORIGIN_REQUIRED, originRequiredMessage, type RequestUrlOptions, type TrustProxyOptions } from './request-url.js';
+import type { ChallengeOptions } from './respond.js';
+import type { RequestLike, VerifyOptions, VerifyResult } from './types.js';
 import { createVerifier } from './verify.js';
 
 export interface ResourceServerOptions {
@@ -41,8 +42,6 @@ export interface ResourceServerOptions {
   accessTokenAlgs?: readonly string[];
   /** Accepted JWT `typ` values (default `at+jwt`, `application/at+jwt`, RFC 9068 §2.1). */
   accessTokenTypes?: readonly string[];
-  /** Proof algorithms accepted and advertised in `algs` (default every asymmetric one). */
-  proofAlgs?: readonly string[];
   /**
    * Unbound tokens: `allow` (default) accepts them as bearer tokens (and a `Bearer` challenge is
    * sent); `reject` requires a DPoP-bound token on every request. A DPoP-bound token sent with
@@ -50,10 +49,13 @@ export interface ResourceServerOptions {
    */
   bearer?: 'allow' | 'reject';
   /**
-   * Resource-server nonces (RFC 9449 §9): a `NonceSource`, or a secret for the stateless core
-   * source (shared by a fleet). Off by default.
+   * DPoP proofs, as the authorization server's `dpop` (and `verifyProof`'s expectations) name
+   * them: `algs` (accepted, and advertised in `algs` of challenges; default every asymmetric
+   * one), `nonce` (resource-server nonces, RFC 9449 §9: `false` by default, a `NonceSource`, or
+   * `{ secret?, stepSeconds? }` for the stateless source, whose secret a fleet shares; without a
+   * secret, a random one for this process only), `maxAge` (300 s) and `maxFuture` (5 s).
    */
-  nonce?: NonceSource | { secret: string | Uint8Array; stepSeconds?: number } | false;
+  dpop?: DPoPOptions;
   /** Where proof `jti`s are spent (default: in memory, this process only). */
   replayCache?: ReplayCache;
   /**
@@ -80,15 +82,11 @@ export interface ResourceServerOptions {
    * be combined with `publicUrl` or `allowedHosts`.
    */
   dangerouslyTrustHostHeader?: boolean;
-  /** Seconds a proof may be old (default 300). */
-  maxAge?: number;
-  /** Seconds a proof's `iat` may be ahead (default 5). */
-  maxFuture?: number;
   /** Seconds of clock difference tolerated on the token's `exp`/`nbf` (default 5). */
   clockTolerance?: number;
   /** Optional `realm` in challenges. */
   realm?: string;
-  /** pino-compatible logger: refusals with their `reason` (never a token or a proof). */
+  /** A pino-compatible {@link Logger}: refusals with their `reason` (never a token or a proof). */
   logger?: Logger;
   /** `fetch` for metadata, JWKS and introspection (default `globalThis.fetch`). */
   fetch?: FetchLike;
@@ -103,13 +101,12 @@ export interface ResourceServerOptions {
 }
 
 export interface ResourceServer {
-  /** Check a request: the principal, or a refusal carrying its full HTTP answer. Never throws. */
-  verify(request: RequestLike): Promise<VerifyResult>;
   /**
-   * RFC 6750 §3.1 `insufficient_scope`: `undefined` when the principal has every scope, else a
-   * 403 refusal whose challenge names the scopes needed.
+   * Check a request: the principal, or a refusal carrying its full HTTP answer. Never throws.
+   * With `scopes`, a token that lacks one of them is refused with 403 `insufficient_scope`
+   * (RFC 6750 §3.1), its challenge naming the scopes.
    */
-  requireScopes(principal: Principal, scopes: readonly string[]): Rejected | undefined;
+  verify(request: RequestLike, options?: VerifyOptions): Promise<VerifyResult>;
   /** Counters: accepted, rejected by reason, replays, nonce challenges. */
   metrics(): ResourceServerMetrics;
 }
@@ -121,14 +118,14 @@ export interface ResourceServer {
  * ```ts
  * const rs = createResourceServer({
  *   issuer: 'https://as.example.com', audience: 'https://api.example.com',
- *   bearer: 'reject', nonce: { secret: process.env.DPOP_NONCE_SECRET! },
+ *   bearer: 'reject', dpop: { nonce: { secret: process.env.DPOPKIT_NONCE_SECRET! } },
  * });
  * ```
  */
 export function createResourceServer(options: ResourceServerOptions): ResourceServer {
-  if (!options || typeof options.issuer !== 'string' || options.issuer.length === 0) throw new TypeError('createResourceServer needs an issuer');
+  if (!options || typeof options.issuer !== 'string' || options.issuer.length === 0) throw invalidArgument('createResourceServer needs an issuer');
   const audience = typeof options.audience === 'string' ? [options.audience] : [...(options.audience ?? [])];
-  if (audience.length === 0) throw new TypeError('createResourceServer needs an audience');
+  if (audience.length === 0) throw invalidArgument('createResourceServer needs an audience');
   const fetchFn: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const logger = options.logger;
   const policy: ClaimPolicy = { issuer: options.issuer, audience: new Set(audience), clockTolerance: options.clockTolerance ?? 5 };
@@ -168,14 +165,8 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     return Promise.reject(invalidToken('token_malformed', 'the access token is not a JWT and no introspection endpoint is configured'));
   };
 
-  let nonce: NonceSource | undefined;
-  if (options.nonce && typeof (options.nonce as NonceSource).current === 'function') nonce = options.nonce as NonceSource;
-  else if (options.nonce) {
-    const { secret, stepSeconds } = options.nonce as { secret: string | Uint8Array; stepSeconds?: number };
-    nonce = createNonceSource({ secret, ...(stepSeconds !== undefined ? { stepSeconds } : {}) });
-  }
-
-  const proofAlgs = [...(options.proofAlgs ?? DEFAULT_ALGORITHMS)];
+  const dpop = resolveDPoPOptions(options.dpop);
+  const proofAlgs = dpop.algs;
   const bearer = options.bearer ?? 'allow';
   const challenge: ChallengeOptions = { algs: proofAlgs.join(' '), bearer: bearer === 'allow', realm: options.realm };
   const metrics = createMetrics();
@@ -184,21 +175,14 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     resolveUrl: createUrlResolver(urlPolicy(options, audience, logger)),
     bearer,
     challenge,
-    proof: { algs: proofAlgs, nonce, replayCache: options.replayCache ?? createMemoryReplayCache(), maxAge: options.maxAge, maxFuture: options.maxFuture },
+    proof: dpop,
+    replayCache: options.replayCache ?? createMemoryReplayCache(),
     metrics,
     logger,
   });
 
   return {
     verify,
-    requireScopes(principal, scopes) {
-      const missing = scopes.filter((s) => !principal.scopes.includes(s));
-      if (missing.length === 0) return undefined;
-      const err = new ResourceServerError('insufficient_scope', 'insufficient_scope', 'the access token does not grant the scope this resource needs', { scope: scopes.join(' ') });
-      metrics.reject(err.reason);
-      logger?.info({ reason: err.reason, error: err.error, status: err.status, missing }, 'dpop: request refused');
-      return reject(err, challenge, principal.scheme);
-    },
     metrics: () => metrics.snapshot(),
   };
 }
@@ -231,7 +215,7 @@ function urlPolicy(options: ResourceServerOptions, audience: readonly string[], 
       // not a URL after all: it names the API, not an origin
     }
   }
-  if (origins.length === 0) throw configError(originRequiredMessage(`createResourceServer (audience ${JSON.stringify(audience.length === 1 ? audience[0] : audience)} is not an http(s) URL)`), ORIGIN_REQUIRED);
+  if (origins.length === 0) throw invalidArgument(originRequiredMessage(`createResourceServer (audience ${JSON.stringify(audience.length === 1 ? audience[0] : audience)} is not an http(s) URL)`), ORIGIN_REQUIRED);
   return { ...policy, allowedHosts: origins };
 }
 
@@ -242,4 +226,7 @@ export type { ResourceServerMetrics } from './metrics.js';
 export type { IntrospectionOptions } from './access-token/introspection.js';
 export type { FetchLike } from './access-token/types.js';
 export { DEFAULT_ACCESS_TOKEN_ALGS, DEFAULT_ACCESS_TOKEN_TYPES } from './access-token/jwt.js';
-export type { Accepted, HeadersLike, Logger, Principal, Rejected, RejectionBody, RequestLike, VerifyResult } from './types.js';
+export type { Accepted, HeadersLike, Principal, Rejected, RejectionBody, RequestLike, VerifyOptions, VerifyResult } from './types.js';
+export type { Logger } from '../core/logger.js';
+export type { DPoPOptions } from '../core/dpop-options.js';
+export type { NonceOptions, NonceSource } from '../core/nonce.js';

@@ -26,6 +26,7 @@
  *
  * @module
  */
+import { invalidArgument, type ArgumentErrorCode } from '../core/argument-error.js';
 import { invalidRequest } from './errors.js';
 import { headerValues } from './headers.js';
 import type { RequestLike } from './types.js';
@@ -63,14 +64,8 @@ export interface RequestUrlOptions {
 export type UrlResolver = (request: RequestLike) => string;
 
 /** Thrown (as a `TypeError`) when the options do not say which origin the API serves. */
-export const ORIGIN_REQUIRED = 'ERR_DPOPKIT_ORIGIN_REQUIRED';
+export const ORIGIN_REQUIRED = 'ERR_DPOPKIT_ORIGIN_REQUIRED' satisfies ArgumentErrorCode;
 
-/** A `TypeError` with a `code`, for configuration mistakes found at construction. */
-export function configError(message: string, code = 'ERR_INVALID_ARG_VALUE'): TypeError & { code: string } {
-  const err = new TypeError(message) as TypeError & { code: string };
-  err.code = code;
-  return err;
-}
 
 /**
  * RFC 3986 §3.2.2 host (DNS name, IPv4, or bracketed IPv6) with an optional port. Stricter than
@@ -162,7 +157,7 @@ function addressMatcher(addresses: readonly string[]): (address: string | undefi
   const exact = new Set<string>();
   const blocks: Array<{ base: number; mask: number }> = [];
   for (const entry of addresses) {
-    if (typeof entry !== 'string' || entry.trim() === '') throw configError('trustProxy.addresses: every entry must be an IP address or an IPv4 CIDR block');
+    if (typeof entry !== 'string' || entry.trim() === '') throw invalidArgument('trustProxy.addresses: every entry must be an IP address or an IPv4 CIDR block');
     const slash = entry.indexOf('/');
     if (slash === -1) {
       exact.add(normalizeAddress(entry));
@@ -171,7 +166,7 @@ function addressMatcher(addresses: readonly string[]): (address: string | undefi
     const base = parseIPv4(entry.slice(0, slash));
     const bits = Number(entry.slice(slash + 1));
     if (base === undefined || !Number.isInteger(bits) || bits < 0 || bits > 32) {
-      throw configError(`trustProxy address ${JSON.stringify(entry)}: only exact addresses and IPv4 CIDR blocks are supported`);
+      throw invalidArgument(`trustProxy address ${JSON.stringify(entry)}: only exact addresses and IPv4 CIDR blocks are supported`);
     }
     const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
     blocks.push({ base: (base & mask) >>> 0, mask });
@@ -293,16 +288,16 @@ interface AllowedEntry {
 }
 
 function parseAllowed(entry: string): AllowedEntry {
-  if (typeof entry !== 'string') throw configError('allowedHosts: every entry must be a string');
+  if (typeof entry !== 'string') throw invalidArgument('allowedHosts: every entry must be a string');
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry)) {
     let url: URL;
     try {
       url = new URL(entry);
     } catch {
-      throw configError(`allowedHosts entry ${JSON.stringify(entry)} is not a valid origin`);
+      throw invalidArgument(`allowedHosts entry ${JSON.stringify(entry)} is not a valid origin`);
     }
     if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {
-      throw configError(`allowedHosts entry ${JSON.stringify(entry)}: an origin is scheme://host[:port] with http or https, nothing else`);
+      throw invalidArgument(`allowedHosts entry ${JSON.stringify(entry)}: an origin is scheme://host[:port] with http or https, nothing else`);
     }
     const scheme = url.protocol.slice(0, -1);
     return { scheme, hostname: url.hostname, port: url.port || DEFAULT_PORT[scheme] };
@@ -311,7 +306,7 @@ function parseAllowed(entry: string): AllowedEntry {
   try {
     checked = checkHost(entry);
   } catch {
-    throw configError(`allowedHosts entry ${JSON.stringify(entry)} is neither host[:port] nor an http(s) origin`);
+    throw invalidArgument(`allowedHosts entry ${JSON.stringify(entry)} is neither host[:port] nor an http(s) origin`);
   }
   const { hostname, port } = splitAuthority(checked);
   return { scheme: undefined, hostname, port: port === undefined ? undefined : String(Number(port)) };
@@ -346,32 +341,32 @@ export function createUrlResolver(options: RequestUrlOptions = {}): UrlResolver 
     try {
       url = new URL(options.publicUrl);
     } catch {
-      throw configError(`publicUrl ${JSON.stringify(options.publicUrl)} is not an absolute URL`);
+      throw invalidArgument(`publicUrl ${JSON.stringify(options.publicUrl)} is not an absolute URL`);
     }
     if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.search || url.hash || url.username || url.password) {
-      throw configError('publicUrl must be an http(s) URL without query, fragment or user information');
+      throw invalidArgument('publicUrl must be an http(s) URL without query, fragment or user information');
     }
     base = `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
   }
   if (options.allowedHosts !== undefined && (!Array.isArray(options.allowedHosts) || options.allowedHosts.length === 0)) {
-    throw configError('allowedHosts must be a non-empty array of hosts or origins');
+    throw invalidArgument('allowedHosts must be a non-empty array of hosts or origins');
   }
   const allowed = options.allowedHosts?.map(parseAllowed);
   const trustAnyHost = options.dangerouslyTrustHostHeader === true;
   if (trustAnyHost && (base !== undefined || allowed !== undefined)) {
-    throw configError('dangerouslyTrustHostHeader contradicts publicUrl / allowedHosts: drop it');
+    throw invalidArgument('dangerouslyTrustHostHeader contradicts publicUrl / allowedHosts: drop it');
   }
-  if (base === undefined && allowed === undefined && !trustAnyHost) throw configError(originRequiredMessage('createUrlResolver'), ORIGIN_REQUIRED);
+  if (base === undefined && allowed === undefined && !trustAnyHost) throw invalidArgument(originRequiredMessage('createUrlResolver'), ORIGIN_REQUIRED);
 
   let trusted: ((address: string | undefined) => boolean) | undefined;
   let family: ForwardedHeader | undefined;
   if (options.trustProxy !== undefined) {
-    if (base !== undefined) throw configError('trustProxy has no effect with publicUrl (the URL is fixed): drop one of them');
+    if (base !== undefined) throw invalidArgument('trustProxy has no effect with publicUrl (the URL is fixed): drop one of them');
     const { addresses, header } = options.trustProxy;
     if (header !== 'forwarded' && header !== 'x-forwarded') {
-      throw configError('trustProxy.header must name the header your proxy sets: "x-forwarded" (X-Forwarded-Host/-Proto) or "forwarded" (RFC 7239)');
+      throw invalidArgument('trustProxy.header must name the header your proxy sets: "x-forwarded" (X-Forwarded-Host/-Proto) or "forwarded" (RFC 7239)');
     }
-    if (!Array.isArray(addresses) || addresses.length === 0) throw configError('trustProxy.addresses must list the proxy\'s addresses');
+    if (!Array.isArray(addresses) || addresses.length === 0) throw invalidArgument('trustProxy.addresses must list the proxy\'s addresses');
     trusted = addressMatcher(addresses);
     family = header;
   }

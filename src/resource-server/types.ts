@@ -75,9 +75,11 @@ export interface Rejected {
 
 export type VerifyResult = Accepted | Rejected;
 
-/** A pino-compatible logger (only these three methods are used). */
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  debug(obj: object, msg?: string): void;
+/** What a route asks of `verify` beyond a valid token and proof. */
+export interface VerifyOptions {
+  /**
+   * Scopes the token must grant, every one (RFC 6750 §3.1): otherwise the refusal is 403
+   * `insufficient_scope` with a challenge naming them.
+   */
+  scopes?: readonly string[];
 }

@@ -6,9 +6,10 @@
  *
  * @module
  */
+import type { ResolvedDPoPOptions } from '../core/dpop-options.js';
 import { DPoPError } from '../core/errors.js';
-import type { NonceSource } from '../core/nonce.js';
-import { verifyProof } from '../core/proof/verify.js';
+import type { Logger } from '../core/logger.js';
+import { createProofVerifier } from '../core/proof/verify.js';
 import type { ReplayCache } from '../core/replay.js';
 import type { TokenInfo } from './access-token/types.js';
 import { invalidRequest, invalidToken, ResourceServerError } from './errors.js';
@@ -17,7 +18,7 @@ import { headerValues } from './headers.js';
 import type { MetricsRecorder } from './metrics.js';
 import { reject, type ChallengeOptions, type UsedScheme } from './respond.js';
 import type { UrlResolver } from './request-url.js';
-import type { Logger, Principal, RequestLike, VerifyResult } from './types.js';
+import type { Principal, RequestLike, VerifyOptions, VerifyResult } from './types.js';
 
 export interface VerifierConfig {
   /** Validate an access token (JWT or introspection). */
@@ -25,13 +26,9 @@ export interface VerifierConfig {
   resolveUrl: UrlResolver;
   bearer: 'allow' | 'reject';
   challenge: ChallengeOptions;
-  proof: {
-    algs: readonly string[];
-    nonce: NonceSource | undefined;
-    replayCache: ReplayCache;
-    maxAge: number | undefined;
-    maxFuture: number | undefined;
-  };
+  /** `dpop` of the options, resolved. */
+  proof: ResolvedDPoPOptions;
+  replayCache: ReplayCache;
   metrics: MetricsRecorder;
   logger: Logger | undefined;
 }
@@ -59,21 +56,34 @@ function principalOf(info: TokenInfo, scheme: 'DPoP' | 'Bearer'): Principal {
   return principal;
 }
 
-export function createVerifier(config: VerifierConfig): (request: RequestLike) => Promise<VerifyResult> {
+/** RFC 6750 §3.1: a valid token that lacks a scope the route needs (403, the scopes named). */
+function checkScopes(principal: Principal, scopes: readonly string[] | undefined): void {
+  if (!scopes || scopes.length === 0) return;
+  const missing = scopes.filter((s) => !principal.scopes.includes(s));
+  if (missing.length === 0) return;
+  throw new ResourceServerError('insufficient_scope', 'insufficient_scope', 'the access token does not grant the scope this resource needs', {
+    scope: scopes.join(' '),
+    detail: { missing },
+  });
+}
+
+export function createVerifier(config: VerifierConfig): (request: RequestLike, options?: VerifyOptions) => Promise<VerifyResult> {
   const { proof: p, metrics, logger } = config;
+  // This server's own header cache: nothing is shared with another server in the process.
+  const verifier = createProofVerifier();
 
   /** Check the proof against the request; binds it to `jkt` when the token is bound. */
   async function checkProof(request: RequestLike, url: string, proofs: string[], token: string, jkt: string | undefined): Promise<void> {
-    await verifyProof(proofs, {
+    await verifier.verify(proofs, {
       method: request.method,
       url,
       accessToken: token,
       ...(jkt !== undefined ? { jkt, jktError: 'invalid_token' as const } : {}),
-      replayCache: p.replayCache,
+      replayCache: config.replayCache,
       algs: p.algs,
       ...(p.nonce ? { nonce: p.nonce } : {}),
-      ...(p.maxAge !== undefined ? { maxAge: p.maxAge } : {}),
-      ...(p.maxFuture !== undefined ? { maxFuture: p.maxFuture } : {}),
+      maxAge: p.maxAge,
+      maxFuture: p.maxFuture,
     });
   }
 
@@ -122,10 +132,11 @@ export function createVerifier(config: VerifierConfig): (request: RequestLike) =
     return principalOf(info, 'Bearer');
   }
 
-  return async (request) => {
+  return async (request, options) => {
     const used: { scheme: UsedScheme } = { scheme: undefined };
     try {
       const principal = await authenticate(request, used);
+      checkScopes(principal, options?.scopes);
       const headers: Record<string, string> = {};
       // RFC 9449 §9: a successful response may carry the next nonce.
       if (p.nonce && used.scheme === 'DPoP') {
@@ -140,7 +151,7 @@ export function createVerifier(config: VerifierConfig): (request: RequestLike) =
       if (err instanceof DPoPError || err instanceof ResourceServerError) failure = err;
       else {
         failure = new ResourceServerError('server_error', 'internal_error', 'the request could not be checked', { cause: err });
-        logger?.warn({ reason: 'internal_error', err: (err as Error)?.message }, 'dpop: unexpected failure');
+        logger?.error({ reason: 'internal_error', err: (err as Error)?.message }, 'dpop: unexpected failure');
       }
       metrics.reject(failure.reason);
       const rejection = reject(failure, config.challenge, used.scheme);

@@ -28,7 +28,7 @@ describe.each(ADAPTERS)('%s adapter', (name, start) => {
   let key: Awaited<ReturnType<typeof newKey>>;
   let token: string;
   beforeAll(async () => {
-    rs = testRs(as, { jwksUri: `${as.url}/jwks`, nonce: { secret: 'x'.repeat(32) } }).rs;
+    rs = testRs(as, { jwksUri: `${as.url}/jwks`, dpop: { nonce: { secret: 'x'.repeat(32) } } }).rs;
     api = await start(rs);
     key = await newKey();
     token = await as.mint({ cnf: { jkt: key.jkt } });

@@ -25,7 +25,7 @@ afterAll(async () => {
 
 describe.each([['node:http', startNodeApi], ['Hono', startHonoApi]] as const)('RFC 9449 §9 resource-server nonces through %s', (_name, start) => {
   it('§9: a proof without a nonce → 401 use_dpop_nonce with DPoP-Nonce; the retry with it succeeds and carries the next nonce', async () => {
-    const t = testRs(as, { jwksUri: `${as.url}/jwks`, nonce: { secret: SECRET } });
+    const t = testRs(as, { jwksUri: `${as.url}/jwks`, dpop: { nonce: { secret: SECRET } } });
     const api = await start(t.rs);
     try {
       const first = await call(api.base, '/resource', token, { key });
@@ -44,7 +44,7 @@ describe.each([['node:http', startNodeApi], ['Hono', startHonoApi]] as const)('R
   });
 
   it('§9 / §11.3: a stale or foreign nonce → 401 use_dpop_nonce (never invalid_dpop_proof) with a fresh nonce', async () => {
-    const t = testRs(as, { jwksUri: `${as.url}/jwks`, nonce: { secret: SECRET } });
+    const t = testRs(as, { jwksUri: `${as.url}/jwks`, dpop: { nonce: { secret: SECRET } } });
     const api = await start(t.rs);
     try {
       const foreign = await createNonceSource({ secret: 'another secret, another fleet, 32+ bytes' }).current();
@@ -68,8 +68,8 @@ describe('nonces shared by a fleet, replay, failure modes', () => {
   const reasonOf = (r: VerifyResult) => (r.ok ? 'accepted' : r.reason);
 
   it('§9 stateless nonces: a nonce issued by one instance is accepted by another with the same secret', async () => {
-    const a = testRs(as, { jwksUri: `${as.url}/jwks`, nonce: { secret: SECRET } }).rs;
-    const b = testRs(as, { jwksUri: `${as.url}/jwks`, nonce: { secret: SECRET } }).rs;
+    const a = testRs(as, { jwksUri: `${as.url}/jwks`, dpop: { nonce: { secret: SECRET } } }).rs;
+    const b = testRs(as, { jwksUri: `${as.url}/jwks`, dpop: { nonce: { secret: SECRET } } }).rs;
     const challenge = await a.verify(await request());
     expect(challenge.ok).toBe(false);
     const nonce = (challenge as { headers: Record<string, string> }).headers['DPoP-Nonce']!;
@@ -78,7 +78,7 @@ describe('nonces shared by a fleet, replay, failure modes', () => {
 
   it('a NonceSource object may be passed directly', async () => {
     const source = createNonceSource({ secret: SECRET });
-    const { rs } = testRs(as, { jwksUri: `${as.url}/jwks`, nonce: source });
+    const { rs } = testRs(as, { jwksUri: `${as.url}/jwks`, dpop: { nonce: source } });
     expect(reasonOf(await rs.verify(await request({ nonce: await source.current() })))).toBe('accepted');
   });
 
@@ -101,7 +101,7 @@ describe('nonces shared by a fleet, replay, failure modes', () => {
   });
 
   it('§4.3 (11): maxAge bounds a proof age; an old proof is invalid_dpop_proof', async () => {
-    const { rs } = testRs(as, { jwksUri: `${as.url}/jwks`, maxAge: 60 });
+    const { rs } = testRs(as, { jwksUri: `${as.url}/jwks`, dpop: { maxAge: 60 } });
     const res = await rs.verify(await request({ iat: Math.floor(Date.now() / 1000) - 120 }));
     expect(reasonOf(res)).toBe('iat_out_of_window');
     expect(res.ok ? 0 : res.status).toBe(401);

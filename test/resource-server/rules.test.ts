@@ -232,7 +232,7 @@ describe.each(ADAPTERS)('options through %s', (_name, start) => {
   });
 
   it('bearer: reject — only a DPoP challenge; Bearer scheme unsupported; unbound token refused even with a proof', async () => {
-    const t = testRs(as, { bearer: 'reject', proofAlgs: ['ES256'] });
+    const t = testRs(as, { bearer: 'reject', dpop: { algs: ['ES256'] } });
     const api = await start(t.rs);
     try {
       const none = await raw(api.base, '/resource', 'GET', []);
@@ -251,8 +251,8 @@ describe.each(ADAPTERS)('options through %s', (_name, start) => {
     }
   });
 
-  it('RFC 9449 §4.3 (5) / §7.1 algs: a proof alg outside proofAlgs is refused, and algs lists proofAlgs', async () => {
-    const t = testRs(as, { proofAlgs: ['ES256', 'PS256'] });
+  it('RFC 9449 §4.3 (5) / §7.1 algs: a proof alg outside dpop.algs is refused, and algs lists dpop.algs', async () => {
+    const t = testRs(as, { dpop: { algs: ['ES256', 'PS256'] } });
     const api = await start(t.rs);
     try {
       const ed = await generateKeyPair('EdDSA', { extractable: true });

@@ -50,7 +50,7 @@ describe.each(ADAPTERS)('resource server through %s', (_name, start) => {
   let key: Awaited<ReturnType<typeof newKey>>;
   let token: string;
   beforeAll(async () => {
-    rs = createResourceServer({ issuer: as.url, audience: API, allowedHosts: ['127.0.0.1'], jwksUri: `${as.url}/jwks`, nonce: { secret: 'n'.repeat(32) }, bearer: 'reject' });
+    rs = createResourceServer({ issuer: as.url, audience: API, allowedHosts: ['127.0.0.1'], jwksUri: `${as.url}/jwks`, dpop: { nonce: { secret: 'n'.repeat(32) } }, bearer: 'reject' });
     key = await newKey();
     token = await as.mint({ aud: API, cnf: { jkt: key.jkt } });
   });

@@ -53,7 +53,7 @@ describe.each(ADAPTERS)('dot segments through %s', (name, start) => {
   let token: string;
   const reasons: unknown[] = [];
   beforeAll(async () => {
-    const logger = { info: (o: object) => void reasons.push((o as { reason?: unknown }).reason), warn: () => {}, debug: () => {} };
+    const logger = { info: (o: object) => void reasons.push((o as { reason?: unknown }).reason), warn: () => {}, debug: () => {}, error: () => {} };
     rs = createResourceServer({ issuer: as.url, audience: 'https://api.example.com', allowedHosts: ['127.0.0.1'], jwksUri: `${as.url}/jwks`, logger });
     api = await start(rs);
     key = await newKey();

@@ -44,7 +44,7 @@ interface Harness {
 
 async function harness(start: (rs: ResourceServer) => Promise<Running>, trustProxy: TrustProxyOptions): Promise<Harness> {
   const reasons: unknown[] = [];
-  const logger = { info: (o: object) => void reasons.push((o as { reason?: unknown }).reason), warn: () => {}, debug: () => {} };
+  const logger = { info: (o: object) => void reasons.push((o as { reason?: unknown }).reason), warn: () => {}, debug: () => {}, error: () => {} };
   const rs = createResourceServer({ issuer: as.url, audience: API, jwksUri: `${as.url}/jwks`, trustProxy, logger });
   const api = await start(rs);
   const key = await newKey();

@@ -43,7 +43,7 @@ describe.each(ADAPTERS)('Host header injection through %s', (_name, start) => {
   let token: string;
   const reasons: unknown[] = [];
   beforeAll(async () => {
-    const logger = { info: (o: object) => void reasons.push((o as { reason?: unknown }).reason), warn: () => {}, debug: () => {} };
+    const logger = { info: (o: object) => void reasons.push((o as { reason?: unknown }).reason), warn: () => {}, debug: () => {}, error: () => {} };
     // The default configuration: no publicUrl, no allowedHosts, no proxy settings.
     rs = createResourceServer({ issuer: as.url, audience: API, jwksUri: `${as.url}/jwks`, logger });
     api = await start(rs);

@@ -8,6 +8,7 @@ import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { createResourceServer } from '../../resource-server/index.js';
 import { dpopHono } from '../../resource-server/adapters/hono.js';
+import type { Logger } from '../../core/logger.js';
 import type { ReplayCache } from '../../core/replay.js';
 import type { Principal } from '../../resource-server/index.js';
 import type { ApiConfig } from '../config/schema.js';
@@ -17,7 +18,7 @@ export interface ApiOptions {
   issuer: string;
   nonceSecret: string;
   replayCache: ReplayCache;
-  logger: { info(...args: unknown[]): void; warn(...args: unknown[]): void; debug(...args: unknown[]): void };
+  logger: Logger;
 }
 
 export function createDemoApi({ config, issuer, nonceSecret, replayCache, logger }: ApiOptions) {
@@ -28,7 +29,7 @@ export function createDemoApi({ config, issuer, nonceSecret, replayCache, logger
     // against the Host header (a proof made for another API on this address is refused).
     publicUrl: config.publicUrl ?? config.url,
     bearer: config.bearer,
-    nonce: config.nonce ? { secret: config.nonceSecret ?? nonceSecret } : false,
+    dpop: { nonce: config.nonce ? { secret: config.nonceSecret ?? nonceSecret } : false },
     replayCache,
     logger,
   });

@@ -12,7 +12,7 @@ import type { PublicJwk } from '../crypto/backend.js';
 import { invalidArgument } from '../argument-error.js';
 import { DPoPError } from '../errors.js';
 import { checkPublicJwk } from '../jwk.js';
-import type { NonceOptions, NonceSource } from '../nonce.js';
+import type { NonceSource } from '../nonce.js';
 import { replayKey, type ReplayCache } from '../replay.js';
 import { accessTokenHash, jwkThumbprint } from '../thumbprint.js';
 import {
@@ -58,22 +58,6 @@ export interface VerifiedProof {
   claims: Readonly<ProofClaims>;
   /** The proof's public key (public members only). */
   jwk: Readonly<PublicJwk>;
-}
-
-/**
- * The DPoP settings a server role fixes once (`dpop` of `createResourceServer` and
- * `createAuthorizationServer`), named as in {@link ProofExpectations}; the authorization server
- * adds `replayQuota`.
- */
-export interface DPoPOptions {
-  /** Accepted proof algorithms (default: every asymmetric one dpopkit supports). */
-  algs?: readonly string[];
-  /** Server nonces (RFC 9449 §8, §9): off by default; see {@link NonceOptions}. */
-  nonce?: NonceOptions;
-  /** Seconds a proof may be old (default 300). */
-  maxAge?: number;
-  /** Seconds a proof may be ahead of the server clock (default 5). */
-  maxFuture?: number;
 }
 
 export interface ProofVerifierOptions {

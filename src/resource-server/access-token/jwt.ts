@@ -7,6 +7,7 @@
  * @module
  */
 import { backend } from '#crypto';
+import { invalidArgument } from '../../core/argument-error.js';
 import { BoundedCache, isBase64url } from '../../core/proof/parse.js';
 import { invalidToken, unavailable } from '../errors.js';
 import { checkAudience, checkIssuer, checkTimes, readBinding, type ClaimPolicy } from './claims.js';
@@ -72,7 +73,7 @@ function decodeObject(segment: string): Record<string, unknown> | undefined {
 export function createJwtValidator(options: JwtValidatorOptions): TokenValidator {
   const algs = new Set(options.algs ?? DEFAULT_ACCESS_TOKEN_ALGS);
   for (const alg of algs) {
-    if (alg === 'none' || alg.startsWith('HS')) throw new TypeError(`accessTokenAlgs: ${alg} is not an asymmetric algorithm (RFC 9068 §4)`);
+    if (alg === 'none' || alg.startsWith('HS')) throw invalidArgument(`accessTokenAlgs: ${alg} is not an asymmetric algorithm (RFC 9068 §4)`);
   }
   const types = new Set((options.types ?? DEFAULT_ACCESS_TOKEN_TYPES).map((t) => t.toLowerCase()));
   const clock = options.clock ?? (() => Date.now() / 1000);

@@ -44,17 +44,14 @@ export function dpopPreHandler(rs: ResourceServer, options: NodeAdapterOptions =
   return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     const raw = request.raw;
     // request.url keeps the full path under prefixes; the peer is the socket, not request.ip.
-    const result = await rs.verify({ ...toRequestLike(raw), url: request.url });
-    const denied = result.ok ? (options.scopes ? rs.requireScopes(result.principal, options.scopes) : undefined) : result;
-    if (denied) {
-      applyHeaders(request, reply, denied.headers);
-      // Fastify: an async hook that answers early must return the reply.
-      return reply.code(denied.status).type('application/json').send(JSON.stringify(denied.body));
-    }
-    if (result.ok) {
+    const result = await rs.verify({ ...toRequestLike(raw), url: request.url }, options);
+    if (!result.ok) {
       applyHeaders(request, reply, result.headers);
-      request.dpop = result.principal;
+      // Fastify: an async hook that answers early must return the reply.
+      return reply.code(result.status).type('application/json').send(JSON.stringify(result.body));
     }
+    applyHeaders(request, reply, result.headers);
+    request.dpop = result.principal;
     return undefined;
   };
 }

@@ -8,11 +8,10 @@ import type { MiddlewareHandler } from 'hono';
 import { EXPOSE_HEADER, isExposeHeader, mergeExposeHeaders } from '../expose.js';
 import type { ResourceServer } from '../index.js';
 import { toResponse } from '../respond.js';
-import type { Principal } from '../types.js';
+import type { Principal, VerifyOptions } from '../types.js';
 
-export interface HonoAdapterOptions {
-  /** Scopes every request must hold. */
-  scopes?: readonly string[];
+/** `scopes` (every request must hold them, else 403 `insufficient_scope`) are passed to `rs.verify`. */
+export interface HonoAdapterOptions extends VerifyOptions {
   /** The peer address, when the runtime is not @hono/node-server. */
   remoteAddress?: (c: Parameters<MiddlewareHandler>[0]) => string | undefined;
 }
@@ -34,13 +33,12 @@ export function dpopHono(rs: ResourceServer, options: HonoAdapterOptions = {}): 
       remoteAddress: options.remoteAddress ? options.remoteAddress(c) : env?.incoming?.socket?.remoteAddress,
       // c.req.url is parsed (dot segments removed): the raw target is checked for them.
       rawTarget: env?.incoming?.url,
-    });
-    const denied = result.ok ? (options.scopes ? rs.requireScopes(result.principal, options.scopes) : undefined) : result;
-    if (denied) {
+    }, { scopes: options.scopes });
+    if (!result.ok) {
       // Hono copies headers set earlier (e.g. by hono/cors) over the Response returned here:
       // merge the expose list into those first, so neither list is lost.
-      const exposed = denied.headers[EXPOSE_HEADER];
-      const response = toResponse(denied);
+      const exposed = result.headers[EXPOSE_HEADER];
+      const response = toResponse(result);
       if (exposed !== undefined) {
         const merged = mergeExposeHeaders(c.res.headers.get(EXPOSE_HEADER), exposed);
         c.res.headers.set(EXPOSE_HEADER, merged);
@@ -48,7 +46,6 @@ export function dpopHono(rs: ResourceServer, options: HonoAdapterOptions = {}): 
       }
       return response;
     }
-    if (!result.ok) return toResponse(result);
     c.set('dpop', result.principal);
     await next();
     for (const [name, value] of Object.entries(result.headers)) {

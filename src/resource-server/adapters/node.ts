@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { isExposeHeader, mergeExposeHeaders } from '../expose.js';
 import type { ResourceServer } from '../index.js';
-import type { Accepted, Principal, Rejected, RequestLike } from '../types.js';
+import type { Accepted, Principal, Rejected, RequestLike, VerifyOptions } from '../types.js';
 
 declare module 'node:http' {
   interface IncomingMessage {
@@ -19,10 +19,8 @@ declare module 'node:http' {
   }
 }
 
-export interface NodeAdapterOptions {
-  /** Scopes every request must hold (403 `insufficient_scope` otherwise). */
-  scopes?: readonly string[];
-}
+/** `scopes`: what every request must hold (403 `insufficient_scope` otherwise), passed to `rs.verify`. */
+export type NodeAdapterOptions = VerifyOptions;
 
 /** A node:http request as the resource server sees it (`url` is `originalUrl` under Express mounts). */
 export function toRequestLike(req: IncomingMessage & { originalUrl?: string }): RequestLike {
@@ -57,14 +55,9 @@ export function sendRejection(res: ServerResponse, rejection: Rejected): void {
 
 /** Check a request; `Accepted` (headers applied, `req.dpop` set) or `undefined` after writing a refusal. */
 export async function authenticate(rs: ResourceServer, req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, options: NodeAdapterOptions = {}): Promise<Accepted | undefined> {
-  const result = await rs.verify(toRequestLike(req));
+  const result = await rs.verify(toRequestLike(req), options);
   if (!result.ok) {
     sendRejection(res, result);
-    return undefined;
-  }
-  const denied = options.scopes ? rs.requireScopes(result.principal, options.scopes) : undefined;
-  if (denied) {
-    sendRejection(res, denied);
     return undefined;
   }
   applyHeaders(res, result.headers);

@@ -7,11 +7,10 @@
 import { isExposeHeader, mergeExposeHeaders } from '../expose.js';
 import type { ResourceServer } from '../index.js';
 import { toResponse } from '../respond.js';
-import type { Principal } from '../types.js';
+import type { Principal, VerifyOptions } from '../types.js';
 
-export interface WebAdapterOptions {
-  scopes?: readonly string[];
-}
+/** `scopes`: what every request must hold (403 `insufficient_scope` otherwise), passed to `rs.verify`. */
+export type WebAdapterOptions = VerifyOptions;
 
 /** What the runtime knows about the connection, beyond the `Request`. */
 export interface WebRequestInfo {
@@ -53,10 +52,8 @@ export function applyHeaders(response: Response, headers: Readonly<Record<string
  */
 export function dpopWeb(rs: ResourceServer, options: WebAdapterOptions = {}) {
   return async (request: Request, info: WebRequestInfo = {}): Promise<WebResult> => {
-    const result = await rs.verify({ method: request.method, url: request.url, headers: request.headers, remoteAddress: info.remoteAddress, rawTarget: info.rawTarget });
+    const result = await rs.verify({ method: request.method, url: request.url, headers: request.headers, remoteAddress: info.remoteAddress, rawTarget: info.rawTarget }, options);
     if (!result.ok) return { ok: false, response: toResponse(result) };
-    const denied = options.scopes ? rs.requireScopes(result.principal, options.scopes) : undefined;
-    if (denied) return { ok: false, response: toResponse(denied) };
     const headers = result.headers;
     return { ok: true, principal: result.principal, headers, decorate: (response) => applyHeaders(response, headers) };
   };

@@ -3,7 +3,7 @@ import { createResourceServer, type ResourceServer, type ResourceServerOptions }
 import type { AuthServer } from './auth-server.js';
 
 export interface LogEntry {
-  level: 'info' | 'warn' | 'debug';
+  level: 'info' | 'warn' | 'debug' | 'error';
   obj: Record<string, unknown>;
   msg?: string;
 }
@@ -29,6 +29,7 @@ export function testRs(as: AuthServer, options: Partial<ResourceServerOptions> =
     info: (obj: object, msg?: string) => void logs.push({ level: 'info', obj: obj as Record<string, unknown>, ...(msg ? { msg } : {}) }),
     warn: (obj: object, msg?: string) => void logs.push({ level: 'warn', obj: obj as Record<string, unknown>, ...(msg ? { msg } : {}) }),
     debug: (obj: object, msg?: string) => void logs.push({ level: 'debug', obj: obj as Record<string, unknown>, ...(msg ? { msg } : {}) }),
+    error: (obj: object, msg?: string) => void logs.push({ level: 'error', obj: obj as Record<string, unknown>, ...(msg ? { msg } : {}) }),
   };
   const origin = options.publicUrl !== undefined || options.allowedHosts !== undefined || options.dangerouslyTrustHostHeader ? {} : { allowedHosts: TEST_HOSTS };
   const rs = createResourceServer({ issuer: as.url, audience: AUDIENCE, logger, ...origin, ...options });
