@@ -57,13 +57,15 @@ async function serveOne(kind) {
     server.on('request', provider.callback());
     close = async () => { server.closeAllConnections(); await new Promise((r) => server.close(r)); };
   } else {
-    const { serve } = await import('@hono/node-server');
+    const { createServer } = await import('node:http');
     const { createAuthorizationServer } = await import('../../dist/authorization-server/index.js');
+    const { toNodeHandler } = await import('../../dist/authorization-server/adapters/node.js');
     const { createPGliteStorage, createPostgresStorage } = await import('../../dist/stores/postgres.js');
     const storage = kind === 'pglite' ? createPGliteStorage() : createPostgresStorage({ connectionString: PG_URL, schema });
-    let handler = async (_req, _env) => new Response('starting', { status: 503 });
+    // Served as `dpopkit serve` serves it: node:http through the node adapter.
+    let listener = (_req, res) => res.writeHead(503).end('starting');
     const server = await new Promise((resolve) => {
-      const s = serve({ fetch: (req, env) => handler(req, env), port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+      const s = createServer((req, res) => listener(req, res)).listen(0, '127.0.0.1', () => resolve(s));
     });
     issuer = `http://127.0.0.1:${server.address().port}`;
     const as = await createAuthorizationServer({
@@ -72,7 +74,7 @@ async function serveOne(kind) {
       clients: [{ clientId: 'bench', tokenEndpointAuthMethod: 'client_secret_basic', clientSecret: SECRET, grantTypes: ['client_credentials'], scope: 'read' }],
       tokens: { audience: 'https://api.example' },
     });
-    handler = as.fetch;
+    listener = toNodeHandler(as);
     close = async () => {
       await as.close();
       server.closeAllConnections?.();
