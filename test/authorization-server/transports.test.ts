@@ -253,6 +253,23 @@ describe('the adapters on their own', () => {
     expect((await raw(base, 'OPTIONS', '*')).status).toBe(404);
   });
 
+  it('node: a client that goes away in the middle of its body leaves no request waiting forever', async () => {
+    const handler = toNodeHandler(as);
+    let settled: Promise<void> | undefined;
+    const base = await listen((req, res) => {
+      settled = handler(req, res);
+    });
+    const { port } = new URL(base);
+    const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/token', headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': '1000', authorization: basic('confidential', SECRET) } });
+    req.on('error', () => {});
+    req.write('grant_type=');
+    await new Promise((r) => setTimeout(r, 100));
+    req.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(settled).toBeDefined();
+    await expect(Promise.race([settled!.then(() => 'settled'), new Promise((r) => setTimeout(() => r('waiting'), 2000))])).resolves.toBe('settled');
+  });
+
   it('node: options.remoteAddress chooses the address the throttle sees', async () => {
     const limited = await createAuthorizationServer({ issuer: 'http://127.0.0.1', storage: createMemoryStorage(), clients: defaultClients(), throttle: { address: { freeAttempts: 1, delay: 60, maxDelay: 60 }, client: { freeAttempts: 100 } } });
     closers.push(() => limited.close());

@@ -53,7 +53,7 @@ export function bodyStream(req: IncomingMessage, max = MAX_FORM_BYTES): Readable
   let done = false;
   const detach = () => {
     done = true;
-    req.removeListener('data', onData).removeListener('end', onEnd).removeListener('error', onError);
+    req.removeListener('data', onData).removeListener('end', onEnd).removeListener('error', onError).removeListener('close', onClose);
     req.resume(); // the rest is discarded
   };
   let controller!: ReadableStreamDefaultController<Uint8Array>;
@@ -61,7 +61,7 @@ export function bodyStream(req: IncomingMessage, max = MAX_FORM_BYTES): Readable
     total += chunk.byteLength;
     if (total > max) {
       detach();
-      controller.error(new OAuthError('invalid_request', `the request body is larger than ${max} bytes`, 413));
+      controller.error(new OAuthError('invalid_request', 'body_too_large', `the request body is larger than ${max} bytes`, { status: 413 }));
       return;
     }
     controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
@@ -77,6 +77,10 @@ export function bodyStream(req: IncomingMessage, max = MAX_FORM_BYTES): Readable
     detach();
     controller.error(err);
   }
+  /** The connection closed before the body ended (the client went away): never wait forever. */
+  function onClose(): void {
+    onError(new Error('the request body was cut short'));
+  }
   return new ReadableStream<Uint8Array>(
     {
       start(c) {
@@ -85,7 +89,7 @@ export function bodyStream(req: IncomingMessage, max = MAX_FORM_BYTES): Readable
       pull() {
         if (!attached) {
           attached = true;
-          req.on('data', onData).on('end', onEnd).on('error', onError);
+          req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
         }
         req.resume();
       },
@@ -155,7 +159,7 @@ export async function handle(s: Served, req: NodeRequest, res: ServerResponse, b
   try {
     request = toRequest(s.origin, req, body);
   } catch {
-    await sendResponse(res, errorResponse(new OAuthError('invalid_request', 'the request could not be read')));
+    await sendResponse(res, errorResponse(new OAuthError('invalid_request', 'body_unreadable', 'the request could not be read')));
     return;
   }
   await sendResponse(res, await s.as.fetch(request, { remoteAddress: s.remoteAddress(req) }));
