@@ -26,6 +26,7 @@ import { invalidToken } from './errors.js';
 import { createMetrics, type ResourceServerMetrics } from './metrics.js';
 import { createUrlResolver, ORIGIN_REQUIRED, originRequiredMessage, type RequestUrlOptions, type TrustProxyOptions } from './request-url.js';
 import type { ChallengeOptions } from './respond.js';
+import { answerMetadata, createResourceMetadata, type MetadataAnswer, type ResourceMetadata, type ResourceMetadataOptions } from './resource-metadata.js';
 import type { RequestLike, VerifyOptions, VerifyResult } from './types.js';
 import { createVerifier } from './verify.js';
 
@@ -98,6 +99,12 @@ export interface ResourceServerOptions {
    * checked, and a newly fetched JWK Set empties it.
    */
   tokenCacheSize?: number;
+  /**
+   * RFC 9728 protected resource metadata, served at the well-known URL of the resource
+   * identifier and named by `resource_metadata` in every challenge. On by default when the
+   * audience is an http(s) URL (the resource identifier); `false` turns it off.
+   */
+  metadata?: ResourceMetadataOptions | false;
 }
 
 export interface ResourceServer {
@@ -109,6 +116,14 @@ export interface ResourceServer {
   verify(request: RequestLike, options?: VerifyOptions): Promise<VerifyResult>;
   /** Counters: accepted, rejected by reason, replays, nonce challenges. */
   metrics(): ResourceServerMetrics;
+  /** RFC 9728: the resource identifier, the document and its URL (`undefined` when off). */
+  readonly resourceMetadata: ResourceMetadata | undefined;
+  /**
+   * The answer to a request for the metadata document (GET/HEAD: 200 JSON; OPTIONS: 204; other
+   * methods: 405), or `undefined` when the request is for another path. Every adapter calls it
+   * before authenticating, so the document is public.
+   */
+  answerMetadata(request: { method: string; url: string }): MetadataAnswer | undefined;
 }
 
 /**
@@ -168,7 +183,10 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
   const dpop = resolveDPoPOptions(options.dpop);
   const proofAlgs = dpop.algs;
   const bearer = options.bearer ?? 'allow';
-  const challenge: ChallengeOptions = { algs: proofAlgs.join(' '), bearer: bearer === 'allow', realm: options.realm };
+  const resourceMetadata = createResourceMetadata({ issuer: options.issuer, audience, proofAlgs, bearer, options: options.metadata });
+  const metadataMaxAge = options.metadata ? options.metadata.maxAge : undefined;
+  // RFC 9728 §5.1: every challenge names the metadata, so a client with only the URL finds its way.
+  const challenge: ChallengeOptions = { algs: proofAlgs.join(' '), bearer: bearer === 'allow', realm: options.realm, resourceMetadata: resourceMetadata?.url };
   const metrics = createMetrics();
   const verify = createVerifier({
     token,
@@ -184,6 +202,8 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
   return {
     verify,
     metrics: () => metrics.snapshot(),
+    resourceMetadata,
+    answerMetadata: (request) => answerMetadata(resourceMetadata, request, metadataMaxAge),
   };
 }
 
@@ -223,6 +243,7 @@ export { ResourceServerError, type ResourceServerErrorName, type ResourceServerR
 export { createUrlResolver, checkHost, ORIGIN_REQUIRED, type ForwardedHeader, type RequestUrlOptions, type TrustProxyOptions, type UrlResolver } from './request-url.js';
 export { challengeHeader, toResponse, type ChallengeOptions } from './respond.js';
 export type { ResourceServerMetrics } from './metrics.js';
+export { resourceMetadataUrl, PROTECTED_RESOURCE_WELL_KNOWN, type MetadataAnswer, type ProtectedResourceMetadata, type ResourceMetadata, type ResourceMetadataOptions } from './resource-metadata.js';
 export type { IntrospectionOptions } from './access-token/introspection.js';
 export type { FetchLike } from './access-token/types.js';
 export { DEFAULT_ACCESS_TOKEN_ALGS, DEFAULT_ACCESS_TOKEN_TYPES } from './access-token/jwt.js';

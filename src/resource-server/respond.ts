@@ -18,6 +18,8 @@ export interface ChallengeOptions {
   bearer: boolean;
   /** Optional `realm` (RFC 6750 §3). */
   realm?: string | undefined;
+  /** RFC 9728 §5.1: the URL of this resource's metadata, in every challenge (DPoP and Bearer). */
+  resourceMetadata?: string | undefined;
 }
 
 /** Which scheme the client used, when that can be told (§7.2: the error goes in its challenge). */
@@ -30,6 +32,7 @@ export type UsedScheme = 'DPoP' | 'Bearer' | undefined;
  */
 export function challengeHeader(options: ChallengeOptions, error?: { error: string; description: string; scope?: string | undefined }, used?: UsedScheme): string {
   const base: ChallengeParams = options.realm !== undefined ? { realm: options.realm } : {};
+  if (options.resourceMetadata !== undefined) base.resource_metadata = options.resourceMetadata;
   const withError = (scheme: 'DPoP' | 'Bearer'): ChallengeParams => {
     if (!error || (used !== undefined && used !== scheme)) return { ...base };
     return { ...base, ...(error.scope !== undefined ? { scope: error.scope } : {}), error: error.error, error_description: error.description };

@@ -51,7 +51,8 @@ describe.each(ADAPTERS)('resource server rules through %s', (_name, start) => {
     expect(res.status).toBe(401);
     const c = challenges(res);
     expect(c.all.map((x) => x.scheme)).toEqual(['Bearer', 'DPoP']);
-    expect(c.dpop!.params).toEqual({ algs: ALL_ALGS });
+    // RFC 9728 §5.1: the challenge also points at the resource's metadata.
+    expect(c.dpop!.params).toEqual({ algs: ALL_ALGS, resource_metadata: 'https://api.example.com/.well-known/oauth-protected-resource' });
     expect(c.bearer!.params.error).toBeUndefined();
     expect(res.headers['cache-control']).toBe('no-store');
     expect(t.lastReason()).toBe('missing_credentials');
@@ -236,7 +237,7 @@ describe.each(ADAPTERS)('options through %s', (_name, start) => {
     const api = await start(t.rs);
     try {
       const none = await raw(api.base, '/resource', 'GET', []);
-      expect(parseChallenges(none.headers['www-authenticate'] as string)).toEqual([{ scheme: 'DPoP', params: { algs: 'ES256' } }]);
+      expect(parseChallenges(none.headers['www-authenticate'] as string)).toEqual([{ scheme: 'DPoP', params: { algs: 'ES256', resource_metadata: 'https://api.example.com/.well-known/oauth-protected-resource' } }]);
       const unbound = await as.mint({});
       const asBearer = await call(api.base, '/resource', unbound, { scheme: 'Bearer', key: null });
       expect(asBearer.status).toBe(401);

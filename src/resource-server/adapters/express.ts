@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResourceServer } from '../index.js';
 import type { Principal } from '../types.js';
-import { authenticate, type NodeAdapterOptions } from './node.js';
+import { authenticate, resourceMetadataNode, type NodeAdapterOptions } from './node.js';
 
 /** The parts of Express's request and response this adapter touches. */
 type ExpressRequest = IncomingMessage & { originalUrl?: string };
@@ -28,6 +28,20 @@ export function dpopExpress(rs: ResourceServer, options: NodeAdapterOptions = {}
       next();
     }, next);
   };
+}
+
+/**
+ * The RFC 9728 metadata route, for apps that protect only some routes (the middleware answers
+ * it too when it sees the request).
+ *
+ * @example
+ * ```ts
+ * app.use(resourceMetadataExpress(rs));
+ * app.use('/api', dpopExpress(rs));
+ * ```
+ */
+export function resourceMetadataExpress(rs: ResourceServer) {
+  return resourceMetadataNode(rs);
 }
 
 export type { Principal };

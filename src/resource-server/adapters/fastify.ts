@@ -43,6 +43,9 @@ function applyHeaders(request: FastifyRequest, reply: FastifyReply, headers: Rea
 export function dpopPreHandler(rs: ResourceServer, options: NodeAdapterOptions = {}) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     const raw = request.raw;
+    // RFC 9728: the metadata document is public, answered before any authentication.
+    const answer = rs.answerMetadata({ method: request.method, url: request.url });
+    if (answer) return reply.code(answer.status).headers(answer.headers).send(answer.body);
     // request.url keeps the full path under prefixes; the peer is the socket, not request.ip.
     const result = await rs.verify({ ...toRequestLike(raw), url: request.url }, options);
     if (!result.ok) {
@@ -65,6 +68,18 @@ export function dpopPreHandler(rs: ResourceServer, options: NodeAdapterOptions =
  */
 export async function fastifyDPoP(fastify: FastifyInstance, options: FastifyDPoPOptions): Promise<void> {
   fastify.decorateRequest('dpop', null);
+  // RFC 9728 §3: the metadata route exists whether or not a hook sees the request first.
+  const metadata = options.resourceServer.resourceMetadata;
+  if (metadata) {
+    fastify.route({
+      method: ['GET', 'OPTIONS'],
+      url: metadata.path,
+      handler: async (request, reply) => {
+        const answer = options.resourceServer.answerMetadata({ method: request.method, url: request.url })!;
+        return reply.code(answer.status).headers(answer.headers).send(answer.body);
+      },
+    });
+  }
   fastify.addHook(options.hook ?? 'onRequest', dpopPreHandler(options.resourceServer, options));
   // A CORS plugin whose hook runs after ours may set its own list: merge ours back in at send.
   fastify.addHook('onSend', async (request, reply, payload) => {

@@ -8,6 +8,7 @@ import type { MiddlewareHandler } from 'hono';
 import { EXPOSE_HEADER, isExposeHeader, mergeExposeHeaders } from '../expose.js';
 import type { ResourceServer } from '../index.js';
 import { toResponse } from '../respond.js';
+import { metadataResponse } from '../resource-metadata.js';
 import type { Principal, VerifyOptions } from '../types.js';
 
 /** `scopes` (every request must hold them, else 403 `insufficient_scope`) are passed to `rs.verify`. */
@@ -25,6 +26,9 @@ export interface HonoAdapterOptions extends VerifyOptions {
  */
 export function dpopHono(rs: ResourceServer, options: HonoAdapterOptions = {}): MiddlewareHandler<{ Variables: { dpop: Principal } }> {
   return async (c, next) => {
+    // RFC 9728: the metadata document is public, answered before any authentication.
+    const answer = rs.answerMetadata({ method: c.req.method, url: c.req.url });
+    if (answer) return metadataResponse(answer);
     const env = c.env as { incoming?: { url?: string; socket?: { remoteAddress?: string } } } | undefined;
     const result = await rs.verify({
       method: c.req.method,
@@ -51,6 +55,24 @@ export function dpopHono(rs: ResourceServer, options: HonoAdapterOptions = {}): 
     for (const [name, value] of Object.entries(result.headers)) {
       c.header(name, isExposeHeader(name) ? mergeExposeHeaders(c.res.headers.get(name), value) : value);
     }
+    return undefined;
+  };
+}
+
+/**
+ * The RFC 9728 metadata route, for apps whose DPoP middleware covers only some paths.
+ *
+ * @example
+ * ```ts
+ * app.get(rs.resourceMetadata!.path, resourceMetadataHono(rs));
+ * app.use('/api/*', dpopHono(rs));
+ * ```
+ */
+export function resourceMetadataHono(rs: ResourceServer): MiddlewareHandler {
+  return async (c, next) => {
+    const answer = rs.answerMetadata({ method: c.req.method, url: c.req.url });
+    if (answer) return metadataResponse(answer);
+    await next();
     return undefined;
   };
 }

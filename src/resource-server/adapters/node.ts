@@ -53,8 +53,45 @@ export function sendRejection(res: ServerResponse, rejection: Rejected): void {
   res.end(body);
 }
 
-/** Check a request; `Accepted` (headers applied, `req.dpop` set) or `undefined` after writing a refusal. */
+/**
+ * Answer a request for the RFC 9728 metadata document (public: no token needed); `true` when
+ * the request was for it and has been answered.
+ */
+export function sendMetadata(rs: ResourceServer, req: IncomingMessage & { originalUrl?: string }, res: ServerResponse): boolean {
+  const answer = rs.answerMetadata({ method: req.method ?? 'GET', url: req.originalUrl ?? req.url ?? '/' });
+  if (!answer || res.headersSent) return false;
+  res.writeHead(answer.status, { ...answer.headers, 'Content-Length': Buffer.byteLength(answer.body) });
+  res.end(answer.body);
+  return true;
+}
+
+/**
+ * A handler for the metadata route alone (RFC 9728 §3), for apps that protect only some
+ * routes: `next()` (or 404) for any other path.
+ *
+ * @example
+ * ```ts
+ * const metadata = resourceMetadataNode(rs);
+ * http.createServer((req, res) => metadata(req, res, () => guard(req, res, () => app(req, res))));
+ * ```
+ */
+export function resourceMetadataNode(rs: ResourceServer) {
+  return (req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, next?: (err?: unknown) => void): void => {
+    if (sendMetadata(rs, req, res)) return;
+    if (next) next();
+    else {
+      res.writeHead(404, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ error: 'invalid_request', error_description: 'not found' }));
+    }
+  };
+}
+
+/**
+ * Check a request; `Accepted` (headers applied, `req.dpop` set) or `undefined` after writing a
+ * refusal, or the metadata document when that is what was asked for.
+ */
 export async function authenticate(rs: ResourceServer, req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, options: NodeAdapterOptions = {}): Promise<Accepted | undefined> {
+  if (sendMetadata(rs, req, res)) return undefined;
   const result = await rs.verify(toRequestLike(req), options);
   if (!result.ok) {
     sendRejection(res, result);

@@ -7,6 +7,7 @@
 import { isExposeHeader, mergeExposeHeaders } from '../expose.js';
 import type { ResourceServer } from '../index.js';
 import { toResponse } from '../respond.js';
+import { metadataResponse } from '../resource-metadata.js';
 import type { Principal, VerifyOptions } from '../types.js';
 
 /** `scopes`: what every request must hold (403 `insufficient_scope` otherwise), passed to `rs.verify`. */
@@ -52,9 +53,28 @@ export function applyHeaders(response: Response, headers: Readonly<Record<string
  */
 export function dpopWeb(rs: ResourceServer, options: WebAdapterOptions = {}) {
   return async (request: Request, info: WebRequestInfo = {}): Promise<WebResult> => {
+    // RFC 9728: the metadata document is public; it comes back as the response to send.
+    const answer = rs.answerMetadata({ method: request.method, url: request.url });
+    if (answer) return { ok: false, response: metadataResponse(answer) };
     const result = await rs.verify({ method: request.method, url: request.url, headers: request.headers, remoteAddress: info.remoteAddress, rawTarget: info.rawTarget }, options);
     if (!result.ok) return { ok: false, response: toResponse(result) };
     const headers = result.headers;
     return { ok: true, principal: result.principal, headers, decorate: (response) => applyHeaders(response, headers) };
+  };
+}
+
+/**
+ * The RFC 9728 metadata document for a request to its URL, or `undefined` for any other.
+ *
+ * @example
+ * ```ts
+ * const metadata = resourceMetadataWeb(rs);
+ * export default { fetch: (request) => metadata(request) ?? app(request) };
+ * ```
+ */
+export function resourceMetadataWeb(rs: ResourceServer) {
+  return (request: Request): Response | undefined => {
+    const answer = rs.answerMetadata({ method: request.method, url: request.url });
+    return answer ? metadataResponse(answer) : undefined;
   };
 }
