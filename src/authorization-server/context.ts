@@ -58,6 +58,8 @@ export interface AsContext {
   throttle: Throttle;
   /** Every scope some client may ask for (metadata `scopes_supported`). */
   scopes: readonly string[];
+  /** Shown on the sign-in page (`loginHint`). */
+  loginHint: string | undefined;
   log: Logger;
   /** Epoch seconds (integer). */
   now(): number;

@@ -138,6 +138,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     users,
     throttle,
     scopes: [...scopes].sort(),
+    loginHint: options.loginHint,
     log,
     now,
   };

@@ -95,6 +95,11 @@ export interface AuthorizationServerOptions {
   throttle?: ThrottleOptions;
   /** Origins allowed to call token, PAR, revocation, metadata and JWKS from a browser (default: none). */
   corsOrigins?: string[];
+  /**
+   * A line shown on the sign-in page to every visitor, e.g. a demo's credentials. Development
+   * only. Default: none.
+   */
+  loginHint?: string;
   logger?: Logger;
   /** Clock in epoch seconds (tests). */
   now?: () => number;

@@ -86,7 +86,7 @@ async function startInteraction(ctx: AsContext, client: ClientRecord, params: Re
     expiresAt: now + ctx.ttl.interaction,
   });
   return loginPage(
-    { action: ctx.endpoints.login, csrf, clientName: client.clientName ?? client.clientId, scope: params.scope ?? '' },
+    { action: ctx.endpoints.login, csrf, clientName: client.clientName ?? client.clientId, scope: params.scope ?? '', hint: ctx.loginHint },
     200,
     { 'Set-Cookie': interactionCookie(ctx, csrf, id, ctx.ttl.interaction) },
   );

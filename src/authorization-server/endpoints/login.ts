@@ -73,7 +73,7 @@ export async function loginEndpoint(ctx: AsContext, request: Request): Promise<R
     const client = await ctx.clients.get(interaction.clientId, now);
     return loginPage({
       action: ctx.endpoints.login, csrf, clientName: client?.clientName ?? interaction.clientId, scope: params.scope ?? '',
-      username, error,
+      username, error, hint: ctx.loginHint,
     }, status, headers);
   };
   // Checked before any scrypt work; the verification itself is counted first and gated.
