@@ -75,7 +75,8 @@ function pgExecutor(options: PostgresStorageOptions, caller: string) {
  */
 export function createPGliteStorage(options: PGliteStorageOptions = {}): Storage {
   const executor = createPGliteExecutor(options.dataDir === undefined ? {} : { dataDir: options.dataDir });
-  return createSqlStorage(executor, options.schema ?? DEFAULT_SCHEMA);
+  // One process owns a PGlite database: the throttle's counters can be read from a copy.
+  return createSqlStorage(executor, options.schema ?? DEFAULT_SCHEMA, { exclusive: true });
 }
 
 /** The same connection options as the storage's (pass its `pool` to share connections). */

@@ -26,7 +26,7 @@ function problemsOf(throttle: unknown): string[] {
 
 describe('throttle settings', () => {
   it('defaults: 5 free sign-in failures per username, 20 per address, 10 per client; doubling delays with caps', () => {
-    expect(THROTTLE_DEFAULTS).toEqual({
+    expect(THROTTLE_DEFAULTS).toMatchObject({
       username: { freeAttempts: 5, delay: 2, maxDelay: 900, resetAfter: 86_400 },
       address: { freeAttempts: 20, delay: 1, maxDelay: 300, resetAfter: 3_600 },
       client: { freeAttempts: 10, delay: 1, maxDelay: 300, resetAfter: 3_600 },

@@ -30,7 +30,7 @@ import type {
 } from '../../authorization-server/storage.js';
 import type { Queryable, SqlExecutor } from './executor.js';
 import { migrate, quoteSchema } from './schema.js';
-import { createSqlAttemptStore } from './throttle.js';
+import { createSqlAttemptStore, type SqlAttemptStoreOptions } from './throttle.js';
 
 type Row = Record<string, unknown>;
 
@@ -175,9 +175,10 @@ function clientValues(c: ClientRecord): unknown[] {
 
 /**
  * Build a {@link Storage} over an executor. `schema` is the PostgreSQL schema holding the tables
- * (created by `migrate()`).
+ * (created by `migrate()`). `options.exclusive`: this process is the database's only writer
+ * (PGlite), so the throttle's counters may be read from a copy (see sql/throttle.ts).
  */
-export function createSqlStorage(executor: SqlExecutor, schema: string): Storage {
+export function createSqlStorage(executor: SqlExecutor, schema: string, options: SqlAttemptStoreOptions = {}): Storage {
   const s = quoteSchema(schema);
   const FAMILY_COLUMNS = 'f.family_id, f.client_id, f.subject, f.scope, f.jkt, f.grant_id, f.acr, f.amr, f.resources, f.auth_time, f.created_at, f.expires_at, f.revoked_at';
 
@@ -201,7 +202,7 @@ export function createSqlStorage(executor: SqlExecutor, schema: string): Storage
     migrate: () => migrate(executor, schema),
     close: () => executor.close(),
     // The throttle's failed-attempt counters, in the same database (see sql/throttle.ts).
-    attempts: createSqlAttemptStore(executor, schema),
+    attempts: createSqlAttemptStore(executor, schema, options),
 
     async upsertClient(c) {
       await executor.query(
