@@ -294,3 +294,6 @@ export function evictionIsSafe(maxmemory: number | undefined, policy: string | u
   if (policy === undefined) return undefined;
   return policy === 'noeviction';
 }
+
+/** The authorization server's failed-attempt counters in Redis (see `redis-throttle.ts`). */
+export { createRedisAttemptStore, type RedisAttemptStore, type RedisAttemptStoreOptions } from './redis-throttle.js';

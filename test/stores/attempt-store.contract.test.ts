@@ -6,7 +6,9 @@ import { createPGliteStorage, createPostgresStorage } from '../../src/stores/pos
 import { createPGliteExecutor } from '../../src/stores/sql/pglite-driver.js';
 import { migrate } from '../../src/stores/sql/schema.js';
 import { createSqlAttemptStore } from '../../src/stores/sql/throttle.js';
+import { createRedisAttemptStore, type RedisAttemptStore } from '../../src/stores/redis.js';
 import { attemptStoreContract } from '../contracts/attempt-store.js';
+import { dropPrefix, REDIS_URL, uniquePrefix } from '../support/redis.js';
 
 const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
 
@@ -73,4 +75,21 @@ describe('PGlite: the exclusive copy stays equal to the table', () => {
       await executor.close();
     }
   });
+});
+
+attemptStoreContract('Redis (Lua scripts), two clients', async () => {
+  const keyPrefix = uniquePrefix('attempts');
+  const opened: RedisAttemptStore[] = [];
+  return {
+    async open() {
+      const store = createRedisAttemptStore({ url: REDIS_URL, keyPrefix });
+      opened.push(store);
+      return store;
+    },
+    shared: true,
+    async cleanup() {
+      await dropPrefix(keyPrefix);
+      for (const s of opened) await s.close();
+    },
+  };
 });

@@ -1,0 +1,127 @@
+/**
+ * The failed-attempt counters (`AttemptStore`) in Redis, for a fleet that would rather keep
+ * them next to its Redis replay cache than in its database (`throttle.store`).
+ *
+ * One hash per key (`f` failures, `b` blocked until, `e` expires at, epoch seconds of the
+ * callers' clocks). `hit` and `refund` are Lua scripts, so each runs alone in Redis: of any
+ * number of concurrent hits on a blocked key, in any number of processes, none is counted.
+ * Entries are forgotten by the callers' clock (`e`), like the SQL store; the Redis TTL, a
+ * minute longer, only collects them. Errors are thrown as they are: the authorization server
+ * then counts in its own process until Redis is back (logged).
+ *
+ * @module
+ */
+import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import type { AttemptState, AttemptStore } from '../authorization-server/throttle.js';
+
+export interface RedisAttemptStoreOptions {
+  /** An ioredis `Redis` or `Cluster` you configured; `close()` leaves it open. */
+  redis?: Redis | Cluster;
+  /** `redis://host:6379/0` (used when `redis` is not given; default `redis://127.0.0.1:6379`). */
+  url?: string;
+  /** Prefix of every key (default `dpopkit:attempts:`). */
+  keyPrefix?: string;
+  /** Longest wait for an answer (default 500 ms). */
+  commandTimeoutMs?: number;
+}
+
+export interface RedisAttemptStore extends AttemptStore {
+  /** Disconnect the client this store created (a client passed in is left alone). */
+  close(): Promise<void>;
+}
+
+/** ARGV: now, freeAttempts, delay, maxDelay, resetAfter. Answers {counted, failures, blockedUntil}. */
+const HIT = `local now, free, d0, cap, reset = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local v = redis.call('HMGET', KEYS[1], 'f', 'b', 'e')
+local f, b, e = tonumber(v[1]), tonumber(v[2]), tonumber(v[3])
+local live = f ~= nil and e > now
+if live and b > now then return {0, f, b} end
+local n = 1
+if live then n = f + 1 end
+local delay = 0
+if n >= free then delay = math.min(cap, d0 * 2 ^ math.min(n - free, 30)) end
+local nb = 0
+if delay > 0 then nb = now + delay end
+local ne = now + delay + reset
+redis.call('HSET', KEYS[1], 'f', n, 'b', nb, 'e', ne)
+redis.call('EXPIRE', KEYS[1], ne - now + 60)
+return {1, n, nb}`;
+
+/** ARGV: now, freeAttempts. */
+const REFUND = `local now, free = tonumber(ARGV[1]), tonumber(ARGV[2])
+local v = redis.call('HMGET', KEYS[1], 'f', 'e')
+local f, e = tonumber(v[1]), tonumber(v[2])
+if f == nil or e <= now then return 0 end
+f = math.max(f - 1, 0)
+if f < free then redis.call('HSET', KEYS[1], 'f', f, 'b', 0) else redis.call('HSET', KEYS[1], 'f', f) end
+return 1`;
+
+type Scripted = { attemptsHit(key: string, ...args: number[]): Promise<[number, number, number]>; attemptsRefund(key: string, ...args: number[]): Promise<number> };
+
+export function createRedisAttemptStore(options: RedisAttemptStoreOptions = {}): RedisAttemptStore {
+  const prefix = options.keyPrefix ?? 'dpopkit:attempts:';
+  const owned = options.redis === undefined;
+  const redis: Redis | Cluster =
+    options.redis ??
+    new Redis(options.url ?? 'redis://127.0.0.1:6379', {
+      enableOfflineQueue: false,
+      // A script in flight when the connection drops is not re-sent: it may have counted.
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: options.commandTimeoutMs ?? 500,
+      connectTimeout: 1000,
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
+      lazyConnect: false,
+    } satisfies RedisOptions);
+  if (owned) redis.on('error', () => {});
+  redis.defineCommand('attemptsHit', { numberOfKeys: 1, lua: HIT });
+  redis.defineCommand('attemptsRefund', { numberOfKeys: 1, lua: REFUND });
+  const scripted = redis as unknown as Scripted;
+  const k = (key: string) => prefix + key;
+
+  /** Until the first connection is up, wait for it once (bounded), instead of failing at once. */
+  let ready: Promise<void> | undefined;
+  const connected = () =>
+    redis.status === 'ready'
+      ? undefined
+      : (ready ??= new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          redis.off('ready', done);
+          ready = undefined;
+          resolve();
+        };
+        const timer = setTimeout(done, options.commandTimeoutMs ?? 500);
+        redis.once('ready', done);
+      }));
+
+  return {
+    async peek(keys, now) {
+      await connected();
+      const rows = await Promise.all(keys.map((key) => redis.hmget(k(key), 'f', 'b', 'e')));
+      const out = new Map<string, AttemptState>();
+      rows.forEach(([f, b, e], i) => {
+        if (f !== null && Number(e) > now) out.set(keys[i]!, { count: Number(f), blockedUntil: Number(b) });
+      });
+      return out;
+    },
+    async hit(key, now, rule) {
+      await connected();
+      const [counted, count, blockedUntil] = await scripted.attemptsHit(k(key), now, rule.freeAttempts, rule.delay, rule.maxDelay, rule.resetAfter);
+      return { counted: counted === 1, count: Number(count), blockedUntil: Number(blockedUntil) };
+    },
+    async refund(key, now, rule) {
+      await connected();
+      await scripted.attemptsRefund(k(key), now, rule.freeAttempts);
+    },
+    async clear(key) {
+      await connected();
+      await redis.del(k(key));
+    },
+    // Redis collects forgotten entries by their TTL.
+    async purge() {},
+    async close() {
+      if (owned) await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
