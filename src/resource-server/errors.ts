@@ -9,7 +9,7 @@
 import type { DPoPErrorName, DPoPReason } from '../core/errors.js';
 
 /** RFC 6750 §3.1 and RFC 9449 §7.1 error names, plus a temporary failure (503). */
-export type ResourceServerErrorName = DPoPErrorName | 'insufficient_scope' | 'server_error';
+export type ResourceServerErrorName = DPoPErrorName | 'insufficient_scope' | 'insufficient_user_authentication' | 'server_error';
 
 /** Stable machine codes for every way a request can be refused (core proof reasons included). */
 export type ResourceServerReason =
@@ -50,6 +50,9 @@ export type ResourceServerReason =
   | 'encoded_separator'
   // RFC 6750 §3.1
   | 'insufficient_scope'
+  // RFC 9470 §3: the token's acr is not one the route accepts, or its auth_time is too old
+  | 'acr_not_satisfied'
+  | 'auth_time_too_old'
   // a bug or an unexpected failure (answered 500, logged)
   | 'internal_error';
 
@@ -59,6 +62,8 @@ const STATUS: Record<ResourceServerErrorName, number> = {
   invalid_token: 401,
   invalid_request: 400,
   insufficient_scope: 403,
+  // RFC 9470 §3
+  insufficient_user_authentication: 401,
   server_error: 500,
   temporarily_unavailable: 503,
 };
@@ -68,6 +73,10 @@ export interface ResourceServerErrorOptions {
   detail?: Record<string, unknown>;
   /** For `insufficient_scope`: the scope the resource needs (RFC 6750 §3 `scope`). */
   scope?: string;
+  /** For `insufficient_user_authentication` (RFC 9470 §3): the `acr_values` the route accepts. */
+  acrValues?: string;
+  /** For `insufficient_user_authentication` (RFC 9470 §3): the `max_age` of the sign-in. */
+  maxAge?: number;
   cause?: unknown;
 }
 
@@ -79,6 +88,9 @@ export class ResourceServerError extends Error {
   readonly status: number;
   readonly detail: Record<string, unknown> | undefined;
   readonly scope: string | undefined;
+  /** RFC 9470 §3 challenge parameters of `insufficient_user_authentication`. */
+  readonly acrValues: string | undefined;
+  readonly maxAge: number | undefined;
   /** Never set here; present so a `DPoPError` and a `ResourceServerError` read alike. */
   readonly nonce: string | undefined = undefined;
 
@@ -89,6 +101,8 @@ export class ResourceServerError extends Error {
     this.status = STATUS[error];
     this.detail = options.detail;
     this.scope = options.scope;
+    this.acrValues = options.acrValues;
+    this.maxAge = options.maxAge;
   }
 }
 

@@ -189,6 +189,7 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
   const challenge: ChallengeOptions = { algs: proofAlgs.join(' '), bearer: bearer === 'allow', realm: options.realm, resourceMetadata: resourceMetadata?.url };
   const metrics = createMetrics();
   const verify = createVerifier({
+    clockTolerance: policy.clockTolerance,
     token,
     resolveUrl: createUrlResolver(urlPolicy(options, audience, logger)),
     bearer,
@@ -248,6 +249,7 @@ export type { IntrospectionOptions } from './access-token/introspection.js';
 export type { FetchLike } from './access-token/types.js';
 export { DEFAULT_ACCESS_TOKEN_ALGS, DEFAULT_ACCESS_TOKEN_TYPES } from './access-token/jwt.js';
 export type { Accepted, HeadersLike, Principal, Rejected, RejectionBody, RequestLike, VerifyOptions, VerifyResult } from './types.js';
+export { checkAuthentication, type AuthenticationRequirement } from './step-up.js';
 export type { Logger } from '../core/logger.js';
 export type { DPoPOptions } from '../core/dpop-options.js';
 export type { NonceOptions, NonceSource } from '../core/nonce.js';

@@ -22,6 +22,16 @@ export interface ChallengeOptions {
   resourceMetadata?: string | undefined;
 }
 
+/** The error parameters of a challenge. */
+export interface ChallengeError {
+  error: string;
+  description: string;
+  scope?: string | undefined;
+  /** RFC 9470 §3 `acr_values` and `max_age` of `insufficient_user_authentication`. */
+  acrValues?: string | undefined;
+  maxAge?: number | undefined;
+}
+
 /** Which scheme the client used, when that can be told (§7.2: the error goes in its challenge). */
 export type UsedScheme = 'DPoP' | 'Bearer' | undefined;
 
@@ -30,12 +40,16 @@ export type UsedScheme = 'DPoP' | 'Bearer' | undefined;
  * RFC 9449 §7.2: when the scheme used can be told, the error goes in that scheme's challenge
  * only; otherwise both challenges carry it.
  */
-export function challengeHeader(options: ChallengeOptions, error?: { error: string; description: string; scope?: string | undefined }, used?: UsedScheme): string {
+export function challengeHeader(options: ChallengeOptions, error?: ChallengeError, used?: UsedScheme): string {
   const base: ChallengeParams = options.realm !== undefined ? { realm: options.realm } : {};
   if (options.resourceMetadata !== undefined) base.resource_metadata = options.resourceMetadata;
   const withError = (scheme: 'DPoP' | 'Bearer'): ChallengeParams => {
     if (!error || (used !== undefined && used !== scheme)) return { ...base };
-    return { ...base, ...(error.scope !== undefined ? { scope: error.scope } : {}), error: error.error, error_description: error.description };
+    const params: ChallengeParams = { ...base, ...(error.scope !== undefined ? { scope: error.scope } : {}), error: error.error, error_description: error.description };
+    // RFC 9470 §3: what the sign-in must meet, in the challenge of the scheme used.
+    if (error.acrValues !== undefined) params.acr_values = error.acrValues;
+    if (error.maxAge !== undefined) params.max_age = String(error.maxAge);
+    return params;
   };
   const dpop = formatChallenge('DPoP', { ...withError('DPoP'), algs: options.algs });
   if (!options.bearer) return dpop;
@@ -65,7 +79,8 @@ export function reject(err: DPoPError | ResourceServerError, options: ChallengeO
     headers['WWW-Authenticate'] = challengeHeader(options);
     return { ok: false, status: 401, headers, body: { error_description: description }, reason, error: undefined };
   }
-  headers['WWW-Authenticate'] = challengeHeader(options, { error, description, scope }, used);
+  const stepUp = err instanceof ResourceServerError ? { acrValues: err.acrValues, maxAge: err.maxAge } : {};
+  headers['WWW-Authenticate'] = challengeHeader(options, { error, description, scope, ...stepUp }, used);
   if (err.nonce !== undefined) headers['DPoP-Nonce'] = err.nonce;
   const body: RejectionBody = { error, error_description: description };
   if (scope !== undefined) body.scope = scope;

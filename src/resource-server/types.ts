@@ -5,6 +5,7 @@
  * @module
  */
 import type { ResourceServerErrorName, ResourceServerReason } from './errors.js';
+import type { AuthenticationRequirement } from './step-up.js';
 
 /**
  * Request headers: a Web `Headers`, or a record whose values are strings or arrays (Node's
@@ -82,4 +83,10 @@ export interface VerifyOptions {
    * `insufficient_scope` with a challenge naming them.
    */
   scopes?: readonly string[];
+  /**
+   * RFC 9470 step-up: the `acr` values the route accepts and how old the sign-in (`auth_time`)
+   * may be; otherwise 401 `insufficient_user_authentication` with `acr_values` / `max_age` in
+   * the challenge of the scheme used.
+   */
+  authentication?: AuthenticationRequirement;
 }

@@ -17,6 +17,7 @@ import { EXPOSE_HEADER, EXPOSED_ON_SUCCESS } from './expose.js';
 import { headerValues } from './headers.js';
 import type { MetricsRecorder } from './metrics.js';
 import { reject, type ChallengeOptions, type UsedScheme } from './respond.js';
+import { checkAuthentication } from './step-up.js';
 import type { UrlResolver } from './request-url.js';
 import type { Principal, RequestLike, VerifyOptions, VerifyResult } from './types.js';
 
@@ -31,6 +32,10 @@ export interface VerifierConfig {
   replayCache: ReplayCache;
   metrics: MetricsRecorder;
   logger: Logger | undefined;
+  /** Epoch seconds for `auth_time` (RFC 9470 `max_age`); default the system clock. */
+  clock?: () => number;
+  /** Seconds of clock difference tolerated on `auth_time`, as on `exp`. */
+  clockTolerance?: number;
 }
 
 /** RFC 7235 §2.1 auth-scheme, then RFC 6750 §2.1 b64token (token68). */
@@ -136,6 +141,9 @@ export function createVerifier(config: VerifierConfig): (request: RequestLike, o
     const used: { scheme: UsedScheme } = { scheme: undefined };
     try {
       const principal = await authenticate(request, used);
+      // RFC 9470: the sign-in behind the token first (401, the client can fix it by signing in
+      // again), then the scopes (403).
+      checkAuthentication(principal, options?.authentication, config.clock?.() ?? Date.now() / 1000, config.clockTolerance ?? 0);
       checkScopes(principal, options?.scopes);
       const headers: Record<string, string> = {};
       // RFC 9449 §9: a successful response may carry the next nonce.

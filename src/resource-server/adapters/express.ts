@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResourceServer } from '../index.js';
+import { normalizeRequirement } from '../step-up.js';
 import type { Principal } from '../types.js';
 import { authenticate, resourceMetadataNode, type NodeAdapterOptions } from './node.js';
 
@@ -21,6 +22,8 @@ type ExpressResponse = ServerResponse & { locals?: Record<string, unknown> };
  * ```
  */
 export function dpopExpress(rs: ResourceServer, options: NodeAdapterOptions = {}) {
+  // A route's step-up requirement is checked once, here (a TypeError at start, not a 500 later).
+  normalizeRequirement(options.authentication);
   return (req: ExpressRequest, res: ExpressResponse, next: (err?: unknown) => void): void => {
     authenticate(rs, req, res, options).then((accepted) => {
       if (!accepted) return;

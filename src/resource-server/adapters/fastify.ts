@@ -9,6 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { EXPOSE_HEADER, isExposeHeader, mergeExposeHeaders } from '../expose.js';
 import type { ResourceServer } from '../index.js';
+import { normalizeRequirement } from '../step-up.js';
 import type { Principal } from '../types.js';
 import { toRequestLike, type NodeAdapterOptions } from './node.js';
 
@@ -41,6 +42,8 @@ function applyHeaders(request: FastifyRequest, reply: FastifyReply, headers: Rea
 
 /** A hook/preHandler checking one request. */
 export function dpopPreHandler(rs: ResourceServer, options: NodeAdapterOptions = {}) {
+  // A route's step-up requirement is checked once, here (a TypeError at start, not a 500 later).
+  normalizeRequirement(options.authentication);
   return async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
     const raw = request.raw;
     // RFC 9728: the metadata document is public, answered before any authentication.

@@ -8,6 +8,7 @@ import type { MiddlewareHandler } from 'hono';
 import { EXPOSE_HEADER, isExposeHeader, mergeExposeHeaders } from '../expose.js';
 import type { ResourceServer } from '../index.js';
 import { toResponse } from '../respond.js';
+import { normalizeRequirement } from '../step-up.js';
 import { metadataResponse } from '../resource-metadata.js';
 import type { Principal, VerifyOptions } from '../types.js';
 
@@ -25,6 +26,8 @@ export interface HonoAdapterOptions extends VerifyOptions {
  * ```
  */
 export function dpopHono(rs: ResourceServer, options: HonoAdapterOptions = {}): MiddlewareHandler<{ Variables: { dpop: Principal } }> {
+  // A route's step-up requirement is checked once, here (a TypeError at start, not a 500 later).
+  normalizeRequirement(options.authentication);
   return async (c, next) => {
     // RFC 9728: the metadata document is public, answered before any authentication.
     const answer = rs.answerMetadata({ method: c.req.method, url: c.req.url });
@@ -37,7 +40,7 @@ export function dpopHono(rs: ResourceServer, options: HonoAdapterOptions = {}): 
       remoteAddress: options.remoteAddress ? options.remoteAddress(c) : env?.incoming?.socket?.remoteAddress,
       // c.req.url is parsed (dot segments removed): the raw target is checked for them.
       rawTarget: env?.incoming?.url,
-    }, { scopes: options.scopes });
+    }, { scopes: options.scopes, authentication: options.authentication });
     if (!result.ok) {
       // Hono copies headers set earlier (e.g. by hono/cors) over the Response returned here:
       // merge the expose list into those first, so neither list is lost.

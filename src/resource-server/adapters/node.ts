@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { isExposeHeader, mergeExposeHeaders } from '../expose.js';
 import type { ResourceServer } from '../index.js';
+import { normalizeRequirement } from '../step-up.js';
 import type { Accepted, Principal, Rejected, RequestLike, VerifyOptions } from '../types.js';
 
 declare module 'node:http' {
@@ -19,7 +20,7 @@ declare module 'node:http' {
   }
 }
 
-/** `scopes`: what every request must hold (403 `insufficient_scope` otherwise), passed to `rs.verify`. */
+/** `scopes`: what every request must hold (403 `insufficient_scope` otherwise); `authentication`: the sign-in it must rest on (RFC 9470 step-up, 401 `insufficient_user_authentication`); both passed to `rs.verify`. */
 export type NodeAdapterOptions = VerifyOptions;
 
 /** A node:http request as the resource server sees it (`url` is `originalUrl` under Express mounts). */
@@ -112,6 +113,8 @@ export async function authenticate(rs: ResourceServer, req: IncomingMessage & { 
  * ```
  */
 export function dpopNode(rs: ResourceServer, options: NodeAdapterOptions = {}) {
+  // A route's step-up requirement is checked once, here (a TypeError at start, not a 500 later).
+  normalizeRequirement(options.authentication);
   return async (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): Promise<Principal | undefined> => {
     const accepted = await authenticate(rs, req, res, options);
     if (accepted) next?.();
@@ -121,6 +124,8 @@ export function dpopNode(rs: ResourceServer, options: NodeAdapterOptions = {}) {
 
 /** Wrap a node:http handler so it runs only for authenticated requests. */
 export function protect(rs: ResourceServer, handler: (req: IncomingMessage, res: ServerResponse, principal: Principal) => unknown, options: NodeAdapterOptions = {}) {
+  // A route's step-up requirement is checked once, here (a TypeError at start, not a 500 later).
+  normalizeRequirement(options.authentication);
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const accepted = await authenticate(rs, req, res, options);
     if (accepted) await handler(req, res, accepted.principal);

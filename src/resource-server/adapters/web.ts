@@ -6,11 +6,12 @@
  */
 import { isExposeHeader, mergeExposeHeaders } from '../expose.js';
 import type { ResourceServer } from '../index.js';
+import { normalizeRequirement } from '../step-up.js';
 import { toResponse } from '../respond.js';
 import { metadataResponse } from '../resource-metadata.js';
 import type { Principal, VerifyOptions } from '../types.js';
 
-/** `scopes`: what every request must hold (403 `insufficient_scope` otherwise), passed to `rs.verify`. */
+/** `scopes`: what every request must hold (403 `insufficient_scope` otherwise); `authentication`: the sign-in it must rest on (RFC 9470 step-up, 401 `insufficient_user_authentication`); both passed to `rs.verify`. */
 export type WebAdapterOptions = VerifyOptions;
 
 /** What the runtime knows about the connection, beyond the `Request`. */
@@ -52,6 +53,8 @@ export function applyHeaders(response: Response, headers: Readonly<Record<string
  * ```
  */
 export function dpopWeb(rs: ResourceServer, options: WebAdapterOptions = {}) {
+  // A route's step-up requirement is checked once, here (a TypeError at start, not a 500 later).
+  normalizeRequirement(options.authentication);
   return async (request: Request, info: WebRequestInfo = {}): Promise<WebResult> => {
     // RFC 9728: the metadata document is public; it comes back as the response to send.
     const answer = rs.answerMetadata({ method: request.method, url: request.url });
