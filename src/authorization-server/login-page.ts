@@ -79,6 +79,7 @@ export function loginPage(input: LoginPageInput, status = 200, headers: Record<s
 <input type="hidden" name="csrf" value="${escapeHtml(input.csrf)}">
 <label for="username">Username</label><input id="username" name="username" autocomplete="username" required value="${escapeHtml(input.username ?? '')}">
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
+<label for="otp">One-time code <small>(if your account has one)</small></label><input id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6">
 <div class="actions"><button type="submit" name="action" value="login">Sign in</button><button type="submit" name="action" value="cancel" class="secondary" formnovalidate>Cancel</button></div>
 </form>`);
   return new Response(html, { status, headers: { ...HEADERS, ...headers } });
