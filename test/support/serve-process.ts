@@ -27,6 +27,7 @@ export interface ServePorts {
   as: number;
   api: number;
   demo: number;
+  admin?: number;
 }
 
 export async function freePorts(): Promise<ServePorts> {
@@ -40,6 +41,8 @@ export function writeDemoConfig(dir: string, ports: ServePorts, edit: (config: a
     .replaceAll('localhost:4001', `localhost:${ports.api}`)
     .replaceAll('localhost:4002', `localhost:${ports.demo}`);
   const config = JSON.parse(moved);
+  // The admin listener: the port asked for, else one the kernel picks (never the shipped 4009).
+  if (config.admin) config.admin.port = ports.admin ?? 0;
   edit(config);
   const file = join(dir, `demo.config.${ports.as}.json`);
   writeFileSync(file, JSON.stringify(config, null, 2));

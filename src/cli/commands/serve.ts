@@ -39,6 +39,11 @@ export function register(program: Command): void {
       const stop = () => {
         if (stopping) return;
         stopping = true;
+        // Requests in flight finish, then the pools close; past `shutdownTimeout`, exit non-zero.
+        setTimeout(() => {
+          process.stderr.write(`dpopkit: still closing after ${config.shutdownTimeout} s (shutdownTimeout): exiting\n`);
+          process.exit(1);
+        }, config.shutdownTimeout * 1000).unref();
         running.close().then(() => process.exit(0), () => process.exit(1));
       };
       process.once('SIGINT', stop);

@@ -227,6 +227,10 @@ export const configSchema = z
     authorizationServer: authorizationServerSchema,
     api: apiSchema.optional(),
     demo: demoSchema.optional(),
+    /** The admin listener (`/healthz`, `/readyz`, `/metrics`): off unless given; loopback unless `host` says otherwise. */
+    admin: z.object({ port: z.number().int().min(0).max(65535), host: z.string().min(1).default('127.0.0.1') }).strict().optional(),
+    /** Seconds a SIGTERM waits for requests in flight before the process exits non-zero anyway. */
+    shutdownTimeout: z.number().positive().max(3600).default(10),
     log: z
       .object({
         level: z.enum(LOG_LEVELS).default('info'),

@@ -12,7 +12,10 @@ import { listenPort } from '../config/schema.js';
 export interface Listening {
   url: string;
   port: number;
+  /** Stop accepting and wait for the requests in flight. */
   close(): Promise<void>;
+  /** Drop every connection now (after the shutdown bound). */
+  destroy(): void;
 }
 
 /** A Web `fetch` handler (served with @hono/node-server), or a node:http listener as `{ node }`. */
@@ -26,10 +29,18 @@ export function listen(url: string, handler: Handler): Promise<Listening> {
       resolve({
         url,
         port: (server.address() as AddressInfo).port,
+        // Graceful: stop accepting, let requests in flight finish, drop idle keep-alive
+        // connections as they become idle. The caller bounds the wait (`shutdownTimeout`) and
+        // calls `destroy()` when it runs out.
         close: () => new Promise<void>((done) => {
-          server.close(() => done());
-          (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+          server.close(() => {
+            clearInterval(idle);
+            done();
+          });
+          server.closeIdleConnections();
+          const idle = setInterval(() => server.closeIdleConnections(), 50);
         }),
+        destroy: () => server.closeAllConnections(),
       });
     };
     const server: Server = typeof handler === 'function'

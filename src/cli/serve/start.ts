@@ -18,6 +18,8 @@ import { createMemoryAttemptStore } from '../../stores/memory.js';
 import type { Config } from '../config/schema.js';
 import { createDemoApi } from './api.js';
 import { createDemoSite } from './demo-site.js';
+import { replayCacheProbe, startAdmin } from './admin.js';
+import { collectResourceServer, countedNodeHandler, countingLogger, createRegistry, metricsRoute, timed, timedFetch } from './metrics.js';
 import { listen, type Listening } from './listen.js';
 import { apiReplayCacheConfig, openReplayCache, openStorage } from './stores.js';
 
@@ -40,6 +42,8 @@ export interface Running {
 export async function startServers(config: Config): Promise<Running> {
   const logger = pino({ level: config.log.level, base: undefined });
   const asConfig = config.authorizationServer;
+  // Prometheus series for /metrics on the admin listener (nothing is wrapped without one).
+  const metrics = config.admin ? createRegistry() : undefined;
   const closers: Array<() => Promise<void>> = [];
   const close = async () => {
     for (const closer of closers.reverse()) await closer().catch((error) => logger.error({ err: error }, 'close failed'));
@@ -66,8 +70,8 @@ export async function startServers(config: Config): Promise<Running> {
     );
     const authorizationServer = await createAuthorizationServer({
       issuer: asConfig.issuer,
-      storage,
-      replayCache: replay.cache,
+      storage: metrics ? timed(metrics, storage, 'dpopkit_storage_seconds', 'dpopkit_storage_errors_total') : storage,
+      replayCache: metrics ? timed(metrics, replay.cache, 'dpopkit_replay_cache_seconds', 'dpopkit_replay_cache_errors_total', { cache: 'authorization-server' }) : replay.cache,
       dpop: { ...asConfig.dpop, nonceSecret: roleNonceSecret(nonceSecret, NONCE_LABELS.authorizationServer) },
       tokens: asConfig.tokens,
       signingKeys: asConfig.signingKeys,
@@ -75,13 +79,14 @@ export async function startServers(config: Config): Promise<Running> {
       throttle: throttleOptions(asConfig.throttle),
       clients: asConfig.clients,
       users,
-      logger: logger.child({ role: 'authorization-server' }),
+      logger: metrics ? countingLogger(metrics, logger.child({ role: 'authorization-server' })) : logger.child({ role: 'authorization-server' }),
     });
     closers.push(() => authorizationServer.close());
 
     const servers: Listening[] = [];
     // The node adapter hands each request's socket address to the throttle.
-    servers.push(await listen(asConfig.issuer, { node: toNodeHandler(authorizationServer) }));
+    const asHandler = toNodeHandler(authorizationServer);
+    servers.push(await listen(asConfig.issuer, { node: metrics ? countedNodeHandler(metrics, asHandler) : asHandler }));
     closers.push(() => servers[0]!.close());
 
     let apiUrl: string | undefined;
@@ -91,10 +96,11 @@ export async function startServers(config: Config): Promise<Running> {
         config: { ...config.api, nonceSecret: undefined },
         issuer: asConfig.issuer,
         nonceSecret: roleNonceSecret(config.api.nonceSecret ?? nonceSecret, NONCE_LABELS.api),
-        replayCache: apiReplay!.cache,
+        replayCache: metrics ? timed(metrics, apiReplay!.cache, 'dpopkit_replay_cache_seconds', 'dpopkit_replay_cache_errors_total', { cache: 'api' }) : apiReplay!.cache,
         logger: logger.child({ role: 'resource-server' }),
       });
-      const listening = await listen(config.api.url, api.fetch);
+      if (metrics) collectResourceServer(metrics, () => api.resourceServer.metrics());
+      const listening = await listen(config.api.url, metrics ? timedFetch(metrics, api.fetch) : api.fetch);
       closers.push(() => listening.close());
       apiUrl = config.api.url;
     }
@@ -104,6 +110,24 @@ export async function startServers(config: Config): Promise<Running> {
       const listening = await listen(config.demo.url, site.fetch);
       closers.push(() => listening.close());
       demoUrl = config.demo.url;
+    }
+    if (config.admin) {
+      // /healthz, /readyz: probes of what every token and API request needs.
+      const admin = await startAdmin({
+        port: config.admin.port,
+        host: config.admin.host,
+        probes: {
+          storage: () => storage.getClient('dpopkit-readyz'),
+          replayCache: replayCacheProbe(replay.cache),
+          ...(apiReplay ? { apiReplayCache: replayCacheProbe(apiReplay.cache) } : {}),
+        },
+        routes: { '/metrics': metricsRoute(metrics!) },
+      });
+      // Closed first on shutdown (closers run in reverse): /readyz stops saying ready at once.
+      closers.push(() => {
+        admin.draining();
+        return admin.close();
+      });
     }
     return { urls: { issuer: asConfig.issuer, api: apiUrl, demo: demoUrl }, close };
   } catch (error) {
