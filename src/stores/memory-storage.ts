@@ -103,6 +103,16 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): Storage
       const client = clients.get(clientId);
       return client && copy(client);
     },
+    async registerClient(client, limit) {
+      open();
+      // Synchronous from the count to the write: atomic in one process. The cap first, as in SQL.
+      let registered = 0;
+      for (const c of clients.values()) if (c.registeredAt !== undefined) registered++;
+      if (registered >= limit) return 'full';
+      if (clients.has(client.clientId)) return 'exists';
+      clients.set(client.clientId, copy(client));
+      return 'created';
+    },
 
     async saveInteraction(record) {
       open();

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registrationContract } from './storage-registration.js';
 import type {
   AuthSessionRecord,
   AuthorizationCodeRecord,
@@ -111,6 +112,8 @@ export function storageContract(name: string, makeHarness: () => Promise<Storage
       await storage.migrate();
       expect(await storage.getClient(c.clientId)).toEqual(c);
     });
+
+    registrationContract(() => storage);
 
     describe('clients', () => {
       it('absent → undefined; upsert then get round-trips every field (lists and JWKS as JSON)', async () => {
