@@ -19,11 +19,15 @@ export { isUseDPoPNonce } from './nonce-error.js';
 export { discover } from './oauth/discovery.js';
 export { createPkce, randomState, type Pkce } from './oauth/pkce.js';
 export { authorizationUrl, pushAuthorizationRequest, type AuthorizationRequest, type PushedAuthorizationRequest } from './oauth/authorize.js';
+export type { ResourceIndicator } from './oauth/resource-indicator.js';
 export { exchangeCode, clientCredentials, refresh, type CodeExchange, type ClientCredentialsGrant, type RefreshGrant } from './oauth/grants.js';
 export type { TokenRequestOptions } from './oauth/token-request.js';
 export { OAuthError, type ClientErrorCode } from './oauth/errors.js';
 export type { AuthorizationServerMetadata, TokenResponse, TokenEndpointTarget, ClientAuth, ClientAuthMethod } from './oauth/types.js';
 export { createTokenHolder, type TokenHolder, type TokenHolderOptions } from './token-holder.js';
+export { discoverResource, protectedResourceMetadataUrl, resourceMetadataFromChallenge, isWithinResource, type DiscoverResourceOptions, type ProtectedResourceMetadata, type ResourceDiscovery } from './discover-resource.js';
+export { register, type ClientMetadata, type RegisteredClient, type RegisterOptions } from './register.js';
+export { createSafeFetch, checkFetchableUrl, isLoopbackHost, type SafeFetchOptions } from './safe-fetch.js';
 export type { KeyStore } from './key-store/types.js';
 export { indexedDbKeyStore, type IndexedDbKeyStoreOptions } from './key-store/indexeddb.js';
 // Core pieces a client needs, so `dpopkit/client` alone suffices.

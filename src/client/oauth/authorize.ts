@@ -6,6 +6,7 @@
  */
 import type { DPoPClient } from '../dpop-client.js';
 import { OAuthError } from './errors.js';
+import { appendResource, type ResourceIndicator } from './resource-indicator.js';
 import { applyClientAuth, errorFrom, postForm, readJsonObject } from './token-request.js';
 import type { AuthorizationServerMetadata } from './types.js';
 
@@ -23,7 +24,9 @@ export interface AuthorizationRequest {
    * `authorizationUrl` adds it only when given; `pushAuthorizationRequest` defaults to the client's key.
    */
   dpopJkt?: string;
-  /** Further parameters (e.g. `prompt`, `login_hint`, `resource`). */
+  /** RFC 8707: the API(s) the token is for (sent once per value). */
+  resource?: ResourceIndicator;
+  /** Further parameters (e.g. `prompt`, `login_hint`). */
   extra?: Record<string, string>;
 }
 
@@ -41,6 +44,7 @@ function requestParams(request: AuthorizationRequest, dpopJkt: string | undefine
   params.set('redirect_uri', request.redirectUri);
   if (request.scope !== undefined) params.set('scope', request.scope);
   params.set('state', request.state);
+  appendResource(params, request.resource);
   params.set('code_challenge', request.codeChallenge);
   params.set('code_challenge_method', 'S256');
   if (dpopJkt !== undefined) params.set('dpop_jkt', dpopJkt);
@@ -59,7 +63,12 @@ function requestParams(request: AuthorizationRequest, dpopJkt: string | undefine
  */
 export function authorizationUrl(metadata: AuthorizationServerMetadata, request: AuthorizationRequest): URL {
   const url = new URL(endpoint(metadata, 'authorization_endpoint'));
-  for (const [name, value] of requestParams(request, request.dpopJkt)) url.searchParams.set(name, value);
+  const params = requestParams(request, request.dpopJkt);
+  // Each parameter replaces one of the endpoint URL's own; a repeated one (`resource`) stays repeated.
+  for (const name of new Set(params.keys())) {
+    url.searchParams.delete(name);
+    for (const value of params.getAll(name)) url.searchParams.append(name, value);
+  }
   return url;
 }
 

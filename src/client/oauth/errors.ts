@@ -18,7 +18,21 @@ export type ClientErrorCode =
   /** RFC 9207 §2.4: the authorization response's `iss` is not the expected issuer. */
   | 'invalid_issuer'
   /** RFC 8414 / RFC 9126: the metadata lacks an endpoint this step needs. */
-  | 'missing_endpoint';
+  | 'missing_endpoint'
+  /** A URL a server named is not an absolute URL. */
+  | 'invalid_url'
+  /** A URL a server named is plain http to a host that is not loopback (or carries user information). */
+  | 'insecure_url'
+  /** A server answered a discovery or registration request with a redirect (never followed). */
+  | 'redirect_refused'
+  /** A document was larger than the client accepts. */
+  | 'response_too_large'
+  /** RFC 9728 §3.3: the protected resource metadata describes another resource (impersonation). */
+  | 'resource_mismatch'
+  /** RFC 9728: the API names no metadata and publishes none at the well-known URLs. */
+  | 'no_resource_metadata'
+  /** RFC 9728: the resource's metadata names no (selected) authorization server. */
+  | 'no_authorization_server';
 
 /** An error answered by an authorization server, or a response the client refused. */
 export class OAuthError extends Error {

@@ -8,6 +8,7 @@
  */
 import type { DPoPClient } from '../dpop-client.js';
 import { OAuthError } from './errors.js';
+import { appendResource, type ResourceIndicator } from './resource-indicator.js';
 import { tokenRequest, type TokenRequestOptions } from './token-request.js';
 import type { AuthorizationServerMetadata, ClientAuth, TokenEndpointTarget, TokenResponse } from './types.js';
 
@@ -22,6 +23,8 @@ export interface CodeExchange extends TokenRequestOptions {
   redirectUri: string;
   /** The PKCE verifier whose challenge went into the authorization request. */
   codeVerifier: string;
+  /** RFC 8707 §2.2: narrow the token to some of the resources the authorization request asked for. */
+  resource?: ResourceIndicator;
   /**
    * The `iss` parameter of the authorization response (RFC 9207). When given, it must equal the
    * metadata's `issuer`, or the code is not sent anywhere (mix-up defence, RFC 9207 §2.4).
@@ -45,12 +48,15 @@ export async function exchangeCode(client: DPoPClient, metadata: AuthorizationSe
     redirect_uri: options.redirectUri,
     code_verifier: options.codeVerifier,
   });
+  appendResource(body, options.resource);
   return tokenRequest(client, metadata, body, options, options);
 }
 
 /** Parameters of {@link clientCredentials}. */
 export interface ClientCredentialsGrant extends ClientAuth, TokenRequestOptions {
   scope?: string;
+  /** RFC 8707: the API(s) the token is for. */
+  resource?: ResourceIndicator;
 }
 
 /**
@@ -65,12 +71,15 @@ export interface ClientCredentialsGrant extends ClientAuth, TokenRequestOptions 
 export async function clientCredentials(client: DPoPClient, target: TokenEndpointTarget, options: ClientCredentialsGrant): Promise<TokenResponse> {
   const body = new URLSearchParams({ grant_type: 'client_credentials' });
   if (options.scope !== undefined) body.set('scope', options.scope);
+  appendResource(body, options.resource);
   return tokenRequest(client, target, body, options, options);
 }
 
 /** Parameters of {@link refresh}. */
 export interface RefreshGrant extends ClientAuth, TokenRequestOptions {
   refreshToken: string;
+  /** RFC 8707: narrow the new token to some of the grant's resources. */
+  resource?: ResourceIndicator;
   /** A narrower scope (RFC 6749 §6). */
   scope?: string;
 }
@@ -83,6 +92,7 @@ export interface RefreshGrant extends ClientAuth, TokenRequestOptions {
 export async function refresh(client: DPoPClient, target: TokenEndpointTarget, options: RefreshGrant): Promise<TokenResponse> {
   const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: options.refreshToken });
   if (options.scope !== undefined) body.set('scope', options.scope);
+  appendResource(body, options.resource);
   const token = await tokenRequest(client, target, body, options, options);
   if (typeof token.refresh_token !== 'string' || token.refresh_token === '') token.refresh_token = options.refreshToken;
   return token;

@@ -19,6 +19,12 @@ export interface AuthorizationServerMetadata {
   /** RFC 9207 §3: whether authorization responses carry `iss`. */
   authorization_response_iss_parameter_supported?: boolean;
   code_challenge_methods_supported?: string[];
+  /** RFC 7591 §3: where clients register themselves. */
+  registration_endpoint?: string;
+  /** RFC 9728 §4: the protected resources this server issues tokens for. */
+  protected_resources?: string[];
+  /** The server issues DPoP-bound tokens only and needs a proof with every token request. */
+  dpop_bound_access_tokens_required?: boolean;
   [member: string]: unknown;
 }
 
