@@ -32,6 +32,9 @@ describe('dpopkit serve: health, readiness and graceful shutdown', () => {
     admin = `http://127.0.0.1:${ports.admin}`;
     const file = writeDemoConfig(dir, ports, (config) => {
       config.authorizationServer.storage = { type: 'pglite' };
+      // Only the clients and user this test uses (the demo configuration grows other ones).
+      config.authorizationServer.clients = config.authorizationServer.clients.filter((c: { clientId: string }) => ['demo-spa', 'demo-service'].includes(c.clientId));
+      config.authorizationServer.users = config.authorizationServer.users.filter((u: { username: string }) => u.username === 'alice');
       config.authorizationServer.replayCache = { type: 'redis', url: `redis://127.0.0.1:${proxy.port}`, keyPrefix: prefix };
       delete config.demo;
     });

@@ -20,6 +20,7 @@ import { createDemoApi } from './api.js';
 import { createDemoSite } from './demo-site.js';
 import { replayCacheProbe, startAdmin } from './admin.js';
 import { collectResourceServer, countedNodeHandler, countingLogger, createRegistry, metricsRoute, timed, timedFetch } from './metrics.js';
+import { fetchWithRequestId, nodeWithRequestId, withRequestId } from './request-id.js';
 import { listen, type Listening } from './listen.js';
 import { apiReplayCacheConfig, openReplayCache, openStorage } from './stores.js';
 
@@ -79,14 +80,16 @@ export async function startServers(config: Config): Promise<Running> {
       throttle: throttleOptions(asConfig.throttle),
       clients: asConfig.clients,
       users,
-      logger: metrics ? countingLogger(metrics, logger.child({ role: 'authorization-server' })) : logger.child({ role: 'authorization-server' }),
+      // Every line it writes while handling a request carries that request's id (reqId).
+      logger: withRequestId(metrics ? countingLogger(metrics, logger.child({ role: 'authorization-server' })) : logger.child({ role: 'authorization-server' })),
     });
     closers.push(() => authorizationServer.close());
 
     const servers: Listening[] = [];
     // The node adapter hands each request's socket address to the throttle.
     const asHandler = toNodeHandler(authorizationServer);
-    servers.push(await listen(asConfig.issuer, { node: metrics ? countedNodeHandler(metrics, asHandler) : asHandler }));
+    const counted = metrics ? countedNodeHandler(metrics, asHandler) : asHandler;
+    servers.push(await listen(asConfig.issuer, { node: nodeWithRequestId(logger.child({ role: 'authorization-server' }), counted) }));
     closers.push(() => servers[0]!.close());
 
     let apiUrl: string | undefined;
@@ -97,10 +100,11 @@ export async function startServers(config: Config): Promise<Running> {
         issuer: asConfig.issuer,
         nonceSecret: roleNonceSecret(config.api.nonceSecret ?? nonceSecret, NONCE_LABELS.api),
         replayCache: metrics ? timed(metrics, apiReplay!.cache, 'dpopkit_replay_cache_seconds', 'dpopkit_replay_cache_errors_total', { cache: 'api' }) : apiReplay!.cache,
-        logger: logger.child({ role: 'resource-server' }),
+        logger: withRequestId(logger.child({ role: 'resource-server' })),
       });
       if (metrics) collectResourceServer(metrics, () => api.resourceServer.metrics());
-      const listening = await listen(config.api.url, metrics ? timedFetch(metrics, api.fetch) : api.fetch);
+      const apiFetch = metrics ? timedFetch(metrics, api.fetch) : api.fetch;
+      const listening = await listen(config.api.url, fetchWithRequestId(logger.child({ role: 'resource-server' }), apiFetch));
       closers.push(() => listening.close());
       apiUrl = config.api.url;
     }
