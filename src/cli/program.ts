@@ -13,9 +13,12 @@ import * as verify from './commands/verify.js';
 import * as request from './commands/request.js';
 import * as serve from './commands/serve.js';
 import * as hashPassword from './commands/hash-password.js';
+import * as login from './commands/login.js';
+import * as logout from './commands/logout.js';
+import * as totp from './commands/totp.js';
 
 /** Every command module; add yours here. */
-const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [keygen, thumbprint, proof, verify, request, serve, hashPassword];
+const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [keygen, thumbprint, proof, verify, request, serve, hashPassword, login, logout, totp];
 
 /** The package's own version (`dpopkit --version`). */
 function packageVersion(): string {

@@ -28,6 +28,7 @@ export { createTokenHolder, type TokenHolder, type TokenHolderOptions } from './
 export { discoverResource, protectedResourceMetadataUrl, resourceMetadataFromChallenge, isWithinResource, type DiscoverResourceOptions, type ProtectedResourceMetadata, type ResourceDiscovery } from './discover-resource.js';
 export { register, type ClientMetadata, type RegisteredClient, type RegisterOptions } from './register.js';
 export { createSafeFetch, checkFetchableUrl, isLoopbackHost, type SafeFetchOptions } from './safe-fetch.js';
+export { signIn, stepUp, stepUpChallenge, type SignInOptions, type SignInPrompt, type SignInResult, type RedirectToWeb, type StepUpChallenge } from './sign-in.js';
 export type { KeyStore } from './key-store/types.js';
 export { indexedDbKeyStore, type IndexedDbKeyStoreOptions } from './key-store/indexeddb.js';
 // Core pieces a client needs, so `dpopkit/client` alone suffices.

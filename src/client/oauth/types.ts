@@ -25,6 +25,8 @@ export interface AuthorizationServerMetadata {
   protected_resources?: string[];
   /** The server issues DPoP-bound tokens only and needs a proof with every token request. */
   dpop_bound_access_tokens_required?: boolean;
+  /** draft-ietf-oauth-first-party-apps §8: where first-party apps sign users in without a browser. */
+  authorization_challenge_endpoint?: string;
   [member: string]: unknown;
 }
 
