@@ -138,6 +138,11 @@ const throttle = z
 export const authorizationServerSchema = z
   .object({
     issuer: serverUrl,
+    /**
+     * The port this process listens on, when it is not the issuer's: behind a load balancer or a
+     * TLS proxy every process of a fleet has the same public issuer and listens on its own port.
+     */
+    listenPort: z.number().int().min(0).max(65535).optional(),
     storage: storage.default({ type: 'pglite', dataDir: '.data/pglite' }),
     replayCache: replayCache.default({ type: 'memory' }),
     dpop: z

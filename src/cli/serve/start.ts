@@ -89,7 +89,8 @@ export async function startServers(config: Config): Promise<Running> {
     // The node adapter hands each request's socket address to the throttle.
     const asHandler = toNodeHandler(authorizationServer);
     const counted = metrics ? countedNodeHandler(metrics, asHandler) : asHandler;
-    servers.push(await listen(asConfig.issuer, { node: nodeWithRequestId(logger.child({ role: 'authorization-server' }), counted) }));
+    const asListen = asConfig.listenPort === undefined ? asConfig.issuer : withPort(asConfig.issuer, asConfig.listenPort);
+    servers.push(await listen(asListen, { node: nodeWithRequestId(logger.child({ role: 'authorization-server' }), counted) }));
     closers.push(() => servers[0]!.close());
 
     let apiUrl: string | undefined;
@@ -138,6 +139,13 @@ export async function startServers(config: Config): Promise<Running> {
     await close();
     throw error;
   }
+}
+
+/** The issuer's URL with another port (same host, so a loopback issuer still binds loopback only). */
+function withPort(url: string, port: number): string {
+  const u = new URL(url);
+  u.port = String(port);
+  return `${u.protocol}//${u.host}`;
 }
 
 /** `throttle` of the configuration as the authorization server takes it (`store: 'storage'` is its default). */
