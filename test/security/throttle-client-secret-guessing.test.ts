@@ -16,6 +16,9 @@ import { createPostgresStorage } from '../../src/stores/postgres.js';
 import { basic, defaultClients, dpopKey, PG_URL, postForm, REDIRECT, SECRET, signIn, pkce, startServer, STORAGES, type Running } from '../authorization-server/support/harness.js';
 import { serverWithClock, testClock } from './throttle-support.js';
 
+/** Each test starts servers on a storage of its own and runs scrypt: minutes on a loaded machine, seconds otherwise. */
+const SLOW = 120_000;
+
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const cc = { grant_type: 'client_credentials' };
 
@@ -168,7 +171,7 @@ describe.each(STORAGES)('client secret guessing on $name', (factory) => {
     const res = await postForm(token, { grant_type: 'refresh_token', refresh_token: 'unknown', client_id: 'spa' });
     expect([res.status, (await res.json()).error]).toEqual([400, 'invalid_grant']);
   });
-});
+}, SLOW);
 
 describe('a fleet: two authorization servers on one PostgreSQL database', () => {
   const schema = `dpopkit_t_${Math.random().toString(36).slice(2, 10)}`;
@@ -177,8 +180,8 @@ describe('a fleet: two authorization servers on one PostgreSQL database', () => 
   let b: Running;
   const clock = testClock();
   beforeAll(async () => {
-    a = await startServer(storages[0]!, { now: clock.now });
-    b = await startServer(storages[1]!, { now: clock.now });
+    a = await startServer(storages[0]!, { clock: clock.now });
+    b = await startServer(storages[1]!, { clock: clock.now });
   });
   afterAll(async () => {
     await a?.close();
@@ -196,4 +199,4 @@ describe('a fleet: two authorization servers on one PostgreSQL database', () => 
     expect(await statuses(5, () => postForm(`${b.url}/token`, cc, wrong))).toEqual(Array(5).fill(401));
     for (const s of [a, b]) expect((await postForm(`${s.url}/token`, cc, { auth: basic('confidential', SECRET) })).status).toBe(429);
   });
-});
+}, SLOW);

@@ -10,6 +10,9 @@ import { createPGliteStorage } from '../../src/stores/postgres.js';
 import { defaultClients, startServer } from '../authorization-server/support/harness.js';
 import { openSignIn, statuses } from './throttle-support.js';
 
+/** Each test starts servers on a storage of its own and runs scrypt: minutes on a loaded machine, seconds otherwise. */
+const SLOW = 120_000;
+
 const example = JSON.parse(readFileSync('examples/demo.config.json', 'utf8'));
 
 function problemsOf(throttle: unknown): string[] {
@@ -92,4 +95,4 @@ describe('throttle settings', () => {
       await storage.close();
     }
   });
-});
+}, SLOW);

@@ -14,6 +14,9 @@ import { createPostgresStorage } from '../../src/stores/postgres.js';
 import { dpopKey, PG_URL, postForm, REDIRECT, startServer, STORAGES, type Running } from '../authorization-server/support/harness.js';
 import { openSignIn, serverWithClock, statuses, testClock } from './throttle-support.js';
 
+/** Each test starts servers on a storage of its own and runs scrypt: minutes on a loaded machine, seconds otherwise. */
+const SLOW = 120_000;
+
 describe.each(STORAGES)('password guessing on $name', (factory) => {
   const running: Running[] = [];
   const cleanups: Array<() => Promise<void>> = [];
@@ -167,7 +170,7 @@ describe.each(STORAGES)('password guessing on $name', (factory) => {
     const other = await form.post('someone-else', 'guess', { 'x-forwarded-for': '198.51.100.8' });
     expect(other.status).toBe(401);
   });
-});
+}, SLOW);
 
 describe('a fleet: two authorization servers on one PostgreSQL database', () => {
   const schema = `dpopkit_t_${Math.random().toString(36).slice(2, 10)}`;
@@ -177,8 +180,8 @@ describe('a fleet: two authorization servers on one PostgreSQL database', () => 
   const clock = testClock();
   beforeAll(async () => {
     // One public issuer in front of both (as behind a load balancer); each server its own pool.
-    a = await startServer(storages[0]!, { issuer: 'https://as.fleet.test', now: clock.now });
-    b = await startServer(storages[1]!, { issuer: 'https://as.fleet.test', now: clock.now });
+    a = await startServer(storages[0]!, { issuer: 'https://as.fleet.test', clock: clock.now });
+    b = await startServer(storages[1]!, { issuer: 'https://as.fleet.test', clock: clock.now });
   });
   afterAll(async () => {
     await a?.close();
@@ -200,4 +203,4 @@ describe('a fleet: two authorization servers on one PostgreSQL database', () => 
     clock.advance(2);
     expect((await atB.post('alice', 'alice-password')).status).toBe(303);
   });
-});
+}, SLOW);

@@ -15,6 +15,9 @@ import { createMemoryAttemptStore } from '../../src/stores/memory.js';
 import { basic, postForm, SECRET, STORAGES, type Running } from '../authorization-server/support/harness.js';
 import { openSignIn, serverWithClock, testClock } from './throttle-support.js';
 
+/** Each test starts servers on a storage of its own and runs scrypt: minutes on a loaded machine, seconds otherwise. */
+const SLOW = 120_000;
+
 const SILENT = { info() {}, warn() {}, error() {} };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -67,7 +70,7 @@ describe('the scrypt gate', () => {
     expect(runs).toBe(5);
     expect((await store.peek([attemptKey('username', 'alice')], now + 1)).get(attemptKey('username', 'alice'))?.count).toBe(5);
   });
-});
+}, SLOW);
 
 describe.each(STORAGES)('concurrent guessing on $name', (factory) => {
   const running: Running[] = [];
@@ -126,4 +129,4 @@ describe.each(STORAGES)('concurrent guessing on $name', (factory) => {
     // The flood over, the right secret is verified as usual.
     expect((await postForm(`${s.url}/token`, { grant_type: 'client_credentials' }, { auth: basic('confidential', SECRET) })).status).toBe(200);
   });
-});
+}, SLOW);
