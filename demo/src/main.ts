@@ -24,7 +24,7 @@ import { loadConfig, type DemoConfig } from './config.js';
 import { decodeJws } from './decode.js';
 import { savePending, takePending, type PushedProof } from './session.js';
 import { asBearer, withOtherKey, type Attempt } from './steal.js';
-import { appendAnswer, appendProof, byId, reveal, setStatus, showJson, type SentProof } from './view.js';
+import { appendAnswer, appendProof, byId, challengeLines, refreshTimes, reveal, setStatus, showJson, showLines, type SentProof } from './view.js';
 
 /** Where each proof the client sends is shown (set per step). */
 let proofList: HTMLElement | null = null;
@@ -232,12 +232,23 @@ function showAttempt(id: string, attempt: Attempt): void {
     field('status'),
     attempt.error
       ? `network error: ${attempt.error}`
-      : `${attempt.status} ${attempt.status === 401 ? 'refused' : attempt.status >= 400 ? 'refused' : 'ACCEPTED (should not be!)'}` +
-        (attempt.thiefJkt ? ` · thief's key ${attempt.thiefJkt}` : ''),
+      : `${attempt.status} ${attempt.status >= 400 ? 'refused' : 'ACCEPTED (should not be!)'}`,
     attempt.status >= 400 ? 'ok' : 'bad',
   );
-  field('challenge').textContent = attempt.challenge ?? '(none exposed)';
-  field('body').textContent = attempt.body;
+  const thief = box.querySelector<HTMLElement>('[data-field="thief"]');
+  if (thief && attempt.thiefJkt) {
+    const code = document.createElement('code');
+    code.textContent = attempt.thiefJkt;
+    thief.replaceChildren("the thief's key: ", code);
+  }
+  const challenge = field('challenge');
+  challenge.classList.add('lines');
+  showLines(challenge, attempt.challenge ? challengeLines(attempt.challenge) : ['(none exposed)']);
+  try {
+    showJson(field('body'), JSON.parse(attempt.body));
+  } catch {
+    field('body').textContent = attempt.body;
+  }
   reveal(box);
 }
 
@@ -274,6 +285,8 @@ async function main(): Promise<void> {
   });
 
   if (location.pathname === new URL(config.redirectUri).pathname) await handleCallback(config, client, jkt);
+  // "in 5 min" stays true while the page is open.
+  setInterval(() => refreshTimes(), 15_000);
   document.body.dataset.ready = 'true';
 }
 

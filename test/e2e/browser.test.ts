@@ -56,6 +56,8 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium', () => {
   /** Let every recorded response's headers arrive before looking at them. */
   const settle = async (): Promise<void> => { await Promise.all(pending.splice(0)); };
   const pageErrors: string[] = [];
+  /** Console errors on every page (the demo's and the sign-in page): a CSP violation is one. */
+  const consoleErrors: string[] = [];
 
   beforeAll(async () => {
     if (!existsSync(CLI)) throw new Error('dist/cli/main.js is missing: run `npm run build` first');
@@ -74,6 +76,10 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium', () => {
     page = await context.newPage();
     page.setDefaultTimeout(15_000);
     page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('console', (message) => {
+      // The API's expected 401s (nonce challenge, stolen token) are logged by Chromium as failed loads.
+      if (message.type() === 'error' && !/status of 401/.test(message.text())) consoleErrors.push(`${page.url()}: ${message.text()}`);
+    });
     page.on('request', (req: PwRequest) => requested.push(req.url()));
     page.on('response', (res: PwResponse) => {
       const req = res.request();
@@ -98,6 +104,8 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium', () => {
 
   const text = async (selector: string): Promise<string> => (await page.locator(selector).textContent())?.trim() ?? '';
   const attr = async (selector: string, name: string): Promise<string> => (await page.locator(selector).getAttribute(name)) ?? '';
+  /** The exact JSON a `pre.json` shows (its text also holds notes such as dates). */
+  const json = async <T,>(selector: string): Promise<T> => JSON.parse(await attr(selector, 'data-json')) as T;
 
   /** Fill the authorization server's sign-in form and wait for the demo to show the token. */
   const signInAsAlice = async (): Promise<void> => {
@@ -117,7 +125,7 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium', () => {
     await page.waitForSelector('body[data-ready="true"]');
     keyJkt = await text('#key-jkt');
     expect(keyJkt).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    const jwk = JSON.parse(await text('#key-jwk')) as { kty: string; crv: string };
+    const jwk = await json<{ kty: string; crv: string }>('#key-jwk');
     expect(jwk).toMatchObject({ kty: 'EC', crv: 'P-256' });
     expect(await jwkThumbprint(jwk)).toBe(keyJkt);
     expect(await text('#key-extractable')).toContain('extractable: false');
@@ -143,6 +151,12 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium', () => {
     }
     expect(authorize.origin).toBe(servers!.issuer);
 
+    // The sign-in page: the demo's look, the demo credentials as a hint (loginHint in the demo config).
+    expect(await text('.hint')).toBe('Demo account: alice / wonderland');
+    expect(await page.evaluate(() => getComputedStyle(document.querySelector('button[value="login"]')!).backgroundColor)).toBe('rgb(47, 91, 234)');
+    mkdirSync(OUTPUT, { recursive: true });
+    await page.screenshot({ path: join(OUTPUT, 'sign-in.png'), fullPage: true });
+
     await signInAsAlice();
     expect(await page.getAttribute('#fatal', 'hidden')).not.toBeNull();
     // The code left the address bar.
@@ -167,9 +181,14 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium', () => {
     expect(await attr('#jkt-match', 'data-match')).toBe('true');
     expect((await attr('#jkt-match', 'data-token-type')).toLowerCase()).toBe('dpop');
     expect(await attr('#jkt-match', 'data-token-jkt')).toBe(keyJkt);
-    const claims = JSON.parse(await text('#token-claims')) as { sub: string; cnf: { jkt: string } };
+    const claims = await json<{ sub: string; iat: number; exp: number; cnf: { jkt: string } }>('#token-claims');
     expect(claims.cnf.jkt).toBe(keyJkt);
     expect(await text('#token-claims mark')).toContain(keyJkt);
+    // Times as people read them: ISO date in UTC and how far from now, next to the epoch number.
+    const iso = (epoch: number) => new Date(epoch * 1000).toISOString().replace('T', ' ').slice(0, 19);
+    expect(claims.exp - claims.iat).toBe(300); // accessTokenTtl of the demo config
+    expect(await text('#token-claims .when[data-claim="exp"]')).toBe(`// ${iso(claims.exp)} UTC (in 5 min)`);
+    expect(await text('#token-claims .when[data-claim="iat"]')).toMatch(new RegExp(`^// ${iso(claims.iat)} UTC \\((now|\\d+ s ago)\\)$`));
   });
 
   it('RFC 9449 §7.1, §9: the API call succeeds after the client retries once with the server nonce', async () => {
@@ -178,7 +197,7 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium', () => {
     await page.waitForSelector('#api-status[data-status]');
     await settle();
     expect(await attr('#api-status', 'data-status')).toBe('200');
-    const body = JSON.parse(await text('#api-body')) as { subject: string; clientId: string; jkt: string; scopes: string[] };
+    const body = await json<{ subject: string; clientId: string; jkt: string; scopes: string[] }>('#api-body');
     expect(body.subject).toBe('alice');
     expect(body.clientId).toBe('demo-spa');
     expect(body.jkt).toBe(keyJkt);
@@ -202,6 +221,20 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium', () => {
     expect(cards.map((c) => c.responseStatus)).toEqual(['401', '200']);
     expect(cards[0]!.text).toContain('use_dpop_nonce');
     expect(cards[0]!.text).toContain(`DPoP-Nonce: ${nonce}`);
+
+    // JSON is laid out one member per line, and a member that fits is never broken: in these
+    // full-width blocks (the JWK, the proofs, the token) every line renders as one line.
+    await page.locator('#step-key details summary').click();
+    const layout = await page.locator('#key-jwk, #token-proofs pre.json, #token-response, #token-claims, #api-proofs pre.json, #api-body').evaluateAll((blocks) => blocks.map((b) => {
+      const lineHeight = parseFloat(getComputedStyle(b).lineHeight);
+      const rows = [...b.querySelectorAll<HTMLElement>('.ln')];
+      return { block: b.id || b.closest('[id]')?.id, rows: rows.length, wrapped: rows.filter((r) => r.offsetHeight > lineHeight * 1.5).map((r) => r.textContent) };
+    }));
+    expect(layout.length).toBeGreaterThanOrEqual(10);
+    for (const block of layout) {
+      expect(block.rows, JSON.stringify(block)).toBeGreaterThan(2);
+      expect(block.wrapped, JSON.stringify(block)).toEqual([]);
+    }
   });
 
   it('RFC 9449 §7.1, §7.2: the stolen token is refused from another key (invalid_token) and as Bearer', async () => {
@@ -224,6 +257,21 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium', () => {
     expect(dpop?.params.algs).toBeTruthy();
     expect(findChallenge(bearerHeader, 'Bearer')).toBeUndefined();
     if (dpop?.params.error !== undefined) expect(['invalid_token', 'invalid_request']).toContain(dpop.params.error);
+
+    // Nothing runs off the page sideways; in the half-width cards a long member wraps under
+    // itself (hanging indent), inside its string, not back at the block's left edge.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+    const wrapped = await page.locator('#step-steal pre.json .ln').evaluateAll((rows) => rows.map((row) => {
+      const range = document.createRange();
+      range.selectNodeContents(row);
+      // The left edge of each rendered line (rects grouped by their top).
+      const lines = new Map<number, number>();
+      for (const r of range.getClientRects()) if (r.width > 0) lines.set(Math.round(r.top), Math.min(lines.get(Math.round(r.top)) ?? Infinity, Math.round(r.left)));
+      const lefts = [...lines.entries()].sort(([a], [b]) => a - b).map(([, left]) => left);
+      return { text: row.textContent ?? '', first: lefts[0] ?? 0, rest: lefts.slice(1) };
+    }).filter((row) => row.rest.length > 0));
+    expect(wrapped.length).toBeGreaterThan(0); // the error_description does not fit half a card
+    for (const row of wrapped) for (const left of row.rest) expect(left, row.text).toBeGreaterThan(row.first);
 
     mkdirSync(OUTPUT, { recursive: true });
     await page.screenshot({ path: join(OUTPUT, 'demo.png'), fullPage: true });
@@ -338,8 +386,9 @@ describe.skipIf(!HAVE_CHROMIUM)('browser demo in headless Chromium', () => {
     expect(await page.locator('#par-proofs [data-testid="proof"]').last().getAttribute('data-response-status')).toBe('201');
   });
 
-  it('the page used no network beyond localhost and raised no script errors', () => {
+  it('the page used no network beyond localhost and raised no script errors, the sign-in page neither (no CSP violation: the icons are inline and allowed)', () => {
     expect(pageErrors).toEqual([]);
+    expect(consoleErrors).toEqual([]);
     const foreign = requested.filter((url) => !/^(http:\/\/localhost:\d+\/|data:|blob:)/.test(url));
     expect(foreign).toEqual([]);
   });

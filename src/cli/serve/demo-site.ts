@@ -19,7 +19,8 @@ export function createDemoSite(config: DemoConfig, issuer: string, apiUrl: strin
   app.use('*', async (c, next) => {
     await next();
     // The page runs key material: no framing, no third-party scripts, nothing cached stale.
-    c.header('Content-Security-Policy', `default-src 'self'; connect-src 'self' ${new URL(issuer).origin} ${apiUrl ? new URL(apiUrl).origin : ''}; form-action ${new URL(issuer).origin}; frame-ancestors 'none'`);
+    // img-src data: for the inline icon (index.html); nothing else the page shows is an image.
+    c.header('Content-Security-Policy', `default-src 'self'; img-src 'self' data:; connect-src 'self' ${new URL(issuer).origin} ${apiUrl ? new URL(apiUrl).origin : ''}; form-action ${new URL(issuer).origin}; frame-ancestors 'none'`);
     c.header('X-Content-Type-Options', 'nosniff');
     c.header('Referrer-Policy', 'no-referrer');
     c.header('Cache-Control', 'no-store');
