@@ -54,7 +54,12 @@ export interface ServeProcess {
   api: string;
   demo: string;
   child: ChildProcess;
+  /** stdout and stderr together, as they came. */
   output(): string;
+  /** stdout alone (JSON log lines unless DPOPKIT_LOG_FORMAT=pretty). */
+  stdout(): string;
+  /** stderr alone (the banner when stdout is not a terminal). */
+  stderr(): string;
   /** SIGTERM, then wait for the exit code. */
   stop(): Promise<number | null>;
 }
@@ -67,8 +72,10 @@ export async function startServe(configFile: string, ports: ServePorts, env: Rec
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
-  child.stdout!.on('data', (chunk: Buffer) => { log += chunk.toString(); });
-  child.stderr!.on('data', (chunk: Buffer) => { log += chunk.toString(); });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (chunk: Buffer) => { log += chunk.toString(); out += chunk.toString(); });
+  child.stderr!.on('data', (chunk: Buffer) => { log += chunk.toString(); err += chunk.toString(); });
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
   const deadline = Date.now() + timeoutMs;
   while (!log.includes('Press Ctrl+C to stop.')) {
@@ -85,6 +92,8 @@ export async function startServe(configFile: string, ports: ServePorts, env: Rec
     demo: `http://localhost:${ports.demo}`,
     child,
     output: () => log,
+    stdout: () => out,
+    stderr: () => err,
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       return exited;

@@ -25,16 +25,21 @@ export function register(program: Command): void {
       const config = await loadConfig(options.config);
       const running = await startServers(config);
       const { issuer, api, demo } = running.urls;
-      process.stdout.write(
-        [
-          'dpopkit is running:',
-          `  authorization server  ${issuer}  (metadata: ${new URL('.well-known/oauth-authorization-server', withSlash(issuer)).href})`,
-          api ? `  DPoP-protected API    ${new URL('/api/hello', api).href}` : undefined,
-          demo ? `  browser demo          ${demo}   ← open this` : undefined,
-          'Press Ctrl+C to stop.',
-          '',
-        ].filter((line) => line !== undefined).join('\n'),
-      );
+      const banner = [
+        'dpopkit is running:',
+        `  authorization server  ${issuer}  (metadata: ${new URL('.well-known/oauth-authorization-server', withSlash(issuer)).href})`,
+        api ? `  DPoP-protected API    ${new URL('/api/hello', api).href}` : undefined,
+        demo ? `  browser demo          ${demo}   ← open this` : undefined,
+        'Press Ctrl+C to stop.',
+        '',
+      ].filter((line) => line !== undefined).join('\n');
+      if (running.logFormat === 'json') {
+        // stdout is JSON lines for programs: the URLs go there as an event, the banner to the person on stderr.
+        running.logger.info({ issuer, api: api ? new URL('/api/hello', api).href : undefined, demo }, 'dpopkit is running');
+        process.stderr.write(banner);
+      } else {
+        process.stdout.write(banner);
+      }
       let stopping = false;
       const stop = () => {
         if (stopping) return;

@@ -11,7 +11,6 @@
  * @module
  */
 import { hkdfSync, randomBytes } from 'node:crypto';
-import pino from 'pino';
 import { createAuthorizationServer, hashPassword, type ThrottleOptions } from '../../authorization-server/index.js';
 import { toNodeHandler } from '../../authorization-server/adapters/node.js';
 import { createMemoryAttemptStore } from '../../stores/memory.js';
@@ -22,6 +21,7 @@ import { replayCacheProbe, startAdmin } from './admin.js';
 import { collectResourceServer, countedNodeHandler, countingLogger, createRegistry, metricsRoute, timed, timedFetch } from './metrics.js';
 import { fetchWithRequestId, nodeWithRequestId, withRequestId } from './request-id.js';
 import { listen, type Listening } from './listen.js';
+import { createLogger, resolveLogFormat, type LogFormat } from './logger.js';
 import { apiReplayCacheConfig, openReplayCache, openStorage } from './stores.js';
 
 /** HKDF `info` labels: one secret per role, never the configured one itself. */
@@ -37,11 +37,14 @@ export function roleNonceSecret(secret: string, label: string): string {
 
 export interface Running {
   urls: { issuer: string; api?: string; demo?: string };
+  /** The servers' log, and whether it is written for people or programs (`log.format`). */
+  logger: { info(obj: object, msg?: string): void };
+  logFormat: LogFormat;
   close(): Promise<void>;
 }
 
 export async function startServers(config: Config): Promise<Running> {
-  const logger = pino({ level: config.log.level, base: undefined });
+  const logger = createLogger(config.log);
   const asConfig = config.authorizationServer;
   // Prometheus series for /metrics on the admin listener (nothing is wrapped without one).
   const metrics = config.admin ? createRegistry() : undefined;
@@ -77,6 +80,7 @@ export async function startServers(config: Config): Promise<Running> {
       tokens: asConfig.tokens,
       signingKeys: asConfig.signingKeys,
       corsOrigins: asConfig.corsOrigins,
+      ...(asConfig.loginHint !== undefined ? { loginHint: asConfig.loginHint } : {}),
       throttle: throttleOptions(asConfig.throttle),
       clients: asConfig.clients,
       users,
@@ -134,7 +138,7 @@ export async function startServers(config: Config): Promise<Running> {
         return admin.close();
       });
     }
-    return { urls: { issuer: asConfig.issuer, api: apiUrl, demo: demoUrl }, close };
+    return { urls: { issuer: asConfig.issuer, api: apiUrl, demo: demoUrl }, logger, logFormat: resolveLogFormat(config.log.format), close };
   } catch (error) {
     await close();
     throw error;
