@@ -18,12 +18,30 @@ export function register(program: Command): void {
     .command('serve')
     .description('run the authorization server, the DPoP-protected demo API and the browser demo')
     .option('-c, --config <file>', 'configuration file (JSON)', process.env.DPOPKIT_CONFIG ?? DEMO_CONFIG)
+    .option('-w, --workers <n>', 'processes (node:cluster) sharing the ports, PostgreSQL and the Redis replay cache', (value) => Number.parseInt(value, 10), 1)
     .addHelpText('after', `\nEnvironment (overrides the file):\n${Object.entries(ENVIRONMENT).map(([name, what]) => `  ${name.padEnd(22)}${what}`).join('\n')}\n`)
-    .action(async (options: { config: string }) => {
+    .action(async (options: { config: string; workers: number }) => {
       // The server side (zod, pino, hono, PGlite …) loads only for this command.
       const [{ loadConfig }, { startServers }] = await Promise.all([import('../config/load.js'), import('../serve/start.js')]);
       const config = await loadConfig(options.config);
+      const fleet = await import('../serve/workers.js');
+      const problem = Number.isInteger(options.workers) && options.workers >= 1 ? fleet.workersProblem(config, options.workers) : '--workers must be a whole number, at least 1';
+      if (problem) {
+        process.stderr.write(`dpopkit: ${problem}\n`);
+        process.exit(2);
+      }
+      if (options.workers > 1 && !fleet.isWorker()) {
+        await fleet.superviseWorkers(options.workers, config.shutdownTimeout * 1000);
+        process.stdout.write(`dpopkit is running: ${options.workers} workers\n  authorization server  ${config.authorizationServer.issuer}\n${config.api ? `  DPoP-protected API    ${new URL('/api/hello', config.api.url).href}\n` : ''}Press Ctrl+C to stop.\n`);
+        return;
+      }
       const running = await startServers(config);
+      if (fleet.isWorker()) {
+        // One of --workers N: the primary prints the banner and passes signals on.
+        fleet.reportReady();
+        fleet.stopOnSignal(() => running.close(), config.shutdownTimeout);
+        return;
+      }
       const { issuer, api, demo } = running.urls;
       const banner = [
         'dpopkit is running:',
