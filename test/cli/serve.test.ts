@@ -6,8 +6,9 @@
  * on the same PGlite data directory keeps the signing key, and a bad configuration is refused
  * at start naming the key.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -29,7 +30,8 @@ describe('dpopkit serve (npm start)', () => {
     dir = mkdtempSync(join(tmpdir(), 'dpopkit-serve-'));
     ports = await freePorts();
     config = writeDemoConfig(dir, ports);
-    serve = await startServe(config, ports, { DPOPKIT_DATA_DIR: join(dir, 'data') });
+    // Human log lines at debug level (the child's stdout is no terminal, so JSON is the default).
+    serve = await startServe(config, ports, { DPOPKIT_DATA_DIR: join(dir, 'data'), DPOPKIT_LOG_FORMAT: 'pretty', DPOPKIT_LOG_LEVEL: 'debug' });
   }, 90_000);
 
   afterAll(async () => {
@@ -71,6 +73,42 @@ describe('dpopkit serve (npm start)', () => {
     expect(findChallenge(bearer.headers.get('www-authenticate'), 'Bearer')).toBeUndefined();
   });
 
+  it('logs human lines (DPOPKIT_LOG_FORMAT=pretty); a nonce round trip is a debug "nonce challenge", never "request refused"', async () => {
+    const out = serve.stdout();
+    expect(out).toContain('dpopkit is running:\n'); // the banner, with the lines, on stdout
+    expect(out.split('\n').filter((line) => line.startsWith('{'))).toEqual([]);
+    expect(out).toMatch(/^\d\d:\d\d:\d\d\.\d{3} DEBUG resource-server  dpop: nonce challenge \(use_dpop_nonce\)  (reqId=\S+ )?reason=nonce_missing error=use_dpop_nonce status=401 method=GET$/m);
+    expect(out).not.toMatch(/request refused.*use_dpop_nonce/);
+    // A real refusal (the token without a proof, above) is still an info line.
+    expect(out).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  resource-server  dpop: request refused  (reqId=\S+ )?reason=\w+ error=invalid_dpop_proof status=401/m);
+  });
+
+  it('the demo API accepts and advertises the proof algorithms of the authorization server (not every one dpopkit knows)', async () => {
+    const configured = JSON.parse(readFileSync(config, 'utf8')).authorizationServer.dpop.algs as string[];
+    const metadata = await discover(serve.issuer);
+    expect(metadata.dpop_signing_alg_values_supported).toEqual(configured);
+    const answer = await fetch(serve.api, { headers: { authorization: 'Bearer x' } });
+    expect(findChallenge(answer.headers.get('www-authenticate'), 'DPoP')?.params.algs).toBe(configured.join(' '));
+    // A proof signed with an algorithm the demo does not speak is refused at the API too.
+    const token = await clientCredentials(createDPoPClient({ key: await generateKeyPair('ES256') }), metadata, { clientId: 'demo-service', clientSecret: SECRET, scope: 'api:read' });
+    const other = createDPoPClient({ key: await generateKeyPair('ES384') });
+    const refused = await fetch(serve.api, { headers: { authorization: `DPoP ${token.access_token}`, dpop: await other.proof('GET', serve.api, { accessToken: token.access_token }) } });
+    expect(refused.status).toBe(401);
+    expect(findChallenge(refused.headers.get('www-authenticate'), 'DPoP')?.params.error).toBe('invalid_dpop_proof');
+  });
+
+  it('the sign-in page: the demo look, the demo credentials as a hint (loginHint), an inline icon its CSP allows', async () => {
+    const page = await fetch(authorizeUrl(serve), { redirect: 'manual' });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('<p class="hint" role="note">Demo account: alice / wonderland</p>');
+    expect(html).toContain('--accent:#2f5bea');
+    const icon = /<link rel="icon" href="(data:image\/svg\+xml,[^"]+)">/.exec(html)?.[1];
+    expect(icon).toBeDefined();
+    expect(page.headers.get('content-security-policy')).toContain('img-src data:');
+    expect((await fetch(serve.demo)).headers.get('content-security-policy')).toContain("img-src 'self' data:");
+  });
+
   it('serves the demo page and its configuration, with a strict content security policy', async () => {
     const conf = await fetch(`${serve.demo}/config.json`);
     expect(await conf.json()).toEqual({ issuer: serve.issuer, api: serve.api, clientId: 'demo-spa', redirectUri: `${serve.demo}/callback`, scope: 'openid profile api:read' });
@@ -93,7 +131,25 @@ describe('dpopkit serve (npm start)', () => {
     serve = await startServe(config, ports, { DPOPKIT_DATA_DIR: join(dir, 'data') });
     const response = await client.fetch(serve.api, { accessToken: token.access_token });
     expect(response.status).toBe(200);
+
+    // Its stdout is no terminal: JSON lines only (the URLs as an event), the banner on stderr.
+    const lines = serve.stdout().split('\n').filter(Boolean);
+    expect(lines.length).toBeGreaterThan(0);
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(entries).toContainEqual(expect.objectContaining({ level: 30, msg: 'dpopkit is running', issuer: serve.issuer, api: serve.api, demo: serve.demo }));
+    expect(serve.stderr()).toContain(`dpopkit is running:\n  authorization server  ${serve.issuer}`);
   }, 90_000);
+
+  it('a bad URL in the configuration names its key and what is wrong (exit 1)', async () => {
+    const bad = writeDemoConfig(dir, ports, (c) => { c.authorizationServer.issuer = 'localhost 4000'; c.demo.url = '/demo'; });
+    const failure = await run(process.execPath, [CLI, 'serve', '--config', bad], { cwd: ROOT }).then(() => undefined, (error: { code: number; stderr: string }) => error);
+    expect(failure?.code).toBe(1);
+    expect(failure?.stderr).toBe(
+      `dpopkit: invalid configuration in ${bad}:\n` +
+      '  authorizationServer.issuer: must be an absolute http:// or https:// URL (like http://localhost:4000), got "localhost 4000"\n' +
+      '  demo.url: must be an absolute http:// or https:// URL (like http://localhost:4000), got "/demo"\n',
+    );
+  });
 
   it('a bad configuration stops the start with the bad key named (exit 1)', async () => {
     const bad = writeDemoConfig(dir, ports, (c) => { c.authorizationServer.tokens.accessTokenTtl = -5; c.api.bearr = 'allow'; });
@@ -125,9 +181,14 @@ describe('dpopkit serve on PostgreSQL and a Redis replay cache (the fleet set-up
     const config = writeDemoConfig(dir, ports, (c) => {
       c.authorizationServer.storage = { type: 'postgres', url: 'postgres://root@127.0.0.1:5432/test', schema };
       c.authorizationServer.replayCache = { type: 'redis', url: 'redis://127.0.0.1:6379', keyPrefix: `${schema}:` };
-      c.api.nonce = false;
+      c.api.dpop = { nonce: false };
+      delete c.authorizationServer.loginHint;
     });
     serve = await startServe(config, ports);
+    // No loginHint in the configuration: no hint on the sign-in page (it is off by default).
+    const signIn = await (await fetch(authorizeUrl(serve), { redirect: 'manual' })).text();
+    expect(signIn).toContain('<h1>Sign in</h1>');
+    expect(signIn).not.toContain('class="hint"');
     const client = createDPoPClient({ key: await generateKeyPair('ES256') });
     const token = await clientCredentials(client, await discover(serve.issuer), { clientId: 'demo-service', clientSecret: SECRET, scope: 'api:read' });
     expect(token.token_type).toBe('DPoP');
@@ -150,5 +211,54 @@ describe('dpopkit serve on PostgreSQL and a Redis replay cache (the fleet set-up
     const { rows } = await db.query(`SELECT count(*)::int AS n FROM ${schema}.signing_keys`);
     await db.end();
     expect(rows[0].n).toBeGreaterThanOrEqual(1);
+  }, 90_000);
+});
+
+/** An authorization request of the demo's public client (PKCE S256), leading to the sign-in page. */
+function authorizeUrl(serve: ServeProcess): string {
+  const url = new URL('/authorize', serve.issuer);
+  url.search = new URLSearchParams({
+    response_type: 'code', client_id: 'demo-spa', redirect_uri: `${serve.demo}/callback`, scope: 'openid profile api:read',
+    state: 's'.repeat(16), code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+  }).toString();
+  return url.href;
+}
+
+/** Whether nothing listens on this port of 127.0.0.1 right now. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+describe('npx dpopkit serve in a project that installed dpopkit (no --config)', () => {
+  it('finds the demo configuration shipped with the package, whatever the working directory', async () => {
+    const project = mkdtempSync(join(tmpdir(), 'dpopkit-project-'));
+    const help = await run(process.execPath, [CLI, 'serve', '--help'], { cwd: project });
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain(`(default: "${join(ROOT, 'examples', 'demo.config.json')}")`);
+    // The shipped configuration listens on 4000-4002: it either starts, or (when a developer's
+    // `npm start` holds those ports) fails on a port, never on a missing file.
+    const free = (await Promise.all([4000, 4001, 4002].map(portFree))).every(Boolean);
+    const env = { ...process.env, DPOPKIT_DATA_DIR: join(project, 'data'), NO_COLOR: '1' };
+    delete env.DPOPKIT_CONFIG;
+    const child = spawn(process.execPath, [CLI, 'serve'], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const deadline = Date.now() + 60_000;
+    while (!out.includes('Press Ctrl+C to stop.') && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (child.exitCode === null) child.kill('SIGTERM');
+    const code = await exited;
+    rmSync(project, { recursive: true, force: true });
+    expect(out).not.toContain('cannot read the file');
+    if (free) {
+      expect(out).toContain('authorization server  http://localhost:4000');
+      expect(code).toBe(0);
+    } else {
+      expect(out).toMatch(/dpopkit: cannot listen for http:\/\/localhost:400[0-2]: port 400[0-2] is already in use/);
+    }
   }, 90_000);
 });
