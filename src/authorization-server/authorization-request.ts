@@ -26,9 +26,9 @@ const MAX_PARAM_LENGTH = 2048;
 export function resolveRedirectUri(client: ClientRecord, requested: string | undefined): string {
   if (requested === undefined) {
     if (client.redirectUris.length === 1) return client.redirectUris[0]!;
-    throw new UnsafeRedirectError('invalid_request', 'redirect_uri is required');
+    throw new UnsafeRedirectError('invalid_request', 'missing_parameter', 'redirect_uri is required');
   }
-  if (!client.redirectUris.includes(requested)) throw new UnsafeRedirectError('invalid_request', 'redirect_uri is not registered for this client (exact match required)');
+  if (!client.redirectUris.includes(requested)) throw new UnsafeRedirectError('invalid_request', 'redirect_uri_not_registered', 'redirect_uri is not registered for this client (exact match required)');
   return requested;
 }
 
@@ -38,20 +38,20 @@ export function resolveRedirectUri(client: ClientRecord, requested: string | und
  */
 export function validateAuthorizationParams(client: ClientRecord, params: FormParams, redirectUri: string): Record<string, string> {
   for (const [name, value] of params) {
-    if (value.length > MAX_PARAM_LENGTH) throw new OAuthError('invalid_request', `the "${name.slice(0, 64)}" parameter is too long`);
+    if (value.length > MAX_PARAM_LENGTH) throw new OAuthError('invalid_request', 'parameter_too_long', `the "${name.slice(0, 64)}" parameter is too long`);
   }
   const responseType = params.get('response_type');
-  if (responseType === undefined) throw new OAuthError('invalid_request', 'the "response_type" parameter is missing');
-  if (responseType !== 'code') throw new OAuthError('unsupported_response_type', 'only response_type=code is supported');
-  if (!client.grantTypes.includes('authorization_code')) throw new OAuthError('unauthorized_client', 'this client may not use the authorization code grant');
+  if (responseType === undefined) throw new OAuthError('invalid_request', 'missing_parameter', 'the "response_type" parameter is missing');
+  if (responseType !== 'code') throw new OAuthError('unsupported_response_type', 'unsupported_response_type', 'only response_type=code is supported');
+  if (!client.grantTypes.includes('authorization_code')) throw new OAuthError('unauthorized_client', 'grant_not_allowed', 'this client may not use the authorization code grant');
   const challenge = params.get('code_challenge');
   const method = params.get('code_challenge_method');
   // PKCE is required, and only S256 (RFC 9700 §2.1.1; "plain" gives no protection once the request leaks).
-  if (challenge === undefined) throw new OAuthError('invalid_request', 'code_challenge is required (PKCE, RFC 7636)');
-  if (method !== 'S256') throw new OAuthError('invalid_request', 'code_challenge_method must be S256 (plain is not supported)');
-  if (!CHALLENGE.test(challenge)) throw new OAuthError('invalid_request', 'code_challenge must be 43 base64url characters (RFC 7636 §4.2)');
+  if (challenge === undefined) throw new OAuthError('invalid_request', 'pkce_required', 'code_challenge is required (PKCE, RFC 7636)');
+  if (method !== 'S256') throw new OAuthError('invalid_request', 'pkce_method_not_supported', 'code_challenge_method must be S256 (plain is not supported)');
+  if (!CHALLENGE.test(challenge)) throw new OAuthError('invalid_request', 'bad_code_challenge', 'code_challenge must be 43 base64url characters (RFC 7636 §4.2)');
   const dpopJkt = params.get('dpop_jkt');
-  if (dpopJkt !== undefined && !JKT_SYNTAX.test(dpopJkt)) throw new OAuthError('invalid_request', 'dpop_jkt must be a base64url SHA-256 JWK thumbprint (RFC 9449 §10)');
+  if (dpopJkt !== undefined && !JKT_SYNTAX.test(dpopJkt)) throw new OAuthError('invalid_request', 'bad_dpop_jkt', 'dpop_jkt must be a base64url SHA-256 JWK thumbprint (RFC 9449 §10)');
   const scope = grantScope(params.get('scope'), client.scope);
   const kept: Record<string, string> = {
     response_type: 'code',

@@ -12,7 +12,7 @@
  * @module
  */
 import { DPoPError } from '../core/errors.js';
-import { verifyProof, type VerifiedProof } from '../core/proof/verify.js';
+import type { VerifiedProof } from '../core/proof/verify.js';
 import { replayKey } from '../core/replay.js';
 import type { AsContext } from './context.js';
 import { OAuthError } from './errors.js';
@@ -30,7 +30,7 @@ import type { ClientRecord, RefreshKeyCheck } from './storage.js';
 export async function proofOf(ctx: AsContext, request: Request, endpointUrl: string): Promise<VerifiedProof | undefined> {
   const header = request.headers.get('dpop');
   if (header === null) return undefined;
-  return verifyProof(header, {
+  return ctx.verifier.verify(header, {
     method: request.method,
     url: endpointUrl,
     // Spent later, by spendProof, once the request is known to be able to succeed.
@@ -65,9 +65,9 @@ export async function spendProof(ctx: AsContext, proof: VerifiedProof | undefine
   const taken = ctx.replayQuota.counter.take(holder, limit, expiresAt, now);
   if (!taken.ok) {
     const whose = isPublic ? 'this DPoP key' : 'this client';
-    throw new OAuthError('temporarily_unavailable', `replay_quota_exceeded: ${whose} has ${limit} recent DPoP proofs on record; try again in ${taken.retryAfter} s`, 429, {
+    throw new OAuthError('temporarily_unavailable', 'replay_quota_exceeded', `${whose} has ${limit} recent DPoP proofs on record; try again in ${taken.retryAfter} s`, { status: 429, headers: {
       'Retry-After': String(taken.retryAfter),
-    });
+    } });
   }
   let fresh: boolean;
   try {
@@ -100,7 +100,7 @@ async function proofExpiry(ctx: AsContext, proof: VerifiedProof, now: number): P
 /** RFC 9449 §5.2 `dpop_bound_access_tokens`: such a client MUST send a proof with every token request. */
 export function requireProofForClient(client: ClientRecord, proof: VerifiedProof | undefined): void {
   if (client.dpopBoundAccessTokens && !proof) {
-    throw new OAuthError('invalid_dpop_proof', 'missing_proof: this client must send a DPoP proof with every token request (dpop_bound_access_tokens)');
+    throw new OAuthError('invalid_dpop_proof', 'missing_proof', 'this client must send a DPoP proof with every token request (dpop_bound_access_tokens)');
   }
 }
 
@@ -112,8 +112,8 @@ export function requireProofForClient(client: ClientRecord, proof: VerifiedProof
  */
 export function requireKey(expectedJkt: string | undefined, proof: VerifiedProof | undefined, what: string): void {
   if (expectedJkt === undefined) return;
-  if (!proof) throw new OAuthError('invalid_grant', `missing_proof: the ${what} is bound to a DPoP key; a proof from that key is required`);
-  if (proof.jkt !== expectedJkt) throw new OAuthError('invalid_grant', `jkt_mismatch: the DPoP proof's key is not the key the ${what} is bound to`);
+  if (!proof) throw new OAuthError('invalid_grant', 'missing_proof', `the ${what} is bound to a DPoP key; a proof from that key is required`);
+  if (proof.jkt !== expectedJkt) throw new OAuthError('invalid_grant', 'jkt_mismatch', `the DPoP proof's key is not the key the ${what} is bound to`);
 }
 
 /**

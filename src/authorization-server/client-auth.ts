@@ -9,7 +9,7 @@
 import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JSONWebKeySet } from 'jose';
 import { keyWeakness } from '../core/weak-keys.js';
 import type { AsContext } from './context.js';
-import { OAuthError } from './errors.js';
+import { OAuthError, type AuthorizationServerReason } from './errors.js';
 import type { FormParams } from './form.js';
 import type { ClientAuthMethod, ClientRecord } from './storage.js';
 import { ThrottledError, throttledOAuthError } from './throttle.js';
@@ -39,7 +39,7 @@ interface BasicCredentials {
 
 function parseBasic(header: string, realmHeaders: Record<string, string>): BasicCredentials {
   const encoded = header.slice(6).trim();
-  const invalid = () => new OAuthError('invalid_client', 'the Basic credentials are malformed (RFC 6749 §2.3.1)', 401, realmHeaders);
+  const invalid = () => new OAuthError('invalid_client', 'malformed_client_credentials', 'the Basic credentials are malformed (RFC 6749 §2.3.1)', { status: 401, headers: realmHeaders });
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) throw invalid();
   const decoded = Buffer.from(encoded, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
@@ -64,43 +64,43 @@ export async function authenticateClient(ctx: AsContext, request: Request, param
   const authorization = request.headers.get('authorization');
   const usesBasic = authorization !== null && /^basic /i.test(authorization);
   const realm: Record<string, string> = usesBasic ? { 'WWW-Authenticate': `Basic realm="${ctx.issuer}"` } : {};
-  const fail = (description: string) => new OAuthError('invalid_client', description, 401, realm);
+  const fail = (reason: AuthorizationServerReason, description: string) => new OAuthError('invalid_client', reason, description, { status: 401, headers: realm });
 
   const secretParam = params.get('client_secret');
   const assertion = params.get('client_assertion');
   const assertionType = params.get('client_assertion_type');
   const used = [usesBasic, secretParam !== undefined, assertion !== undefined || assertionType !== undefined].filter(Boolean).length;
   // RFC 6749 §2.3: a client MUST NOT use more than one authentication method per request.
-  if (used > 1) throw new OAuthError('invalid_request', 'more than one client authentication method was used (RFC 6749 §2.3)');
+  if (used > 1) throw new OAuthError('invalid_request', 'multiple_client_auth', 'more than one client authentication method was used (RFC 6749 §2.3)');
 
   let clientId = params.get('client_id');
   let method: ClientAuthMethod;
   let secret: string | undefined;
   if (usesBasic) {
     const basic = parseBasic(authorization!, realm);
-    if (clientId !== undefined && clientId !== basic.clientId) throw new OAuthError('invalid_request', 'client_id differs from the Basic credentials');
+    if (clientId !== undefined && clientId !== basic.clientId) throw new OAuthError('invalid_request', 'client_id_mismatch', 'client_id differs from the Basic credentials');
     clientId = basic.clientId;
     secret = basic.secret;
     method = 'client_secret_basic';
   } else if (secretParam !== undefined) {
-    if (clientId === undefined) throw fail('client_secret_post needs client_id');
+    if (clientId === undefined) throw fail('missing_parameter', 'client_secret_post needs client_id');
     secret = secretParam;
     method = 'client_secret_post';
   } else if (assertion !== undefined || assertionType !== undefined) {
-    if (assertionType !== JWT_BEARER_ASSERTION) throw new OAuthError('invalid_request', `client_assertion_type must be ${JWT_BEARER_ASSERTION}`);
-    if (assertion === undefined) throw new OAuthError('invalid_request', 'the "client_assertion" parameter is missing');
+    if (assertionType !== JWT_BEARER_ASSERTION) throw new OAuthError('invalid_request', 'bad_assertion_type', `client_assertion_type must be ${JWT_BEARER_ASSERTION}`);
+    if (assertion === undefined) throw new OAuthError('invalid_request', 'missing_parameter', 'the "client_assertion" parameter is missing');
     let sub: unknown;
     try {
       sub = decodeJwt(assertion).sub;
     } catch {
-      throw fail('client_assertion is not a JWT');
+      throw fail('bad_client_assertion', 'client_assertion is not a JWT');
     }
-    if (typeof sub !== 'string') throw fail('client_assertion has no "sub" claim');
-    if (clientId !== undefined && clientId !== sub) throw fail('client_id differs from the client_assertion subject');
+    if (typeof sub !== 'string') throw fail('bad_client_assertion', 'client_assertion has no "sub" claim');
+    if (clientId !== undefined && clientId !== sub) throw fail('client_id_mismatch', 'client_id differs from the client_assertion subject');
     clientId = sub;
     method = 'private_key_jwt';
   } else {
-    if (clientId === undefined) throw fail('client authentication is required (no client_id)');
+    if (clientId === undefined) throw fail('client_auth_required', 'client authentication is required (no client_id)');
     method = 'none';
   }
 
@@ -111,15 +111,15 @@ export async function authenticateClient(ctx: AsContext, request: Request, param
   try {
     await attempt?.check();
     const client = await ctx.clients.get(clientId, now);
-    if (!client) throw fail('unknown client');
+    if (!client) throw fail('unknown_client', 'unknown client');
     if (client.tokenEndpointAuthMethod !== method) {
-      throw fail(`this client authenticates with ${client.tokenEndpointAuthMethod}, not ${method}`);
+      throw fail('auth_method_mismatch', `this client authenticates with ${client.tokenEndpointAuthMethod}, not ${method}`);
     }
     switch (method) {
       case 'client_secret_basic':
       case 'client_secret_post':
         // The scrypt run (not a cache hit) is counted first and bounded by the scrypt gate.
-        if (!(await ctx.clients.checkSecret(client, secret!, now, attempt!.verify))) throw fail('client authentication failed');
+        if (!(await ctx.clients.checkSecret(client, secret!, now, attempt!.verify))) throw fail('client_auth_failed', 'client authentication failed');
         break;
       case 'private_key_jwt':
         await checkAssertion(ctx, client, assertion!, audiences, now, fail);
@@ -139,14 +139,14 @@ export async function authenticateClient(ctx: AsContext, request: Request, param
 const jwksCache = new WeakMap<object, ReturnType<typeof createLocalJWKSet>>();
 
 /** RFC 7523 §3: iss = sub = client_id, aud = this server, exp required, jti single use. */
-async function checkAssertion(ctx: AsContext, client: ClientRecord, assertion: string, audiences: readonly string[], now: number, fail: (d: string) => OAuthError): Promise<void> {
-  if (!client.jwks || !Array.isArray(client.jwks.keys)) throw fail('the client has no registered keys');
+async function checkAssertion(ctx: AsContext, client: ClientRecord, assertion: string, audiences: readonly string[], now: number, fail: (reason: AuthorizationServerReason, description: string) => OAuthError): Promise<void> {
+  if (!client.jwks || !Array.isArray(client.jwks.keys)) throw fail('no_client_keys', 'the client has no registered keys');
   let keySet = jwksCache.get(client.jwks);
   if (!keySet) {
     // A weak key (small-order Ed25519 point, RSA e = 1) would accept assertions nobody signed:
     // it never verifies, whatever the storage holds (configuration refuses it at start).
     const keys = client.jwks.keys.filter((key) => keyWeakness(key) === undefined);
-    if (keys.length === 0) throw fail('the client has no usable registered keys (weak keys are refused)');
+    if (keys.length === 0) throw fail('no_client_keys', 'the client has no usable registered keys (weak keys are refused)');
     keySet = createLocalJWKSet({ ...client.jwks, keys } as JSONWebKeySet);
     jwksCache.set(client.jwks, keySet);
   }
@@ -163,16 +163,16 @@ async function checkAssertion(ctx: AsContext, client: ClientRecord, assertion: s
     }));
   } catch (err) {
     const detail = err instanceof joseErrors.JOSEError ? err.message : 'invalid';
-    throw fail(`client_assertion rejected: ${detail}`);
+    throw fail('bad_client_assertion', `client_assertion rejected: ${detail}`);
   }
   const exp = payload.exp!;
-  if (exp - now > MAX_ASSERTION_LIFETIME) throw fail(`client_assertion expires too far in the future (at most ${MAX_ASSERTION_LIFETIME} s)`);
+  if (exp - now > MAX_ASSERTION_LIFETIME) throw fail('bad_client_assertion', `client_assertion expires too far in the future (at most ${MAX_ASSERTION_LIFETIME} s)`);
   // RFC 7523 §3 (7): the jti may be used once; spent in the same replay cache as DPoP proofs.
   let fresh: boolean;
   try {
     fresh = await ctx.replayCache.reserve(`private_key_jwt:${client.clientId}:${String(payload.jti)}`, exp + 5);
   } catch {
-    throw new OAuthError('temporarily_unavailable', 'the replay cache cannot be reached', 503);
+    throw new OAuthError('temporarily_unavailable', 'replay_cache_unavailable', 'the replay cache cannot be reached', { status: 503 });
   }
-  if (!fresh) throw fail('client_assertion has been used before (jti seen)');
+  if (!fresh) throw fail('client_assertion_replayed', 'client_assertion has been used before (jti seen)');
 }

@@ -4,7 +4,9 @@
  *
  * @module
  */
+import type { Logger } from '../core/logger.js';
 import type { NonceSource } from '../core/nonce.js';
+import type { ProofVerifier } from '../core/proof/verify.js';
 import type { ReplayCache } from '../core/replay.js';
 import type { ClientDirectory } from './clients.js';
 import type { ReplayQuota } from './replay-quota.js';
@@ -12,12 +14,7 @@ import type { SigningKeys } from './signing-keys.js';
 import type { Storage } from './storage.js';
 import type { Throttle } from './throttle.js';
 
-/** The subset of a pino logger the server uses. */
-export interface Logger {
-  info(obj: unknown, msg?: string): void;
-  warn(obj: unknown, msg?: string): void;
-  error(obj: unknown, msg?: string): void;
-}
+export type { Logger };
 
 export interface Endpoints {
   authorization: string;
@@ -46,6 +43,8 @@ export interface AsContext {
   replayQuota: { counter: ReplayQuota; perClient: number; perKey: number };
   /** Clients configured with `introspection: true`: the only ones the introspection endpoint answers (RFC 7662 §2.1, §4). */
   introspectors: ReadonlySet<string>;
+  /** This server's proof verifier (its own header cache: nothing shared with another server). */
+  verifier: ProofVerifier;
   /** Set when nonces are required (RFC 9449 §8). */
   nonce: NonceSource | undefined;
   dpop: { algs: readonly string[]; maxAge: number; maxFuture: number };

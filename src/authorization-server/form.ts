@@ -16,7 +16,7 @@ export type FormParams = ReadonlyMap<string, string>;
 async function readLimited(request: Request, max: number): Promise<string> {
   const length = request.headers.get('content-length');
   if (length !== null && Number(length) > max) {
-    throw new OAuthError('invalid_request', `the request body is larger than ${max} bytes`, 413);
+    throw new OAuthError('invalid_request', 'body_too_large', `the request body is larger than ${max} bytes`, { status: 413 });
   }
   if (!request.body) return '';
   const reader = request.body.getReader();
@@ -29,13 +29,13 @@ async function readLimited(request: Request, max: number): Promise<string> {
     } catch (err) {
       // A transport's own refusal (the node adapter's size limit) stands as it is.
       if (err instanceof OAuthError) throw err;
-      throw new OAuthError('invalid_request', 'the request body could not be read');
+      throw new OAuthError('invalid_request', 'body_unreadable', 'the request body could not be read');
     }
     if (result.done) break;
     total += result.value.byteLength;
     if (total > max) {
       await reader.cancel().catch(() => undefined);
-      throw new OAuthError('invalid_request', `the request body is larger than ${max} bytes`, 413);
+      throw new OAuthError('invalid_request', 'body_too_large', `the request body is larger than ${max} bytes`, { status: 413 });
     }
     chunks.push(result.value);
   }
@@ -52,7 +52,7 @@ function decodeUtf8(bytes: Uint8Array): string {
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    throw new OAuthError('invalid_request', 'the request body is not valid UTF-8');
+    throw new OAuthError('invalid_request', 'body_not_utf8', 'the request body is not valid UTF-8');
   }
 }
 
@@ -66,7 +66,7 @@ export async function readForm(request: Request, max = MAX_FORM_BYTES): Promise<
   const type = request.headers.get('content-type');
   const mediaType = type?.split(';', 1)[0]?.trim().toLowerCase();
   if (mediaType !== 'application/x-www-form-urlencoded') {
-    throw new OAuthError('invalid_request', 'the request body must be application/x-www-form-urlencoded (RFC 6749 §3.2)');
+    throw new OAuthError('invalid_request', 'unsupported_content_type', 'the request body must be application/x-www-form-urlencoded (RFC 6749 §3.2)');
   }
   const text = await readLimited(request, max);
   return parseParams(new URLSearchParams(text));
@@ -77,7 +77,7 @@ export function parseParams(search: URLSearchParams): FormParams {
   const params = new Map<string, string>();
   const seen = new Set<string>();
   for (const [name, value] of search) {
-    if (seen.has(name)) throw new OAuthError('invalid_request', `the parameter "${name.slice(0, 64)}" is included more than once (RFC 6749 §3.1)`);
+    if (seen.has(name)) throw new OAuthError('invalid_request', 'duplicate_parameter', `the parameter "${name.slice(0, 64)}" is included more than once (RFC 6749 §3.1)`);
     seen.add(name);
     if (value !== '') params.set(name, value);
   }
@@ -87,6 +87,6 @@ export function parseParams(search: URLSearchParams): FormParams {
 /** A required parameter, or `invalid_request` naming it. */
 export function required(params: FormParams, name: string): string {
   const value = params.get(name);
-  if (value === undefined) throw new OAuthError('invalid_request', `the "${name}" parameter is missing`);
+  if (value === undefined) throw new OAuthError('invalid_request', 'missing_parameter', `the "${name}" parameter is missing`);
   return value;
 }

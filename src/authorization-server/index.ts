@@ -20,14 +20,15 @@
  * ```
  * @module
  */
-import { randomBytes } from 'node:crypto';
-import { DEFAULT_ALGORITHMS, isSupportedAlgorithm } from '../core/crypto/algorithms.js';
-import { createNonceSource } from '../core/nonce.js';
+import { invalidArgument } from '../core/argument-error.js';
+import { resolveDPoPOptions } from '../core/dpop-options.js';
+import { SILENT_LOGGER } from '../core/logger.js';
+import { createProofVerifier } from '../core/proof/verify.js';
 import { createMemoryReplayCache } from '../stores/memory.js';
 import { createClientDirectory } from './clients.js';
 import type { ConnectionInfo } from './client-address.js';
 import { checkIssuer, clientRecord, positive, positiveCount } from './config.js';
-import type { AsContext, Logger, UserRecord } from './context.js';
+import type { AsContext, UserRecord } from './context.js';
 import { createCors } from './cors.js';
 import type { AuthorizationServer, AuthorizationServerOptions } from './options.js';
 import { isPasswordHash } from './passwords.js';
@@ -42,11 +43,11 @@ export { OAuthError, type OAuthErrorCode } from './errors.js';
 export type { AuthorizationServer, AuthorizationServerOptions, ClientConfig, UserConfig } from './options.js';
 export type { SigningAlg } from './signing-keys.js';
 export type * from './storage.js';
-export type { Logger } from './context.js';
+export type { Logger } from '../core/logger.js';
+export type { DPoPOptions } from '../core/dpop-options.js';
+export type { NonceOptions, NonceSource } from '../core/nonce.js';
 export { THROTTLE_DEFAULTS, type AttemptResult, type AttemptState, type AttemptStore, type ThrottleOptions, type ThrottleRule } from './throttle.js';
 export type { ConnectionInfo, TrustProxyOptions } from './client-address.js';
-
-const SILENT: Logger = { info() {}, warn() {}, error() {} };
 
 /**
  * Create the authorization server: migrates the storage, seeds the configured clients, makes
@@ -55,26 +56,22 @@ const SILENT: Logger = { info() {}, warn() {}, error() {} };
  * @throws TypeError naming the bad option.
  */
 export async function createAuthorizationServer(options: AuthorizationServerOptions): Promise<AuthorizationServer> {
-  if (!options || typeof options !== 'object') throw new TypeError('createAuthorizationServer needs options');
+  if (!options || typeof options !== 'object') throw invalidArgument('createAuthorizationServer needs options', 'ERR_INVALID_ARG_TYPE');
   const issuerUrl = checkIssuer(options.issuer);
   const issuer = options.issuer;
   const base = issuer.replace(/\/+$/, '');
   const basePath = issuerUrl.pathname.replace(/\/+$/, '');
-  if (!options.storage || typeof options.storage.getClient !== 'function') throw new TypeError('storage must implement the Storage port');
-  const log = options.logger ?? SILENT;
+  if (!options.storage || typeof options.storage.getClient !== 'function') throw invalidArgument('storage must implement the Storage port', 'ERR_INVALID_ARG_TYPE');
+  const log = options.logger ?? SILENT_LOGGER;
   // Start-up failures (migration, seeding) surface as they are; later ones become 503s.
   const raw = options.storage;
   const storage = guardStorage(raw, log);
-  const clock = options.now ?? (() => Date.now() / 1000);
+  if (options.clock !== undefined && typeof options.clock !== 'function') throw invalidArgument('clock must be a function returning epoch seconds', 'ERR_INVALID_ARG_TYPE');
+  const clock = options.clock ?? (() => Date.now() / 1000);
   const now = () => Math.floor(clock());
 
-  const algs = options.dpop?.algs ?? [...DEFAULT_ALGORITHMS];
-  for (const alg of algs) if (!isSupportedAlgorithm(alg)) throw new TypeError(`dpop.algs: unsupported algorithm ${alg}`);
-  const nonceMode = options.dpop?.nonce ?? 'off';
-  if (nonceMode !== 'off' && nonceMode !== 'required') throw new TypeError("dpop.nonce must be 'off' or 'required'");
-  const nonce = nonceMode === 'required'
-    ? createNonceSource({ secret: options.dpop?.nonceSecret ?? randomBytes(32), stepSeconds: options.dpop?.nonceStepSeconds ?? 60, clock })
-    : undefined;
+  // algs, nonce (a missing secret: random, this process only), maxAge, maxFuture: checked as the resource server checks them.
+  const dpop = resolveDPoPOptions(options.dpop, 'dpop', clock);
 
   const quota = options.dpop?.replayQuota ?? {};
   const replayQuota = {
@@ -94,11 +91,11 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
 
   const users = new Map<string, UserRecord>();
   for (const [i, user] of (options.users ?? []).entries()) {
-    if (typeof user?.username !== 'string' || user.username === '') throw new TypeError(`users[${i}].username must be a non-empty string`);
-    if (!isPasswordHash(user.passwordHash)) throw new TypeError(`users[${i}].passwordHash must be a string made by hashPassword()`);
+    if (typeof user?.username !== 'string' || user.username === '') throw invalidArgument(`users[${i}].username must be a non-empty string`);
+    if (!isPasswordHash(user.passwordHash)) throw invalidArgument(`users[${i}].passwordHash must be a string made by hashPassword()`);
     users.set(user.username, { ...user });
   }
-  if (!Array.isArray(options.clients)) throw new TypeError('clients must be an array');
+  if (!Array.isArray(options.clients)) throw invalidArgument('clients must be an array', 'ERR_INVALID_ARG_TYPE');
 
   const throttle = createThrottle(options.throttle, { storageStore: raw.attempts, log });
 
@@ -129,8 +126,9 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     replayCache: options.replayCache ?? createMemoryReplayCache({ clock }),
     replayQuota,
     introspectors: new Set(options.clients.filter((c) => c.introspection === true).map((c) => c.clientId)),
-    nonce,
-    dpop: { algs, maxAge: positive(options.dpop?.maxAge, 300, 'dpop.maxAge'), maxFuture: options.dpop?.maxFuture ?? 5 },
+    verifier: createProofVerifier(),
+    nonce: dpop.nonce,
+    dpop: { algs: dpop.algs, maxAge: dpop.maxAge, maxFuture: dpop.maxFuture },
     ttl,
     audience: t.audience ?? issuer,
     keys,

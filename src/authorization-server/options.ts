@@ -5,7 +5,8 @@
  */
 import type { ReplayCache } from '../core/replay.js';
 import type { ConnectionInfo } from './client-address.js';
-import type { Logger } from './context.js';
+import type { DPoPOptions } from '../core/dpop-options.js';
+import type { Logger } from '../core/logger.js';
 import type { SigningAlg } from './signing-keys.js';
 import type { ClientAuthMethod, GrantType, Storage } from './storage.js';
 import type { ThrottleOptions } from './throttle.js';
@@ -53,18 +54,14 @@ export interface AuthorizationServerOptions {
    * stop the other.
    */
   replayCache?: ReplayCache;
-  dpop?: {
-    /** Accepted proof algorithms (default: every asymmetric one dpopkit supports). */
-    algs?: string[];
-    /** `required`: every proof must carry a server nonce (RFC 9449 §8). Default `off`. */
-    nonce?: 'off' | 'required';
-    /** Secret shared by every server of a fleet, so they accept each other's nonces (≥ 32 bytes). Default: random per process. */
-    nonceSecret?: string | Uint8Array;
-    nonceStepSeconds?: number;
-    /** Seconds a proof may be old (default 300). */
-    maxAge?: number;
-    /** Seconds a proof may be ahead of the server clock (default 5). */
-    maxFuture?: number;
+  /**
+   * DPoP proofs at the token, PAR and other endpoints, named as the resource server's `dpop`
+   * (and `verifyProof`'s expectations) name them: `algs` (default every asymmetric one), `nonce`
+   * (RFC 9449 §8: `false` by default; a `NonceSource`, or `{ secret?, stepSeconds? }` for the
+   * stateless HMAC source whose secret every server of a fleet shares — without a secret, a
+   * random one for this process only), `maxAge` (300 s), `maxFuture` (5 s); and `replayQuota`.
+   */
+  dpop?: DPoPOptions & {
     /**
      * Live proof `jti`s one holder may have in the replay cache at once, counted by this
      * process (RFC 9449 §11.1): `perClient` for a confidential client (default 1000),
@@ -100,9 +97,10 @@ export interface AuthorizationServerOptions {
    * only. Default: none.
    */
   loginHint?: string;
+  /** A pino-compatible {@link Logger}: refusals with their `reason` (never a token, secret or proof). */
   logger?: Logger;
-  /** Clock in epoch seconds (tests). */
-  now?: () => number;
+  /** Clock in epoch seconds (default: `Date.now() / 1000`; tests). */
+  clock?: () => number;
 }
 
 export interface AuthorizationServer {

@@ -73,7 +73,7 @@ export function createRouter(ctx: AsContext, cors: Cors): Router {
     // RFC 9110 §9.3.2: HEAD is GET without the content.
     const handler = r.methods[request.method] ?? (request.method === 'HEAD' ? r.methods.GET : undefined);
     if (!handler) {
-      return errorResponse(new OAuthError('invalid_request', `${request.method} is not allowed here; use ${r.allow}`, 405, { Allow: r.allow }));
+      return errorResponse(new OAuthError('invalid_request', 'method_not_allowed', `${request.method} is not allowed here; use ${r.allow}`, { status: 405, headers: { Allow: r.allow } }));
     }
     try {
       const response = await handler(ctx, request);
@@ -87,7 +87,7 @@ export function createRouter(ctx: AsContext, cors: Cors): Router {
     handles: (pathname) => routes.has(pathname),
     async fetch(request) {
       const r = routes.get(pathOf(request.url));
-      if (!r) return errorResponse(new OAuthError('invalid_request', 'not found', 404));
+      if (!r) return errorResponse(new OAuthError('invalid_request', 'not_found', 'not found', { status: 404 }));
       if (!r.cors) return answer(r, request);
       return cors.preflight(request, r.allow) ?? cors.decorate(request, await answer(r, request));
     },

@@ -21,9 +21,9 @@ export function splitScope(scope: string | undefined): string[] {
 export function grantScope(requested: string | undefined, allowed: string): string {
   if (requested === undefined) return allowed;
   const asked = splitScope(requested);
-  if (asked.some((s) => !SCOPE_TOKEN.test(s))) throw new OAuthError('invalid_scope', 'the scope contains invalid characters (RFC 6749 §3.3)');
+  if (asked.some((s) => !SCOPE_TOKEN.test(s))) throw new OAuthError('invalid_scope', 'bad_scope_syntax', 'the scope contains invalid characters (RFC 6749 §3.3)');
   const permitted = new Set(splitScope(allowed));
   const extra = asked.filter((s) => !permitted.has(s));
-  if (extra.length > 0) throw new OAuthError('invalid_scope', `scope not allowed: ${extra.join(' ').slice(0, 200)}`);
+  if (extra.length > 0) throw new OAuthError('invalid_scope', 'scope_not_allowed', `scope not allowed: ${extra.join(' ').slice(0, 200)}`);
   return [...new Set(asked)].join(' ');
 }

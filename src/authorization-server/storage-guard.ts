@@ -28,7 +28,7 @@ export function guardStorage(storage: Storage, log: Logger): Storage {
       } catch (err) {
         if (err instanceof OAuthError) throw err;
         log.error({ err, op: name }, 'storage failure');
-        throw new OAuthError('temporarily_unavailable', 'the server cannot reach its storage; try again shortly', 503);
+        throw new OAuthError('temporarily_unavailable', 'storage_unavailable', 'the server cannot reach its storage; try again shortly', { status: 503 });
       }
     };
   }

@@ -139,8 +139,8 @@ export class ThrottledError extends Error {
 export function throttledOAuthError(err: ThrottledError): OAuthError {
   const headers = { 'Retry-After': String(err.retryAfter) };
   return err.reason === 'blocked'
-    ? new OAuthError('temporarily_unavailable', `throttled: too many failed client authentications; try again in ${err.retryAfter} s`, 429, headers)
-    : new OAuthError('temporarily_unavailable', `busy: ${err.message}`, 503, headers);
+    ? new OAuthError('temporarily_unavailable', 'throttled', `too many failed client authentications; try again in ${err.retryAfter} s`, { status: 429, headers })
+    : new OAuthError('temporarily_unavailable', 'busy', err.message, { status: 503, headers });
 }
 
 /** One request's attempt at a credential, over its keys (account and address). */

@@ -15,7 +15,7 @@ describe.each(STORAGES)('introspection and revocation on $name', (factory) => {
   beforeAll(async () => {
     const opened = await factory.open();
     cleanup = opened.cleanup;
-    server = await startServer(opened.storage, { now: () => Date.now() / 1000 + skew });
+    server = await startServer(opened.storage, { clock: () => Date.now() / 1000 + skew });
     key = await dpopKey();
   });
   afterAll(async () => {

@@ -18,7 +18,7 @@ describe.each(STORAGES)('metadata, keys and CORS on $name', (factory) => {
     const opened = await factory.open();
     cleanup = opened.cleanup;
     server = await startServer(opened.storage, {
-      now: () => Date.now() / 1000 + skew,
+      clock: () => Date.now() / 1000 + skew,
       signingKeys: { alg: 'ES256', rotateAfter: 120, publishAhead: 30 },
       corsOrigins: ['http://localhost:4002'],
       dpop: { algs: ['ES256', 'EdDSA'] },

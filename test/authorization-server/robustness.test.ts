@@ -50,7 +50,7 @@ describe('a fleet of authorization servers', () => {
   beforeAll(async () => {
     // One public issuer in front of two servers sharing one database, one Redis replay cache
     // (each server its own connection) and one nonce secret.
-    const options = { issuer: 'https://as.fleet.test', dpop: { nonce: 'required' as const, nonceSecret: 'fleet-secret-'.padEnd(40, 'x') } };
+    const options = { issuer: 'https://as.fleet.test', dpop: { nonce: { secret: 'fleet-secret-'.padEnd(40, 'x') } } };
     a = await startServer(storage, { ...options, replayCache: caches[0] });
     b = await startServer(storage, { ...options, replayCache: caches[1] });
   });
@@ -126,7 +126,7 @@ describe('replay cache outage', () => {
 describe('logging', () => {
   it('refusals are logged with endpoint, error and reason, never with the proof, token or secret', async () => {
     const entries: unknown[] = [];
-    const logger = { info: (o: unknown) => entries.push(o), warn: (o: unknown) => entries.push(o), error: (o: unknown) => entries.push(o) };
+    const logger = { debug: (o: object) => void entries.push(o), info: (o: object) => void entries.push(o), warn: (o: object) => void entries.push(o), error: (o: object) => void entries.push(o) };
     const s = await startServer(shared, { logger });
     try {
       const key = await dpopKey();

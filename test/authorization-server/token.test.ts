@@ -31,7 +31,7 @@ describe.each(STORAGES)('token endpoint on $name', (factory) => {
     server = await startServer(storage, {
       clients: [...defaultClients(), { clientId: 'jwt-client', tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [jwk] }, grantTypes: ['client_credentials'], scope: 'read' }],
     });
-    nonceServer = await startServer(storage2, { dpop: { nonce: 'required', nonceSecret: 'x'.repeat(32) } });
+    nonceServer = await startServer(storage2, { dpop: { nonce: { secret: 'x'.repeat(32) } } });
     key = await dpopKey();
     token = `${server.url}/token`;
   });

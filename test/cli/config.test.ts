@@ -102,7 +102,9 @@ describe('dpopkit serve configuration', () => {
     const config = await loadConfig(file, { DATABASE_URL: 'postgres://root@127.0.0.1:5432/test', REDIS_URL: 'redis://127.0.0.1:6379', DPOPKIT_NONCE_SECRET: 'n'.repeat(32) });
     expect(config.authorizationServer.storage).toEqual({ type: 'postgres', url: 'postgres://root@127.0.0.1:5432/test' });
     expect(config.authorizationServer.replayCache).toEqual({ type: 'redis', url: 'redis://127.0.0.1:6379' });
-    expect(config.api?.nonceSecret).toBe('n'.repeat(32));
+    // The secret of every server whose nonces are on; it turns none on.
+    expect(config.api?.dpop.nonce).toEqual({ secret: 'n'.repeat(32) });
+    expect(config.authorizationServer.dpop.nonce).toBe(false);
     await expect(loadConfig(file, { DATABASE_URL: 'postgres://x', DPOPKIT_DATA_DIR: '/tmp/x' })).resolves.toMatchObject({ authorizationServer: { storage: { type: 'postgres' } } });
     await expect(loadConfig(file, { DPOPKIT_DATA_DIR: '/tmp/x' })).resolves.toMatchObject({ authorizationServer: { storage: { type: 'pglite', dataDir: '/tmp/x' } } });
   });
@@ -115,9 +117,31 @@ describe('dpopkit serve configuration', () => {
       'DPOPKIT_NONCE_SECRET: too short (5 bytes): the HMAC secret for stateless nonces must be at least 32 bytes; set DPOPKIT_NONCE_SECRET to at least 32 bytes of random text, e.g. the output of `openssl rand -base64 32`',
       'DPOPKIT_LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
     ]);
-    const fromFile = problemsOf(withChange((c) => { c.api.nonceSecret = 'é'.repeat(10); }));
-    expect(fromFile).toEqual(['api.nonceSecret: too short (20 bytes): the HMAC secret for stateless nonces must be at least 32 bytes; set DPOPKIT_NONCE_SECRET (or this key) to at least 32 bytes of random text, e.g. the output of `openssl rand -base64 32`']);
-    expect(parseConfig(withChange((c) => { c.api.nonceSecret = 'é'.repeat(16); })).api?.nonceSecret).toBe('é'.repeat(16)); // 32 bytes
+    const fromFile = problemsOf(withChange((c) => { c.api.dpop.nonce = { secret: 'é'.repeat(10) }; }));
+    expect(fromFile).toEqual(['api.dpop.nonce.secret: too short (20 bytes): the HMAC secret for stateless nonces must be at least 32 bytes; set DPOPKIT_NONCE_SECRET (or this key) to at least 32 bytes of random text, e.g. the output of `openssl rand -base64 32`']);
+    expect(parseConfig(withChange((c) => { c.api.dpop.nonce = { secret: 'é'.repeat(16) }; })).api?.dpop.nonce).toEqual({ secret: 'é'.repeat(16) }); // 32 bytes
+  });
+
+  it('dpop has the same shape on both servers (algs, nonce: false | { secret?, stepSeconds? }, maxAge, maxFuture); the old keys say where they went', () => {
+    const both = parseConfig(withChange((c) => {
+      c.authorizationServer.dpop = { algs: ['ES256'], nonce: { stepSeconds: 30 }, maxAge: 120, maxFuture: 2, replayQuota: { perKey: 10 } };
+      c.api.dpop = { algs: ['EdDSA'], nonce: false, maxAge: 60, maxFuture: 0 };
+    }));
+    expect(both.authorizationServer.dpop).toEqual({ algs: ['ES256'], nonce: { stepSeconds: 30 }, maxAge: 120, maxFuture: 2, replayQuota: { perKey: 10 } });
+    expect(both.api?.dpop).toEqual({ algs: ['EdDSA'], nonce: false, maxAge: 60, maxFuture: 0 });
+    // Nonces off unless asked for, on both sides.
+    expect(parseConfig(withChange((c) => { delete c.authorizationServer.dpop; delete c.api.dpop; })).api?.dpop.nonce).toBe(false);
+
+    expect(problemsOf(withChange((c) => { c.authorizationServer.dpop.nonce = 'required'; }))).toEqual([
+      'authorizationServer.dpop.nonce: must be false (no nonces) or an object { "secret"?: string, "stepSeconds"?: number } (nonces on; {} for the defaults), got "required" — to turn nonces on, write {} (or { "secret": … })',
+    ]);
+    expect(problemsOf(withChange((c) => { c.api.dpop.nonce = { secret: 'n'.repeat(32), step: 60 }; }))).toEqual(['api.dpop.nonce: unknown key(s) "step"']);
+    expect(problemsOf(withChange((c) => { c.authorizationServer.dpop.nonceSecret = 'n'.repeat(32); }))).toEqual([
+      'authorizationServer.dpop: unknown key(s) "nonceSecret" ("nonceSecret" is now authorizationServer.dpop.nonce.secret)',
+    ]);
+    expect(problemsOf(withChange((c) => { delete c.api.dpop; c.api.nonce = true; c.api.algs = ['ES256']; }))).toEqual([
+      'api: unknown key(s) "nonce", "algs" ("nonce" is now api.dpop.nonce; "algs" is now api.dpop.algs)',
+    ]);
   });
 
   it('a missing file or broken JSON is one clear error', async () => {

@@ -258,7 +258,7 @@ describe("dpopkit request against the project's own authorization server and res
   beforeAll(async () => {
     const storage = createPGliteStorage();
     closeStorage = () => storage.close();
-    as = await startAuthorizationServer(storage, { dpop: { nonce: 'required' } });
+    as = await startAuthorizationServer(storage, { dpop: { nonce: {} } });
     // The API has a port of its own on 127.0.0.1 (its audience is the issuer's URL, another port).
     const check = dpopWeb(createResourceServer({ issuer: as.url, audience: as.url, allowedHosts: ['127.0.0.1'], bearer: 'reject', dpop: { nonce: { secret: 'n'.repeat(32) } } }));
     api = await new Promise((resolve) => {

@@ -25,7 +25,7 @@ let metadata: AuthorizationServerMetadata;
 beforeAll(async () => {
   const storage = createPGliteStorage();
   storageClose = () => storage.close();
-  as = await startServer(storage, { dpop: { nonce: 'required' } });
+  as = await startServer(storage, { dpop: { nonce: {} } });
   // The API has a port of its own on 127.0.0.1 (its audience is the issuer's URL, another port).
   const rs = createResourceServer({ issuer: as.url, audience: as.url, allowedHosts: ['127.0.0.1'], bearer: 'reject', dpop: { nonce: { secret: 'x'.repeat(32) } } });
   const check = dpopWeb(rs);

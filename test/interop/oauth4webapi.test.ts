@@ -41,7 +41,7 @@ describe('oauth4webapi against the dpopkit authorization server', () => {
     const b = await STORAGES[0]!.open();
     cleanups = [a.cleanup, b.cleanup];
     as = await startServer(a.storage, { tokens: { audience: 'https://api.example' } });
-    nonceAs = await startServer(b.storage, { dpop: { nonce: 'required' }, tokens: { audience: 'https://api.example' } });
+    nonceAs = await startServer(b.storage, { dpop: { nonce: {} }, tokens: { audience: 'https://api.example' } });
     // The API listens on 127.0.0.1 (any port), not at its audience's origin.
     api = await startApi(createResourceServer({ issuer: as.url, audience: 'https://api.example', allowedHosts: ['127.0.0.1'], bearer: 'reject' }));
   });

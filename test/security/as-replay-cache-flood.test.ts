@@ -33,7 +33,7 @@ describe.each(STORAGES)('replay cache flood on $name', (factory) => {
   async function server(cache: MemoryReplayCache, dpop: Record<string, unknown> = {}): Promise<Running> {
     const opened = await factory.open();
     cleanups.push(opened.cleanup);
-    const s = await startServer(opened.storage, { replayCache: cache, dpop, now: () => Date.now() / 1000 + skew });
+    const s = await startServer(opened.storage, { replayCache: cache, dpop, clock: () => Date.now() / 1000 + skew });
     cleanups.push(() => s.close());
     return s;
   }
@@ -89,7 +89,7 @@ describe.each(STORAGES)('replay cache flood on $name', (factory) => {
 
   it('a nonce challenge spends nothing (the proof is checked, then answered use_dpop_nonce)', async () => {
     const cache = createMemoryReplayCache();
-    const s = await server(cache, { nonce: 'required', nonceSecret: 'n'.repeat(32) });
+    const s = await server(cache, { nonce: { secret: 'n'.repeat(32) } });
     const token = `${s.url}/token`;
     const key = await dpopKey();
     for (let i = 0; i < 20; i++) {

@@ -129,7 +129,7 @@ describe('authorization server token answers (CORS for allowed origins)', () => 
   beforeAll(async () => {
     const storage = createPGliteStorage();
     closeStorage = () => storage.close();
-    server = await startServer(storage, { corsOrigins: [ORIGIN], dpop: { nonce: 'required' } });
+    server = await startServer(storage, { corsOrigins: [ORIGIN], dpop: { nonce: {} } });
   });
   afterAll(async () => {
     await server?.close();

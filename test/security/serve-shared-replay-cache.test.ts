@@ -41,7 +41,7 @@ async function start(edit: (config: any) => void = () => {}): Promise<Started> {
     .replaceAll('localhost:4002', `localhost:${ports.demo}`);
   const raw = JSON.parse(text);
   raw.authorizationServer.storage = { type: 'pglite' };
-  raw.authorizationServer.dpop = { ...raw.authorizationServer.dpop, nonce: 'required', nonceSecret: NONCE_SECRET };
+  raw.authorizationServer.dpop = { ...raw.authorizationServer.dpop, nonce: { secret: NONCE_SECRET } };
   raw.log = { level: 'silent' };
   delete raw.demo; // the browser page plays no part here (and needs a build)
   edit(raw);

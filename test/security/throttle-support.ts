@@ -46,7 +46,7 @@ export async function openSignIn(base: string): Promise<SignInForm & { verifier:
 
 /** Start an authorization server with a test clock (and other options). */
 export function serverWithClock(storage: Storage, clock: { now: () => number }, options: Partial<AuthorizationServerOptions> = {}): Promise<Running> {
-  return startServer(storage, { now: clock.now, ...options });
+  return startServer(storage, { clock: clock.now, ...options });
 }
 
 /** Status of each of `n` posts, in order. */

@@ -9,7 +9,7 @@
  */
 import { redirectTo, resolveRedirectUri, UnsafeRedirectError, validateAuthorizationParams } from '../authorization-request.js';
 import type { AsContext } from '../context.js';
-import { OAuthError } from '../errors.js';
+import { describe, OAuthError } from '../errors.js';
 import { parseParams, type FormParams } from '../form.js';
 import { errorPage, loginPage } from '../login-page.js';
 import { credentialHash, randomToken } from '../secrets.js';
@@ -33,7 +33,7 @@ export async function authorizeEndpoint(ctx: AsContext, request: Request): Promi
   let params: FormParams;
   try {
     const url = new URL(request.url);
-    if (url.search.length > 16384) throw new OAuthError('invalid_request', 'the authorization request is too long');
+    if (url.search.length > 16384) throw new OAuthError('invalid_request', 'request_too_long', 'the authorization request is too long');
     params = parseParams(url.searchParams);
   } catch (err) {
     return errorPage(400, 'invalid_request', err instanceof OAuthError ? err.message : 'malformed request');
@@ -69,7 +69,7 @@ export async function authorizeEndpoint(ctx: AsContext, request: Request): Promi
   } catch (err) {
     const oauth = err as OAuthError;
     // RFC 6749 §4.1.2.1 with RFC 9207 `iss`: errors go back to the (verified) redirect URI.
-    const location = redirectTo(redirectUri, { error: oauth.error, error_description: oauth.message, state, iss: ctx.issuer });
+    const location = redirectTo(redirectUri, { error: oauth.error, error_description: describe(oauth), state, iss: ctx.issuer });
     return new Response(null, { status: 302, headers: { Location: location, 'Cache-Control': 'no-store' } });
   }
   return startInteraction(ctx, client, kept, now);

@@ -28,10 +28,10 @@ export async function introspectEndpoint(ctx: AsContext, request: Request): Prom
     const params = await readForm(request);
     const { client, method } = await authenticateClient(ctx, request, params, [ctx.issuer, ctx.endpoints.introspection]);
     // RFC 7662 §2.1: the endpoint MUST require authorization; a public client proves nothing.
-    if (method === 'none') throw new OAuthError('invalid_client', 'introspection requires client authentication', 401);
+    if (method === 'none') throw new OAuthError('invalid_client', 'client_auth_required', 'introspection requires client authentication', { status: 401 });
     // §4: only the resource servers configured for it learn anything about tokens.
     if (!ctx.introspectors.has(client.clientId)) {
-      throw new OAuthError('unauthorized_client', 'introspection_not_allowed: this client may not use the introspection endpoint', 403);
+      throw new OAuthError('unauthorized_client', 'introspection_not_allowed', 'this client may not use the introspection endpoint', { status: 403 });
     }
     const token = required(params, 'token');
     const now = ctx.now();

@@ -26,8 +26,8 @@ export async function parEndpoint(ctx: AsContext, request: Request): Promise<Res
   try {
     const params = await readForm(request);
     // RFC 9126 §2.1: request_uri MUST NOT be provided here.
-    if (params.has('request_uri')) throw new OAuthError('invalid_request', 'request_uri is not allowed in a pushed authorization request');
-    if (params.has('request')) throw new OAuthError('invalid_request', 'request objects (JAR) are not supported');
+    if (params.has('request_uri')) throw new OAuthError('invalid_request', 'request_uri_not_allowed', 'request_uri is not allowed in a pushed authorization request');
+    if (params.has('request')) throw new OAuthError('invalid_request', 'request_object_not_supported', 'request objects (JAR) are not supported');
     // RFC 9449 §10.1: the proof's htm is POST and its htu the PAR endpoint (checked, not spent yet).
     const proof = await proofOf(ctx, request, ctx.endpoints.par);
     const { client } = await authenticateClient(ctx, request, params, [ctx.issuer, ctx.endpoints.par, ctx.endpoints.token]);
@@ -36,7 +36,7 @@ export async function parEndpoint(ctx: AsContext, request: Request): Promise<Res
     if (proof) {
       if (kept.dpop_jkt !== undefined && kept.dpop_jkt !== proof.jkt) {
         // A request whose two parameters contradict each other (node-oidc-provider: invalid_request).
-        throw new OAuthError('invalid_request', 'jkt_mismatch: dpop_jkt does not match the key of the DPoP proof (RFC 9449 §10.1)');
+        throw new OAuthError('invalid_request', 'jkt_mismatch', 'dpop_jkt does not match the key of the DPoP proof (RFC 9449 §10.1)');
       }
       kept.dpop_jkt = proof.jkt;
       if (client.tokenEndpointAuthMethod !== 'none') await spendProof(ctx, proof, client);

@@ -22,12 +22,12 @@ export async function revokeEndpoint(ctx: AsContext, request: Request): Promise<
     const claims = await readAccessToken(ctx.keys, ctx.issuer, token, now);
     if (claims) {
       // §2.1: the server checks that the token was issued to the client asking.
-      if (claims.client_id !== client.clientId) throw new OAuthError('unauthorized_client', 'the token was not issued to this client');
+      if (claims.client_id !== client.clientId) throw new OAuthError('unauthorized_client', 'token_not_issued_to_client', 'the token was not issued to this client');
       if (claims.exp > now) await ctx.storage.revokeAccessToken(claims.jti, claims.exp);
     } else if (token.length <= 512) {
       const found = await ctx.storage.findRefreshToken(credentialHash(token));
       if (found) {
-        if (found.family.clientId !== client.clientId) throw new OAuthError('unauthorized_client', 'the token was not issued to this client');
+        if (found.family.clientId !== client.clientId) throw new OAuthError('unauthorized_client', 'token_not_issued_to_client', 'the token was not issued to this client');
         await ctx.storage.revokeRefreshFamily(found.family.familyId, now);
         // §2.1: the access tokens of the same grant go too.
         await revokeGrantAccessTokens(ctx, found.family.grantId, now);

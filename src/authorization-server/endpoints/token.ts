@@ -37,13 +37,13 @@ export async function tokenEndpoint(ctx: AsContext, request: Request): Promise<R
   try {
     const params = await readForm(request);
     const grantType = params.get('grant_type');
-    if (grantType === undefined) throw new OAuthError('invalid_request', 'the "grant_type" parameter is missing');
-    if (!SUPPORTED.has(grantType)) throw new OAuthError('unsupported_grant_type', `grant_type "${grantType.slice(0, 64)}" is not supported`);
+    if (grantType === undefined) throw new OAuthError('invalid_request', 'missing_parameter', 'the "grant_type" parameter is missing');
+    if (!SUPPORTED.has(grantType)) throw new OAuthError('unsupported_grant_type', 'unsupported_grant_type', `grant_type "${grantType.slice(0, 64)}" is not supported`);
     // The proof first, unspent: a nonce challenge must not spend a client assertion's jti.
     const proof = await proofOf(ctx, request, ctx.endpoints.token);
     const { client } = await authenticateClient(ctx, request, params, [ctx.issuer, ctx.endpoints.token]);
     if (!client.grantTypes.includes(grantType as GrantType)) {
-      throw new OAuthError('unauthorized_client', `this client may not use the ${grantType} grant`);
+      throw new OAuthError('unauthorized_client', 'grant_not_allowed', `this client may not use the ${grantType} grant`);
     }
     requireProofForClient(client, proof);
     // Each grant calls this once it has checked everything it can without using anything up.

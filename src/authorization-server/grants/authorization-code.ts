@@ -36,23 +36,23 @@ export async function authorizationCodeGrant(
   const code = required(params, 'code');
   const redirectUri = required(params, 'redirect_uri');
   const verifier = required(params, 'code_verifier');
-  if (!VERIFIER.test(verifier)) throw new OAuthError('invalid_request', 'code_verifier must be 43–128 unreserved characters (RFC 7636 §4.1)');
+  if (!VERIFIER.test(verifier)) throw new OAuthError('invalid_request', 'bad_code_verifier', 'code_verifier must be 43–128 unreserved characters (RFC 7636 §4.1)');
   const now = ctx.now();
   const id = credentialHash(code);
   const found = await ctx.storage.findCode(id, now);
-  if (!found) throw new OAuthError('invalid_grant', 'invalid_code: the authorization code is invalid or expired');
+  if (!found) throw new OAuthError('invalid_grant', 'invalid_code', 'the authorization code is invalid or expired');
   const { record } = found;
   // RFC 6749 §4.1.3: issued to this client. Another client's attempt changes nothing.
-  if (record.clientId !== client.clientId) throw new OAuthError('invalid_grant', 'client_mismatch: the authorization code was issued to another client');
+  if (record.clientId !== client.clientId) throw new OAuthError('invalid_grant', 'client_mismatch', 'the authorization code was issued to another client');
   // RFC 6749 §4.1.3: identical to the redirect_uri of the authorization request.
-  if (record.redirectUri !== redirectUri) throw new OAuthError('invalid_grant', 'redirect_uri_mismatch: redirect_uri does not match the authorization request');
-  if (s256(verifier) !== record.codeChallenge) throw new OAuthError('invalid_grant', 'pkce_mismatch: PKCE verification failed (RFC 7636 §4.6)');
+  if (record.redirectUri !== redirectUri) throw new OAuthError('invalid_grant', 'redirect_uri_mismatch', 'redirect_uri does not match the authorization request');
+  if (s256(verifier) !== record.codeChallenge) throw new OAuthError('invalid_grant', 'pkce_mismatch', 'PKCE verification failed (RFC 7636 §4.6)');
   // RFC 9449 §10: the proof's key must be the one named by dpop_jkt.
   requireKey(record.dpopJkt, proof, 'authorization code');
   if (found.used) throw await codeReused(ctx, client, record.id, now);
   await spend();
   const result = await ctx.storage.consumeCode(id, now, client.clientId);
-  if (result.outcome === 'missing') throw new OAuthError('invalid_grant', 'invalid_code: the authorization code is invalid or expired');
+  if (result.outcome === 'missing') throw new OAuthError('invalid_grant', 'invalid_code', 'the authorization code is invalid or expired');
   if (result.outcome === 'reused') throw await codeReused(ctx, client, record.id, now);
   return { subject: record.subject, scope: record.scope, authTime: record.authTime, grantId: record.id, startFamily: { grantId: record.id } };
 }
@@ -62,5 +62,5 @@ async function codeReused(ctx: AsContext, client: ClientRecord, grantId: string,
   await ctx.storage.revokeGrant(grantId, now);
   await revokeGrantAccessTokens(ctx, grantId, now);
   ctx.log.warn({ clientId: client.clientId }, 'authorization code reused: the tokens issued from it are revoked');
-  return new OAuthError('invalid_grant', 'code_reused: the authorization code has already been used');
+  return new OAuthError('invalid_grant', 'code_reused', 'the authorization code has already been used');
 }

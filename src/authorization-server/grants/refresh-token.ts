@@ -37,11 +37,11 @@ export async function refreshTokenGrant(
   const now = ctx.now();
   const hash = credentialHash(token);
   const found = await ctx.storage.findRefreshToken(hash);
-  const invalid = () => new OAuthError('invalid_grant', 'invalid_refresh_token: the refresh token is invalid, expired or revoked');
+  const invalid = () => new OAuthError('invalid_grant', 'invalid_refresh_token', 'the refresh token is invalid, expired or revoked');
   if (!found) throw invalid();
   const { family } = found;
   // Another client's attempt neither rotates nor revokes anything.
-  if (family.clientId !== client.clientId) throw new OAuthError('invalid_grant', 'client_mismatch: the refresh token was issued to another client');
+  if (family.clientId !== client.clientId) throw new OAuthError('invalid_grant', 'client_mismatch', 'the refresh token was issued to another client');
   const key = rotationKey(client, proof);
   if (!found.rotated) {
     if (family.revokedAt !== undefined || family.expiresAt <= now) throw invalid();
@@ -58,12 +58,12 @@ export async function refreshTokenGrant(
   if (rotated.outcome === 'missing') throw invalid();
   if (rotated.outcome === 'mismatch') {
     requireKey(rotated.family.jkt, proof, 'refresh token');
-    throw new OAuthError('invalid_grant', 'jkt_mismatch: the DPoP proof\'s key is not the key the refresh token is bound to');
+    throw new OAuthError('invalid_grant', 'jkt_mismatch', 'the DPoP proof\'s key is not the key the refresh token is bound to');
   }
   if (rotated.outcome === 'reused') {
     await revokeGrantAccessTokens(ctx, family.grantId, now);
     ctx.log.warn({ clientId: client.clientId }, 'refresh token reused: the family is revoked');
-    throw new OAuthError('invalid_grant', 'refresh_token_reused: the refresh token has already been used; the grant is revoked');
+    throw new OAuthError('invalid_grant', 'refresh_token_reused', 'the refresh token has already been used; the grant is revoked');
   }
   if (rotated.family.revokedAt !== undefined) throw invalid();
   const scope = grantScope(params.get('scope'), family.scope);

@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import type { ZodIssue } from 'zod';
 import { ENVIRONMENT } from './environment.js';
-import { configSchema, LOG_FORMATS, LOG_LEVELS, nonceSecretProblem, type Config } from './schema.js';
+import { configSchema, LOG_FORMATS, LOG_LEVELS, MOVED_KEYS, nonceSecretProblem, type Config } from './schema.js';
 
 export { ENVIRONMENT };
 
@@ -52,8 +52,13 @@ export function parseConfig(raw: unknown, source = 'configuration', earlier: str
 function describeIssue(issue: ZodIssue): string {
   const key = issue.path.length ? issue.path.join('.') : '(top level)';
   switch (issue.code) {
-    case 'unrecognized_keys':
-      return `${key}: unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    case 'unrecognized_keys': {
+      // Keys renamed into `dpop` say where they went (`nonceSecret` is now `dpop.nonce.secret`).
+      const inDpop = issue.path[issue.path.length - 1] === 'dpop';
+      const server = inDpop || key === 'authorizationServer' || key === 'api';
+      const moved = issue.keys.filter((k) => server && MOVED_KEYS[k] !== undefined).map((k) => `"${k}" is now ${inDpop ? MOVED_KEYS[k]!.replace(/^dpop\./, `${key}.`) : `${key === '(top level)' ? '' : `${key}.`}${MOVED_KEYS[k]}`}`);
+      return `${key}: unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}${moved.length ? ` (${moved.join('; ')})` : ''}`;
+    }
     case 'invalid_type':
       return issue.received === 'undefined' ? `${key}: required (${article(issue.expected)})` : `${key}: must be ${article(issue.expected)}, got ${article(issue.received)}`;
     case 'too_small':
@@ -88,9 +93,13 @@ function applyEnvironment(raw: unknown, env: NodeJS.ProcessEnv): { config: unkno
     if (env.DATABASE_URL) as.storage = { type: 'postgres', url: env.DATABASE_URL };
     else if (env.DPOPKIT_DATA_DIR) as.storage = { type: 'pglite', dataDir: env.DPOPKIT_DATA_DIR };
     if (env.REDIS_URL) as.replayCache = { type: 'redis', url: env.REDIS_URL };
-    if (env.DPOPKIT_NONCE_SECRET && !nonceSecret) as.dpop = { ...(isObject(as.dpop) ? as.dpop : {}), nonceSecret: env.DPOPKIT_NONCE_SECRET };
   }
-  if (env.DPOPKIT_NONCE_SECRET && !nonceSecret && isObject(config.api)) config.api.nonceSecret = env.DPOPKIT_NONCE_SECRET;
+  // The secret of every server whose nonces are on (`dpop.nonce` an object); it turns none on.
+  if (env.DPOPKIT_NONCE_SECRET && !nonceSecret) {
+    for (const server of [as, isObject(config.api) ? config.api : undefined]) {
+      if (server && isObject(server.dpop) && isObject(server.dpop.nonce)) server.dpop.nonce = { ...server.dpop.nonce, secret: env.DPOPKIT_NONCE_SECRET };
+    }
+  }
   if (level && problems.every((p) => !p.startsWith('DPOPKIT_LOG_LEVEL'))) config.log = { ...(isObject(config.log) ? config.log : {}), level };
   if (format && problems.every((p) => !p.startsWith('DPOPKIT_LOG_FORMAT'))) config.log = { ...(isObject(config.log) ? config.log : {}), format };
   return { config, problems };

@@ -58,6 +58,51 @@ const nonceSecret = z.string().superRefine((text, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
+/**
+ * RFC 9449 §8, §9 server nonces, as the library's `dpop.nonce` takes them: `false` (off), or
+ * `{ secret?, stepSeconds? }` (on). Without a secret: DPOPKIT_NONCE_SECRET, else the
+ * authorization server's, else a random one (one process only).
+ */
+const nonceOn = z.object({ secret: nonceSecret.optional(), stepSeconds: seconds.max(3600).optional() }).strict();
+export type NonceConfig = false | z.infer<typeof nonceOn>;
+const NONCE_SHAPE = 'must be false (no nonces) or an object { "secret"?: string, "stepSeconds"?: number } (nonces on; {} for the defaults)';
+const nonce: z.ZodType<NonceConfig, z.ZodTypeDef, unknown> = z.unknown().transform((value, ctx): NonceConfig => {
+  if (value === undefined || value === false) return false;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    const was = value === 'required' || value === true ? ` — to turn nonces on, write {} (or { "secret": … })` : value === 'off' ? ' — write false' : '';
+    ctx.addIssue({ code: 'custom', message: `${NONCE_SHAPE}, got ${JSON.stringify(value)}${was}` });
+    return z.NEVER;
+  }
+  const parsed = nonceOn.safeParse(value);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) ctx.addIssue(issue);
+    return z.NEVER;
+  }
+  return parsed.data;
+});
+
+/**
+ * DPoP proof checks, the same members on both servers and in the library (`dpop` of
+ * createAuthorizationServer and createResourceServer): algs, nonce, maxAge, maxFuture.
+ */
+const dpopShape = {
+  algs: z.array(algorithm).min(1).optional(),
+  nonce,
+  maxAge: seconds.optional(),
+  maxFuture: z.number().int().nonnegative().optional(),
+};
+
+/** Keys that moved into `dpop` (and `dpop.nonce`): the error says where. */
+export const MOVED_KEYS: Readonly<Record<string, string>> = {
+  nonceSecret: 'dpop.nonce.secret',
+  nonceStepSeconds: 'dpop.nonce.stepSeconds',
+  nonce: 'dpop.nonce',
+  algs: 'dpop.algs',
+  proofAlgs: 'dpop.algs',
+  maxAge: 'dpop.maxAge',
+  maxFuture: 'dpop.maxFuture',
+};
+
 const client = z
   .object({
     clientId: z.string().min(1),
@@ -147,12 +192,8 @@ export const authorizationServerSchema = z
     replayCache: replayCache.default({ type: 'memory' }),
     dpop: z
       .object({
-        algs: z.array(algorithm).min(1).optional(),
-        /** RFC 9449 §8: require an authorization-server nonce in token-endpoint proofs. */
-        nonce: z.enum(['off', 'required']).default('off'),
-        nonceSecret: nonceSecret.optional(),
-        maxAge: seconds.optional(),
-        maxFuture: z.number().int().nonnegative().optional(),
+        /** algs, nonce (RFC 9449 §8: the token endpoint's nonces), maxAge, maxFuture. */
+        ...dpopShape,
         /** Live proof jtis one confidential client (perClient) or one key of a public client (perKey) may hold in the replay cache. */
         replayQuota: z.object({ perClient: z.number().int().positive().optional(), perKey: z.number().int().positive().optional() }).strict().optional(),
       })
@@ -197,11 +238,12 @@ export const apiSchema = z
     publicUrl: serverUrl.optional(),
     /** Expected `aud` of access tokens (default: the API's URL). */
     audience: z.string().min(1).optional(),
-    /** Accepted proof algorithms (`algs` in its challenges). Default: `authorizationServer.dpop.algs`. */
-    algs: z.array(algorithm).min(1).optional(),
-    /** RFC 9449 §9: resource-server nonces. */
-    nonce: z.boolean().default(false),
-    nonceSecret: nonceSecret.optional(),
+    /**
+     * The API's proof checks, as `authorizationServer.dpop`: `algs` (accepted and sent in its
+     * challenges; default `authorizationServer.dpop.algs`), `nonce` (RFC 9449 §9; its secret
+     * defaults to the authorization server's, derived per role), `maxAge`, `maxFuture`.
+     */
+    dpop: z.object(dpopShape).strict().default({}),
     /** Unbound (Bearer) tokens: 'allow' or 'reject'. A DPoP-bound token is never accepted as Bearer. */
     bearer: z.enum(['allow', 'reject']).default('reject'),
     /**

@@ -16,12 +16,11 @@ import type { ApiConfig } from '../config/schema.js';
 export interface ApiOptions {
   config: ApiConfig;
   issuer: string;
-  nonceSecret: string;
   replayCache: ReplayCache;
   logger: Logger;
 }
 
-export function createDemoApi({ config, issuer, nonceSecret, replayCache, logger }: ApiOptions) {
+export function createDemoApi({ config, issuer, replayCache, logger }: ApiOptions) {
   const resourceServer = createResourceServer({
     issuer,
     audience: config.audience ?? config.url,
@@ -29,7 +28,10 @@ export function createDemoApi({ config, issuer, nonceSecret, replayCache, logger
     // against the Host header (a proof made for another API on this address is refused).
     publicUrl: config.publicUrl ?? config.url,
     bearer: config.bearer,
-    dpop: { nonce: config.nonce ? { secret: config.nonceSecret ?? nonceSecret } : false },
+    // algs, nonce, maxAge, maxFuture as configured; `start.ts` gives it the authorization
+    // server's algs unless the API names its own (one demo speaks one set), and its own nonce
+    // secret (derived per role).
+    dpop: config.dpop,
     replayCache,
     logger,
   });

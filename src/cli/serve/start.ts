@@ -54,9 +54,12 @@ export async function startServers(config: Config): Promise<Running> {
   };
   try {
     // Stateless nonces are HMACs: a fleet must share the secret; one process may invent its own.
-    const nonceSecret = asConfig.dpop.nonceSecret ?? randomBytes(32).toString('base64url');
-    if (!asConfig.dpop.nonceSecret && (asConfig.dpop.nonce === 'required' || config.api?.nonce)) {
-      logger.info('no dpop.nonceSecret configured: using a random one (nonces will not survive a restart or work across processes)');
+    const asNonce = asConfig.dpop.nonce;
+    const apiNonce = config.api?.dpop.nonce ?? false;
+    const configured = asNonce ? asNonce.secret : undefined;
+    const nonceSecret = configured ?? randomBytes(32).toString('base64url');
+    if (configured === undefined && (asNonce || (apiNonce && apiNonce.secret === undefined))) {
+      logger.info('no nonce secret configured: using a random one (nonces will not survive a restart or work across processes); to share one, set DPOPKIT_NONCE_SECRET (or dpop.nonce.secret)');
     }
 
     const storage = await openStorage(asConfig.storage);
@@ -76,7 +79,7 @@ export async function startServers(config: Config): Promise<Running> {
       issuer: asConfig.issuer,
       storage: metrics ? timed(metrics, storage, 'dpopkit_storage_seconds', 'dpopkit_storage_errors_total') : storage,
       replayCache: metrics ? timed(metrics, replay.cache, 'dpopkit_replay_cache_seconds', 'dpopkit_replay_cache_errors_total', { cache: 'authorization-server' }) : replay.cache,
-      dpop: { ...asConfig.dpop, nonceSecret: roleNonceSecret(nonceSecret, NONCE_LABELS.authorizationServer) },
+      dpop: { ...asConfig.dpop, nonce: asNonce && { ...asNonce, secret: roleNonceSecret(nonceSecret, NONCE_LABELS.authorizationServer) } },
       tokens: asConfig.tokens,
       signingKeys: asConfig.signingKeys,
       corsOrigins: asConfig.corsOrigins,
@@ -101,9 +104,16 @@ export async function startServers(config: Config): Promise<Running> {
     if (config.api) {
       const api = createDemoApi({
         // The API's secret: its own if configured, else the shared one, under the API's label.
-        config: { ...config.api, nonceSecret: undefined },
+        // Its proof algorithms: its own if configured, else the authorization server's.
+        config: {
+          ...config.api,
+          dpop: {
+            ...config.api.dpop,
+            algs: config.api.dpop.algs ?? asConfig.dpop.algs,
+            nonce: apiNonce && { ...apiNonce, secret: roleNonceSecret(apiNonce.secret ?? nonceSecret, NONCE_LABELS.api) },
+          },
+        },
         issuer: asConfig.issuer,
-        nonceSecret: roleNonceSecret(config.api.nonceSecret ?? nonceSecret, NONCE_LABELS.api),
         replayCache: metrics ? timed(metrics, apiReplay!.cache, 'dpopkit_replay_cache_seconds', 'dpopkit_replay_cache_errors_total', { cache: 'api' }) : apiReplay!.cache,
         logger: withRequestId(logger.child({ role: 'resource-server' })),
       });
