@@ -47,7 +47,7 @@ function targetOf(req: NodeRequest): string {
  * The request body as a web stream that reads the socket only when pulled (so an unread body
  * is left to Node, which discards it after the answer) and errors with 413 past `max` bytes.
  */
-export function bodyStream(req: IncomingMessage, max = MAX_FORM_BYTES): ReadableStream<Uint8Array> {
+function bodyStream(req: IncomingMessage, max = MAX_FORM_BYTES): ReadableStream<Uint8Array> {
   let total = 0;
   let attached = false;
   let done = false;
