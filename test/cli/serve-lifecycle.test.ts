@@ -140,3 +140,36 @@ describe('dpopkit serve: health, readiness and graceful shutdown', () => {
     expect(await exited).toBe(0);
   }, 30_000);
 });
+
+describe('dpopkit serve: the shutdown bound', () => {
+  it('a request still in flight after shutdownTimeout: exit 1, not a hang', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dpopkit-lifecycle-bound-'));
+    const ports = await freePorts();
+    const file = writeDemoConfig(dir, ports, (config) => {
+      config.authorizationServer.storage = { type: 'pglite' };
+      config.authorizationServer.clients = config.authorizationServer.clients.filter((c: { clientId: string }) => ['demo-spa', 'demo-service'].includes(c.clientId));
+      config.authorizationServer.users = config.authorizationServer.users.filter((u: { username: string }) => u.username === 'alice');
+      config.shutdownTimeout = 1;
+      delete config.api;
+      delete config.demo;
+    });
+    const serve = await startServe(file, ports, { DPOPKIT_LOG_FORMAT: 'json' });
+    try {
+      const socket = net.connect(ports.as, '127.0.0.1');
+      await new Promise<void>((ok, fail) => socket.once('connect', ok).once('error', fail));
+      socket.on('error', () => {});
+      // A body that never finishes.
+      socket.write(`POST /token HTTP/1.1\r\nHost: localhost:${ports.as}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type=`);
+      await new Promise((r) => setTimeout(r, 300));
+      const started = Date.now();
+      const code = await serve.stop();
+      expect(code).toBe(1);
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(serve.stderr()).toContain('shutdownTimeout');
+      socket.destroy();
+    } finally {
+      if (serve.child.exitCode === null) serve.child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
+});
