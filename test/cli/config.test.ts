@@ -29,7 +29,7 @@ describe('dpopkit serve configuration', () => {
     expect(config.authorizationServer.issuer).toBe('http://localhost:4000');
     expect(config.api?.bearer).toBe('reject');
     expect(config.log.level).toBe('info');
-    expect(config.authorizationServer.clients[1]!.dpopBoundAccessTokens).toBe(false);
+    expect(config.authorizationServer.clients.find((c) => c.clientId === 'demo-service')!.dpopBoundAccessTokens).toBe(false);
   });
 
   it('names the bad key: a misspelt key, a bad URL, a wrong type', () => {
@@ -74,11 +74,12 @@ describe('dpopkit serve configuration', () => {
   });
 
   it('refuses a client secret method without a secret, and a public client_credentials client', () => {
+    const service = (example.authorizationServer.clients as Array<{ clientId: string }>).findIndex((c) => c.clientId === 'demo-service');
     const problems = problemsOf(withChange((c) => {
-      delete c.authorizationServer.clients[1].clientSecret;
+      delete c.authorizationServer.clients[service].clientSecret;
       c.authorizationServer.clients[0].grantTypes.push('client_credentials');
     }));
-    expect(problems).toContain('authorizationServer.clients.1.clientSecret: give exactly one of clientSecret and clientSecretHash for client_secret_basic');
+    expect(problems).toContain(`authorizationServer.clients.${service}.clientSecret: give exactly one of clientSecret and clientSecretHash for client_secret_basic`);
     expect(problems).toContain('authorizationServer.clients.0.grantTypes: client_credentials needs an authenticated client');
   });
 

@@ -76,6 +76,8 @@ describe('dpopkit serve (npm start)', () => {
   it('logs human lines (DPOPKIT_LOG_FORMAT=pretty); a nonce round trip is a debug "nonce challenge", never "request refused"', async () => {
     const out = serve.stdout();
     expect(out).toContain('dpopkit is running:\n'); // the banner, with the lines, on stdout
+    // No nonce secret configured: a random one, and the log says what to set to share one.
+    expect(out).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  no nonce secret configured: using a random one, .*set DPOPKIT_NONCE_SECRET .*at least 32 bytes/m);
     expect(out.split('\n').filter((line) => line.startsWith('{'))).toEqual([]);
     expect(out).toMatch(/^\d\d:\d\d:\d\d\.\d{3} DEBUG resource-server  dpop: nonce challenge \(use_dpop_nonce\)  (reqId=\S+ )?reason=nonce_missing error=use_dpop_nonce status=401 method=GET$/m);
     expect(out).not.toMatch(/request refused.*use_dpop_nonce/);

@@ -32,7 +32,10 @@ export function register(program: Command): void {
       }
       if (options.workers > 1 && !fleet.isWorker()) {
         await fleet.superviseWorkers(options.workers, config.shutdownTimeout * 1000);
-        process.stdout.write(`dpopkit is running: ${options.workers} workers\n  authorization server  ${config.authorizationServer.issuer}\n${config.api ? `  DPoP-protected API    ${new URL('/api/hello', config.api.url).href}\n` : ''}Press Ctrl+C to stop.\n`);
+        const banner = `dpopkit is running: ${options.workers} workers\n  authorization server  ${config.authorizationServer.issuer}\n${config.api ? `  DPoP-protected API    ${new URL('/api/hello', config.api.url).href}\n` : ''}Press Ctrl+C to stop.\n`;
+        // As one process does: with JSON lines on stdout (no terminal), the banner goes to stderr.
+        const { resolveLogFormat } = await import('../serve/logger.js');
+        (resolveLogFormat(config.log.format) === 'json' ? process.stderr : process.stdout).write(banner);
         return;
       }
       const running = await startServers(config);
