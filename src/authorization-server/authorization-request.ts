@@ -9,6 +9,7 @@
 import { JKT_SYNTAX } from './binding.js';
 import { OAuthError } from './errors.js';
 import type { FormParams } from './form.js';
+import { loopbackRedirectMatch } from './registration.js';
 import { grantScope } from './scopes.js';
 import type { ClientRecord } from './storage.js';
 
@@ -28,7 +29,10 @@ export function resolveRedirectUri(client: ClientRecord, requested: string | und
     if (client.redirectUris.length === 1) return client.redirectUris[0]!;
     throw new UnsafeRedirectError('invalid_request', 'missing_parameter', 'redirect_uri is required');
   }
-  if (!client.redirectUris.includes(requested)) throw new UnsafeRedirectError('invalid_request', 'redirect_uri_not_registered', 'redirect_uri is not registered for this client (exact match required)');
+  // RFC 8252 §7.3: a registered client's loopback redirect URI, on whatever port (registration.ts).
+  if (!client.redirectUris.includes(requested) && !loopbackRedirectMatch(client, requested)) {
+    throw new UnsafeRedirectError('invalid_request', 'redirect_uri_not_registered', 'redirect_uri is not registered for this client (exact match required)');
+  }
   return requested;
 }
 

@@ -8,6 +8,7 @@
  */
 import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JSONWebKeySet } from 'jose';
 import { keyWeakness } from '../core/weak-keys.js';
+import { ClientJwksError, remoteClientKeys } from './client-jwks.js';
 import type { AsContext } from './context.js';
 import { OAuthError, type AuthorizationServerReason } from './errors.js';
 import type { FormParams } from './form.js';
@@ -140,15 +141,17 @@ const jwksCache = new WeakMap<object, ReturnType<typeof createLocalJWKSet>>();
 
 /** RFC 7523 §3: iss = sub = client_id, aud = this server, exp required, jti single use. */
 async function checkAssertion(ctx: AsContext, client: ClientRecord, assertion: string, audiences: readonly string[], now: number, fail: (reason: AuthorizationServerReason, description: string) => OAuthError): Promise<void> {
-  if (!client.jwks || !Array.isArray(client.jwks.keys)) throw fail('no_client_keys', 'the client has no registered keys');
-  let keySet = jwksCache.get(client.jwks);
+  // RFC 7591 jwks_uri (registered clients): the keys are fetched, cached and checked there.
+  const remote = client.jwks === undefined && client.jwksUri !== undefined ? remoteClientKeys(ctx, client as ClientRecord & { jwksUri: string }) : undefined;
+  if (!remote && (!client.jwks || !Array.isArray(client.jwks.keys))) throw fail('no_client_keys', 'the client has no registered keys');
+  let keySet = remote ?? jwksCache.get(client.jwks!);
   if (!keySet) {
     // A weak key (small-order Ed25519 point, RSA e = 1) would accept assertions nobody signed:
     // it never verifies, whatever the storage holds (configuration refuses it at start).
-    const keys = client.jwks.keys.filter((key) => keyWeakness(key) === undefined);
+    const keys = client.jwks!.keys.filter((key) => keyWeakness(key) === undefined);
     if (keys.length === 0) throw fail('no_client_keys', 'the client has no usable registered keys (weak keys are refused)');
     keySet = createLocalJWKSet({ ...client.jwks, keys } as JSONWebKeySet);
-    jwksCache.set(client.jwks, keySet);
+    jwksCache.set(client.jwks!, keySet);
   }
   let payload;
   try {
@@ -162,7 +165,7 @@ async function checkAssertion(ctx: AsContext, client: ClientRecord, assertion: s
       clockTolerance: 5,
     }));
   } catch (err) {
-    const detail = err instanceof joseErrors.JOSEError ? err.message : 'invalid';
+    const detail = err instanceof joseErrors.JOSEError || err instanceof ClientJwksError ? err.message : 'invalid';
     throw fail('bad_client_assertion', `client_assertion rejected: ${detail}`);
   }
   const exp = payload.exp!;

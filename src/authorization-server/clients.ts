@@ -26,17 +26,25 @@ export interface ClientDirectory {
 /**
  * @param configured the client ids of the current configuration: the configuration is the source
  *   of truth, so a client removed from it stops working although its stored record remains.
+ *   Any other id is a client only if it registered itself (RFC 7591: `registeredAt` set).
+ * @param options.dpopRequired every client is treated as `dpopBoundAccessTokens` (the server
+ *   requires DPoP of everyone).
  */
-export function createClientDirectory(storage: Storage, configured: ReadonlySet<string>): ClientDirectory {
+export function createClientDirectory(storage: Storage, configured: ReadonlySet<string>, options: { dpopRequired?: boolean } = {}): ClientDirectory {
   const records = new Map<string, { record: ClientRecord | undefined; until: number }>();
   const verified = new Map<string, { digest: Buffer; hash: string; until: number }>();
 
   return {
     async get(clientId, now) {
-      if (!configured.has(clientId)) return undefined;
       const cached = records.get(clientId);
       if (cached && cached.until > now) return cached.record;
-      const record = await storage.getClient(clientId);
+      let record = await storage.getClient(clientId);
+      if (!configured.has(clientId)) {
+        // A registered client (RFC 7591); an unknown id is not remembered, so a client that
+        // registers a moment after a probe of its id is found at once.
+        if (record?.registeredAt === undefined) return undefined;
+      }
+      if (record && options.dpopRequired && !record.dpopBoundAccessTokens) record = { ...record, dpopBoundAccessTokens: true };
       if (records.size >= MAX_ENTRIES) records.clear();
       records.set(clientId, { record, until: now + RECORD_TTL });
       return record;

@@ -9,6 +9,8 @@ import type { NonceSource } from '../core/nonce.js';
 import type { ProofVerifier } from '../core/proof/verify.js';
 import type { ReplayCache } from '../core/replay.js';
 import type { ClientDirectory } from './clients.js';
+import type { RegistrationConfig } from './registration.js';
+import type { ResourcePolicy } from './resource-indicators.js';
 import type { ReplayQuota } from './replay-quota.js';
 import type { SigningKeys } from './signing-keys.js';
 import type { Storage } from './storage.js';
@@ -24,6 +26,8 @@ export interface Endpoints {
   revocation: string;
   jwks: string;
   login: string;
+  /** RFC 7591 §3 (served only when registration is configured) */
+  registration: string;
 }
 
 export interface UserRecord {
@@ -50,6 +54,12 @@ export interface AsContext {
   dpop: { algs: readonly string[]; maxAge: number; maxFuture: number };
   ttl: { accessToken: number; refreshToken: number; code: number; par: number; interaction: number };
   audience: string | string[];
+  /** RFC 8707: the resources tokens may be issued for, and the default audience. */
+  resources: ResourcePolicy;
+  /** RFC 7591: set when the registration endpoint is on. */
+  registration?: RegistrationConfig | undefined;
+  /** Every token request must carry a proof (metadata `dpop_bound_access_tokens_required`). */
+  dpopRequired?: boolean;
   keys: SigningKeys;
   clients: ClientDirectory;
   users: ReadonlyMap<string, UserRecord>;

@@ -21,7 +21,13 @@ export type OAuthErrorCode =
   | 'unsupported_response_type'
   | 'access_denied'
   | 'temporarily_unavailable'
-  | 'server_error';
+  | 'server_error'
+  // RFC 8707 §2: a resource that is unknown, not allowed or malformed
+  | 'invalid_target'
+  // RFC 7591 §3.2.2: registration refused; RFC 6750 §3.1: a wrong initial access token
+  | 'invalid_redirect_uri'
+  | 'invalid_client_metadata'
+  | 'invalid_token';
 
 /**
  * Stable machine codes for every way the authorization server refuses a request: the core proof

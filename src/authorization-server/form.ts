@@ -72,15 +72,38 @@ export async function readForm(request: Request, max = MAX_FORM_BYTES): Promise<
   return parseParams(new URLSearchParams(text));
 }
 
+/**
+ * Parameters an extension lets repeat: RFC 8707 §2 `resource`. `get` gives the first value,
+ * {@link getAll} every one.
+ */
+const REPEATABLE = new Set(['resource']);
+const repeated = new WeakMap<FormParams, Map<string, string[]>>();
+
+/** Every value of a repeatable parameter (RFC 8707 `resource`), in order; of any other, its one value. */
+export function getAll(params: FormParams, name: string): string[] {
+  const all = repeated.get(params)?.get(name);
+  if (all) return [...all];
+  const value = params.get(name);
+  return value === undefined ? [] : [value];
+}
+
 /** Apply the RFC 6749 §3.1 rules to already-split parameters (also used for /authorize query strings). */
 export function parseParams(search: URLSearchParams): FormParams {
   const params = new Map<string, string>();
   const seen = new Set<string>();
+  const many = new Map<string, string[]>();
   for (const [name, value] of search) {
+    if (REPEATABLE.has(name)) {
+      if (value === '') continue;
+      if (!params.has(name)) params.set(name, value);
+      many.set(name, [...(many.get(name) ?? []), value]);
+      continue;
+    }
     if (seen.has(name)) throw new OAuthError('invalid_request', 'duplicate_parameter', `the parameter "${name.slice(0, 64)}" is included more than once (RFC 6749 §3.1)`);
     seen.add(name);
     if (value !== '') params.set(name, value);
   }
+  if (many.size > 0) repeated.set(params, many);
   return params;
 }
 

@@ -33,6 +33,8 @@ import { createCors } from './cors.js';
 import type { AuthorizationServer, AuthorizationServerOptions } from './options.js';
 import { isPasswordHash } from './passwords.js';
 import { createReplayQuota } from './replay-quota.js';
+import { registrationConfig } from './registration.js';
+import { createResourcePolicy } from './resource-indicators.js';
 import { createRouter } from './router.js';
 import { createSigningKeys } from './signing-keys.js';
 import { guardStorage } from './storage-guard.js';
@@ -42,6 +44,8 @@ export { hashPassword, verifyPassword } from './passwords.js';
 export { OAuthError, type OAuthErrorCode } from './errors.js';
 export type { AuthorizationServer, AuthorizationServerOptions, ClientConfig, UserConfig } from './options.js';
 export type { SigningAlg } from './signing-keys.js';
+export type { RegistrationOptions } from './registration.js';
+export { authorizationResources, tokenResources, directResources, audienceClaim, type ResourcePolicy } from './resource-indicators.js';
 export type * from './storage.js';
 export type { Logger } from '../core/logger.js';
 export type { DPoPOptions } from '../core/dpop-options.js';
@@ -98,15 +102,22 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   if (!Array.isArray(options.clients)) throw invalidArgument('clients must be an array', 'ERR_INVALID_ARG_TYPE');
 
   const throttle = createThrottle(options.throttle, { storageStore: raw.attempts, log });
+  // RFC 8707: the resources tokens may be for (checked before anything is stored).
+  const resources = createResourcePolicy({ resources: options.resources, audience: t.audience ?? issuer, clients: options.clients });
+  if (options.dpop?.required !== undefined && typeof options.dpop.required !== 'boolean') throw invalidArgument('dpop.required must be a boolean', 'ERR_INVALID_ARG_TYPE');
+  const dpopRequired = options.dpop?.required === true;
 
   await raw.migrate();
   const scopes = new Set<string>();
   for (const [i, config] of options.clients.entries()) {
     const record = await clientRecord(config, i, await raw.getClient(config?.clientId));
+    if (config.resources !== undefined) record.resources = [...config.resources];
     await raw.upsertClient(record);
     for (const s of record.scope.split(' ')) if (s) scopes.add(s);
   }
 
+  // RFC 7591: registered clients may ask for the scopes configured clients have, by default.
+  const registration = registrationConfig(options.registration, [...scopes].sort());
   const keys = createSigningKeys(storage, options.signingKeys ?? {}, ttl.accessToken);
   await keys.active(now());
 
@@ -121,6 +132,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
       revocation: `${base}/revoke`,
       jwks: `${base}/jwks`,
       login: `${base}/login`,
+      registration: `${base}/register`,
     },
     storage,
     replayCache: options.replayCache ?? createMemoryReplayCache({ clock }),
@@ -131,8 +143,11 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     dpop: { algs: dpop.algs, maxAge: dpop.maxAge, maxFuture: dpop.maxFuture },
     ttl,
     audience: t.audience ?? issuer,
+    resources,
+    registration,
+    dpopRequired,
     keys,
-    clients: createClientDirectory(storage, new Set(options.clients.map((c) => c.clientId))),
+    clients: createClientDirectory(storage, new Set(options.clients.map((c) => c.clientId)), { dpopRequired }),
     users,
     throttle,
     scopes: [...scopes].sort(),

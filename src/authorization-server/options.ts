@@ -7,6 +7,7 @@ import type { ReplayCache } from '../core/replay.js';
 import type { ConnectionInfo } from './client-address.js';
 import type { DPoPOptions } from '../core/dpop-options.js';
 import type { Logger } from '../core/logger.js';
+import type { RegistrationOptions } from './registration.js';
 import type { SigningAlg } from './signing-keys.js';
 import type { ClientAuthMethod, GrantType, Storage } from './storage.js';
 import type { ThrottleOptions } from './throttle.js';
@@ -35,6 +36,11 @@ export interface ClientConfig {
    * tells who a token belongs to, its scope and its key (§4). Needs client authentication.
    */
   introspection?: boolean;
+  /**
+   * RFC 8707: the resources (among the server's `resources` and `tokens.audience`) this client may
+   * have tokens for. Default: every one. Asking for another is `invalid_target`.
+   */
+  resources?: string[];
 }
 
 export interface UserConfig {
@@ -63,6 +69,11 @@ export interface AuthorizationServerOptions {
    */
   dpop?: DPoPOptions & {
     /**
+     * Every token request of every client must carry a proof (as if each client had
+     * `dpopBoundAccessTokens`); metadata says `dpop_bound_access_tokens_required: true`.
+     */
+    required?: boolean;
+    /**
      * Live proof `jti`s one holder may have in the replay cache at once, counted by this
      * process (RFC 9449 §11.1): `perClient` for a confidential client (default 1000),
      * `perKey` for one DPoP key of a public client (default 100). Past it the holder gets 429
@@ -82,6 +93,15 @@ export interface AuthorizationServerOptions {
     audience?: string | string[];
   };
   signingKeys?: { alg?: SigningAlg; rotateAfter?: number; publishAhead?: number };
+  /**
+   * RFC 8707 resource indicators: the protected resources (APIs) this server issues tokens for,
+   * by their resource identifiers. A client names one or more with `resource`; the token's
+   * `aud` is what was granted. Listed in metadata as `protected_resources` (RFC 9728 §4).
+   * `tokens.audience` is always one of them (the default when a client asks for none).
+   */
+  resources?: string[];
+  /** RFC 7591 dynamic client registration at `/register` (off by default). */
+  registration?: RegistrationOptions;
   clients: ClientConfig[];
   users?: UserConfig[];
   /**

@@ -15,6 +15,7 @@ import { jwksResponse } from './endpoints/jwks.js';
 import { loginEndpoint } from './endpoints/login.js';
 import { metadataResponse } from './endpoints/metadata.js';
 import { parEndpoint } from './endpoints/par.js';
+import { registerEndpoint } from './endpoints/register.js';
 import { revokeEndpoint } from './endpoints/revoke.js';
 import { tokenEndpoint } from './endpoints/token.js';
 import { errorResponse, OAuthError } from './errors.js';
@@ -68,6 +69,8 @@ export function createRouter(ctx: AsContext, cors: Cors): Router {
   route(p + '/introspect', { POST: introspectEndpoint }, false);
   route(p + '/authorize', { GET: authorizeEndpoint }, false);
   route(p + '/login', { POST: loginEndpoint }, false);
+  // RFC 7591: only when registration is configured; browsers on allowed origins may register.
+  if (ctx.registration) route(p + '/register', { POST: registerEndpoint }, true);
 
   async function answer(r: Route, request: Request): Promise<Response> {
     // RFC 9110 §9.3.2: HEAD is GET without the content.

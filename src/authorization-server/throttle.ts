@@ -165,6 +165,12 @@ export interface Throttle {
   signIn(request: Request, username: string, now: number): Attempt;
   /** Client authentication: keys are the `client_id` and the client address. */
   client(request: Request, clientId: string, now: number): Attempt;
+  /**
+   * Count one event of kind `name` from the request's client address under `rule` (client
+   * registrations, RFC 7591); throws {@link ThrottledError} while that address is blocked. A
+   * request whose address is unknown, or throttling off, is not counted.
+   */
+  perAddress(request: Request, name: string, rule: ThrottleRule, now: number): Promise<void>;
   purge(now: number): Promise<void>;
   /** The scrypt gate (also used where no throttling applies). */
   readonly gate: ScryptGate;
@@ -341,6 +347,13 @@ export function createThrottle(options: ThrottleOptions | undefined, deps: Throt
     },
     signIn: (request, username, now) => attempt(request, 'username', username, now),
     client: (request, clientId, now) => attempt(request, 'client', clientId, now),
+    async perAddress(request, name, r, now) {
+      const address = store ? addressOf(request) : undefined;
+      if (!store || address === undefined) return;
+      const result = await store.hit(`${name}:${address}`, now, r);
+      if (!result.counted) throw new ThrottledError('blocked', Math.max(1, result.blockedUntil - now));
+      if (result.blockedUntil > now) log.warn({ throttle: name, address, count: result.count, retryAfter: result.blockedUntil - now }, 'events from one address: blocked');
+    },
     purge: async (now) => {
       await store?.purge(now);
     },

@@ -9,7 +9,8 @@
  * `req.body` (an object of strings, arrays and nested objects from `qs`, a string from
  * `express.text()`, a Buffer from `express.raw()`): repeated parameters stay repeated, so the
  * server still refuses them (RFC 6749 §3.1), and the 64 KiB limit applies to the rebuilt form.
- * A body of another content type is not needed (the server refuses it on its type). A form
+ * A JSON body (`express.json()`, for `/register`) is rebuilt from `req.body` too; a body of another
+ * content type is not needed (the server refuses it on its type). A form
  * body read by something that left no usable `req.body` cannot be rebuilt: the request goes to
  * `next(err)` with an error that says so, a configuration error rather than a client's.
  *
@@ -32,6 +33,10 @@ function bodyWasRead(req: ExpressRequest): boolean {
 const isForm = (req: IncomingMessage) =>
   req.headers['content-type']?.split(';', 1)[0]?.trim().toLowerCase() === 'application/x-www-form-urlencoded';
 
+/** RFC 7591 registration requests are JSON: `express.json()` leaves the parsed value in `req.body`. */
+const isJson = (req: IncomingMessage) =>
+  req.headers['content-type']?.split(';', 1)[0]?.trim().toLowerCase() === 'application/json';
+
 /** Parameters of a parsed body, written back as a form: `a[b]` for nested objects, arrays repeated. */
 function appendParam(params: URLSearchParams, name: string, value: unknown): void {
   if (Array.isArray(value)) for (const v of value) appendParam(params, name, v);
@@ -45,6 +50,7 @@ export function readBodyAgain(req: ExpressRequest): Uint8Array | undefined {
   const body = req.body;
   if (typeof body === 'string') return new TextEncoder().encode(body);
   if (body instanceof Uint8Array) return body;
+  if (isJson(req) && body !== undefined && typeof body === 'object') return new TextEncoder().encode(JSON.stringify(body));
   if (!isForm(req)) return new Uint8Array(0);
   if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
     const params = new URLSearchParams();

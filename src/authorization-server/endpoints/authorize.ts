@@ -9,6 +9,7 @@
  */
 import { redirectTo, resolveRedirectUri, UnsafeRedirectError, validateAuthorizationParams } from '../authorization-request.js';
 import type { AsContext } from '../context.js';
+import { keepResources } from '../resource-indicators.js';
 import { describe, OAuthError } from '../errors.js';
 import { parseParams, type FormParams } from '../form.js';
 import { errorPage, loginPage } from '../login-page.js';
@@ -65,7 +66,8 @@ export async function authorizeEndpoint(ctx: AsContext, request: Request): Promi
   const state = params.get('state');
   let kept: Record<string, string>;
   try {
-    kept = requestUri !== undefined ? Object.fromEntries(params) : validateAuthorizationParams(client, params, redirectUri);
+    // RFC 8707: `resource` is checked with the rest, and an invalid_target goes back by redirect.
+    kept = requestUri !== undefined ? Object.fromEntries(params) : keepResources(ctx.resources, client, params, validateAuthorizationParams(client, params, redirectUri));
   } catch (err) {
     const oauth = err as OAuthError;
     // RFC 6749 §4.1.2.1 with RFC 9207 `iss`: errors go back to the (verified) redirect URI.

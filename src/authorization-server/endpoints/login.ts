@@ -12,6 +12,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { redirectTo } from '../authorization-request.js';
+import { keptResources } from '../resource-indicators.js';
 import type { AsContext } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { readForm, type FormParams } from '../form.js';
@@ -105,6 +106,7 @@ export async function loginEndpoint(ctx: AsContext, request: Request): Promise<R
     codeChallengeMethod: 'S256',
     dpopJkt: params.dpop_jkt,
     nonce: params.nonce,
+    resources: keptResources(params),
     authTime: now,
     expiresAt: now + ctx.ttl.code,
   });

@@ -37,6 +37,12 @@ export function metadata(ctx: AsContext): Record<string, unknown> {
     require_pushed_authorization_requests: false,
     request_parameter_supported: false,
     scopes_supported: [...ctx.scopes],
+    // RFC 7591 §3: where clients register themselves (when registration is on)
+    ...(ctx.registration ? { registration_endpoint: e.registration } : {}),
+    // RFC 9728 §4: the protected resources this server issues tokens for (RFC 8707)
+    ...(ctx.resources.configured.length > 0 ? { protected_resources: [...ctx.resources.configured] } : {}),
+    // draft-emelia-oauth-as-metadata-dpop-required: every token is DPoP-bound, every token request needs a proof
+    ...(ctx.dpopRequired ? { dpop_bound_access_tokens_required: true } : {}),
   };
 }
 

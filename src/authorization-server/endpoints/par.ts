@@ -16,6 +16,7 @@ import { resolveRedirectUri, validateAuthorizationParams } from '../authorizatio
 import { proofOf, spendProof } from '../binding.js';
 import { authenticateClient } from '../client-auth.js';
 import type { AsContext } from '../context.js';
+import { keepResources } from '../resource-indicators.js';
 import { errorResponse, jsonResponse, OAuthError } from '../errors.js';
 import { readForm } from '../form.js';
 import { credentialHash, randomToken } from '../secrets.js';
@@ -32,7 +33,7 @@ export async function parEndpoint(ctx: AsContext, request: Request): Promise<Res
     const proof = await proofOf(ctx, request, ctx.endpoints.par);
     const { client } = await authenticateClient(ctx, request, params, [ctx.issuer, ctx.endpoints.par, ctx.endpoints.token]);
     const redirectUri = resolveRedirectUri(client, params.get('redirect_uri'));
-    const kept = validateAuthorizationParams(client, params, redirectUri);
+    const kept = keepResources(ctx.resources, client, params, validateAuthorizationParams(client, params, redirectUri));
     if (proof) {
       if (kept.dpop_jkt !== undefined && kept.dpop_jkt !== proof.jkt) {
         // A request whose two parameters contradict each other (node-oidc-provider: invalid_request).

@@ -17,6 +17,7 @@ import type { AsContext } from '../context.js';
 import { issueAccessToken } from '../access-token.js';
 import { errorResponse, jsonResponse, OAuthError } from '../errors.js';
 import { readForm } from '../form.js';
+import { audienceClaim, directResources } from '../resource-indicators.js';
 import { authorizationCodeGrant } from '../grants/authorization-code.js';
 import { clientCredentialsGrant } from '../grants/client-credentials.js';
 import { refreshTokenGrant } from '../grants/refresh-token.js';
@@ -52,6 +53,9 @@ export async function tokenEndpoint(ctx: AsContext, request: Request): Promise<R
     let grant: GrantResult;
     if (grantType === 'client_credentials') {
       grant = clientCredentialsGrant(client, params);
+      // RFC 8707: the resources asked for, each allowed for this client, or the default.
+      const resources = directResources(ctx.resources, client, params);
+      grant.resources = { granted: resources, audience: resources };
       await spend();
     } else if (grantType === 'authorization_code') grant = await authorizationCodeGrant(ctx, client, params, proof, spend);
     else grant = await refreshTokenGrant(ctx, client, params, proof, spend);
@@ -60,7 +64,8 @@ export async function tokenEndpoint(ctx: AsContext, request: Request): Promise<R
     const { token } = await issueAccessToken(ctx.keys, {
       issuer: ctx.issuer,
       subject: grant.subject,
-      audience: ctx.audience,
+      // RFC 8707: the token is for exactly the resources granted (or the configured audience).
+      audience: grant.resources ? audienceClaim(grant.resources.audience) : ctx.audience,
       clientId: client.clientId,
       scope: grant.scope,
       jkt: proof?.jkt,
@@ -86,6 +91,7 @@ export async function tokenEndpoint(ctx: AsContext, request: Request): Promise<R
         scope: grant.scope,
         jkt: refreshBinding(client, proof),
         grantId: grant.startFamily.grantId,
+        ...(grant.resources ? { resources: grant.resources.granted } : {}),
         authTime: grant.authTime ?? now,
         createdAt: now,
         expiresAt: now + ctx.ttl.refreshToken,

@@ -16,6 +16,7 @@ import { OAuthError } from '../errors.js';
 import { required, type FormParams } from '../form.js';
 import { credentialHash, s256 } from '../secrets.js';
 import type { ClientRecord } from '../storage.js';
+import { tokenResources } from '../resource-indicators.js';
 import { revokeGrantAccessTokens } from './grant-revocation.js';
 import type { GrantResult } from './types.js';
 
@@ -50,11 +51,13 @@ export async function authorizationCodeGrant(
   // RFC 9449 §10: the proof's key must be the one named by dpop_jkt.
   requireKey(record.dpopJkt, proof, 'authorization code');
   if (found.used) throw await codeReused(ctx, client, record.id, now);
+  // RFC 8707 §2.2: a token request may only narrow the resources of the authorization request.
+  const resources = tokenResources(ctx.resources, client, params, record.resources);
   await spend();
   const result = await ctx.storage.consumeCode(id, now, client.clientId);
   if (result.outcome === 'missing') throw new OAuthError('invalid_grant', 'invalid_code', 'the authorization code is invalid or expired');
   if (result.outcome === 'reused') throw await codeReused(ctx, client, record.id, now);
-  return { subject: record.subject, scope: record.scope, authTime: record.authTime, grantId: record.id, startFamily: { grantId: record.id } };
+  return { subject: record.subject, scope: record.scope, authTime: record.authTime, grantId: record.id, startFamily: { grantId: record.id }, resources };
 }
 
 /** RFC 6749 §4.1.2 / RFC 9700 §4.14: a second redemption is an attack; revoke what the first issued. */

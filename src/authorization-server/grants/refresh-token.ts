@@ -19,6 +19,7 @@ import { required, type FormParams } from '../form.js';
 import { grantScope } from '../scopes.js';
 import { credentialHash, randomToken } from '../secrets.js';
 import type { ClientRecord } from '../storage.js';
+import { tokenResources } from '../resource-indicators.js';
 import { revokeGrantAccessTokens } from './grant-revocation.js';
 import type { GrantResult } from './types.js';
 
@@ -49,6 +50,8 @@ export async function refreshTokenGrant(
     // (the storage checks it again, atomically, in the rotation).
     requireKey(family.jkt, proof, 'refresh token');
     grantScope(params.get('scope'), family.scope);
+    // RFC 8707 §2.2: a refresh may narrow to some of the grant's resources, never add one.
+    tokenResources(ctx.resources, client, params, family.resources);
     await spend();
   }
   // A retired token is not spent for (nothing will be issued): the rotation reports reuse
@@ -67,5 +70,5 @@ export async function refreshTokenGrant(
   }
   if (rotated.family.revokedAt !== undefined) throw invalid();
   const scope = grantScope(params.get('scope'), family.scope);
-  return { subject: family.subject, scope, authTime: family.authTime, grantId: family.grantId, refreshToken: next };
+  return { subject: family.subject, scope, authTime: family.authTime, grantId: family.grantId, refreshToken: next, resources: tokenResources(ctx.resources, client, params, family.resources) };
 }

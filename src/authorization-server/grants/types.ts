@@ -15,4 +15,6 @@ export interface GrantResult {
   startFamily?: { grantId: string };
   /** `refresh_token`: the rotated refresh token to return. */
   refreshToken?: string;
+  /** RFC 8707: what the grant holds (kept with a new refresh-token family) and this token's `aud`. */
+  resources?: { granted: string[]; audience: string[] };
 }

@@ -118,6 +118,8 @@ const client = z
     dpopBoundAccessTokens: z.boolean().default(false),
     /** RFC 7662: this client (a resource server) may call the introspection endpoint. */
     introspection: z.boolean().default(false),
+    /** RFC 8707: the resources (of authorizationServer.resources / tokens.audience) this client may have tokens for (default: all). */
+    resources: z.array(z.string().url()).min(1).optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -180,6 +182,20 @@ const throttle = z
   })
   .strict();
 
+/** RFC 7591: who may register, how many, with which scopes. */
+const registration = z
+  .object({
+    open: z.boolean().optional(),
+    initialAccessTokens: z.array(z.string().min(32, 'must be at least 32 characters')).min(1).optional(),
+    maxClients: z.number().int().positive().optional(),
+    /** Scopes a registered client may ask for (default: every scope of the configured clients). */
+    scope: z.string().optional(),
+    /** Registrations per client address. */
+    throttle: throttleRule.optional(),
+  })
+  .strict()
+  .refine((r) => (r.open === true) !== (r.initialAccessTokens !== undefined), { message: 'give exactly one of open: true and initialAccessTokens', path: ['open'] });
+
 export const authorizationServerSchema = z
   .object({
     issuer: serverUrl,
@@ -196,6 +212,8 @@ export const authorizationServerSchema = z
         ...dpopShape,
         /** Live proof jtis one confidential client (perClient) or one key of a public client (perKey) may hold in the replay cache. */
         replayQuota: z.object({ perClient: z.number().int().positive().optional(), perKey: z.number().int().positive().optional() }).strict().optional(),
+        /** Every token request of every client must carry a proof (metadata dpop_bound_access_tokens_required). */
+        required: z.boolean().optional(),
       })
       .strict()
       .default({}),
@@ -218,6 +236,10 @@ export const authorizationServerSchema = z
     throttle: throttle.default({}),
     clients: z.array(client).min(1),
     users: z.array(user).default([]),
+    /** RFC 8707: the APIs this server issues tokens for (metadata protected_resources); tokens.audience is always one. */
+    resources: z.array(z.string().url()).min(1).optional(),
+    /** RFC 7591 dynamic client registration at /register: open (throttled per address, capped), or with initial access tokens. */
+    registration: registration.optional(),
     /**
      * A line shown on the sign-in page, e.g. the demo's credentials. Development only: whatever
      * is written here is shown to everyone who opens the page. Default: none.
@@ -253,6 +275,10 @@ export const apiSchema = z
      */
     replayCache: replayCache.optional(),
     corsOrigins: z.array(serverUrl).default([]),
+    /** RFC 9728 protected resource metadata: scopes_supported, resource_name, resource_documentation. */
+    scopesSupported: z.array(z.string().min(1)).optional(),
+    resourceName: z.string().min(1).max(200).optional(),
+    resourceDocumentation: serverUrl.optional(),
   })
   .strict();
 

@@ -7,7 +7,7 @@
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { createResourceServer } from '../../resource-server/index.js';
-import { dpopHono } from '../../resource-server/adapters/hono.js';
+import { dpopHono, resourceMetadataHono } from '../../resource-server/adapters/hono.js';
 import type { Logger } from '../../core/logger.js';
 import type { ReplayCache } from '../../core/replay.js';
 import type { Principal } from '../../resource-server/index.js';
@@ -32,6 +32,12 @@ export function createDemoApi({ config, issuer, replayCache, logger }: ApiOption
     // server's algs unless the API names its own (one demo speaks one set), and its own nonce
     // secret (derived per role).
     dpop: config.dpop,
+    // RFC 9728: the document a client holding only the API's URL starts from.
+    metadata: {
+      resourceName: config.resourceName ?? 'dpopkit demo API',
+      ...(config.scopesSupported !== undefined ? { scopesSupported: config.scopesSupported } : {}),
+      ...(config.resourceDocumentation !== undefined ? { resourceDocumentation: config.resourceDocumentation } : {}),
+    },
     replayCache,
     logger,
   });
@@ -46,6 +52,8 @@ export function createDemoApi({ config, issuer, replayCache, logger }: ApiOption
       maxAge: 600,
     }));
   }
+  // RFC 9728 §3: the metadata is public (the guard below covers /api/* only).
+  app.use('*', resourceMetadataHono(resourceServer));
   app.use('/api/*', dpopHono(resourceServer));
   app.get('/api/hello', (c) => {
     const principal = c.get('dpop');
@@ -58,6 +66,6 @@ export function createDemoApi({ config, issuer, replayCache, logger }: ApiOption
       jkt: principal.jkt,
     });
   });
-  app.get('/', (c) => c.json({ routes: ['GET /api/hello (DPoP-protected)'] }));
+  app.get('/', (c) => c.json({ routes: ['GET /api/hello (DPoP-protected)', `GET ${resourceServer.resourceMetadata?.path ?? ''} (RFC 9728 metadata)`] }));
   return { fetch: app.fetch, resourceServer };
 }
