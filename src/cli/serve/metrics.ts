@@ -52,6 +52,8 @@ export const METRICS = {
   dpopkit_storage_errors_total: ['counter', 'Storage operations that failed, by operation'],
   dpopkit_replay_cache_seconds: ['histogram', 'Replay cache latency (one reserve), by cache (authorization-server, api)'],
   dpopkit_replay_cache_errors_total: ['counter', 'Replay cache reserves that failed (full or unreachable), by cache'],
+  dpopkit_replay_cache_entries: ['gauge', 'Entries held by an in-memory replay cache, by cache (Redis and PostgreSQL caches: see their own monitoring)'],
+  dpopkit_replay_cache_capacity: ['gauge', 'Entries an in-memory replay cache can hold (maxEntries); when entries reach it, proofs are refused with 503'],
 } as const satisfies Record<string, readonly ['counter' | 'histogram' | 'gauge', string]>;
 
 export function createRegistry(): Registry {
@@ -230,5 +232,15 @@ export function timed<T extends object>(registry: Registry, target: T, histogram
         return result;
       };
     },
+  });
+}
+
+/** An in-memory replay cache's fill level, read at each scrape (other backends report nothing here). */
+export function collectReplayCacheSize(registry: Registry, cache: string, replayCache: object, config: { type: string; maxEntries?: number }): void {
+  if (config.type !== 'memory' || typeof (replayCache as { size?: unknown }).size !== 'number') return;
+  const capacity = config.maxEntries ?? 1_000_000; // createMemoryReplayCache's default
+  registry.onCollect((set) => {
+    set('dpopkit_replay_cache_entries', { cache }, (replayCache as { size: number }).size);
+    set('dpopkit_replay_cache_capacity', { cache }, capacity);
   });
 }

@@ -18,7 +18,7 @@ import type { Config } from '../config/schema.js';
 import { createDemoApi } from './api.js';
 import { createDemoSite } from './demo-site.js';
 import { replayCacheProbe, startAdmin } from './admin.js';
-import { collectResourceServer, countedNodeHandler, countingLogger, createRegistry, metricsRoute, timed, timedFetch } from './metrics.js';
+import { collectReplayCacheSize, collectResourceServer, countedNodeHandler, countingLogger, createRegistry, metricsRoute, timed, timedFetch } from './metrics.js';
 import { fetchWithRequestId, nodeWithRequestId, withRequestId } from './request-id.js';
 import { listen, type Listening } from './listen.js';
 import { createLogger, resolveLogFormat, type LogFormat } from './logger.js';
@@ -83,9 +83,6 @@ export async function startServers(config: Config): Promise<Running> {
       tokens: asConfig.tokens,
       signingKeys: asConfig.signingKeys,
       corsOrigins: asConfig.corsOrigins,
-      // RFC 8707 resources and RFC 7591 registration, when configured.
-      ...(asConfig.resources !== undefined ? { resources: asConfig.resources } : {}),
-      ...(asConfig.registration !== undefined ? { registration: asConfig.registration } : {}),
       ...(asConfig.loginHint !== undefined ? { loginHint: asConfig.loginHint } : {}),
       throttle: throttleOptions(asConfig.throttle),
       clients: asConfig.clients,
@@ -134,6 +131,8 @@ export async function startServers(config: Config): Promise<Running> {
       demoUrl = config.demo.url;
     }
     if (config.admin) {
+      collectReplayCacheSize(metrics!, 'authorization-server', replay.cache, asConfig.replayCache);
+      if (apiReplay && config.api) collectReplayCacheSize(metrics!, 'api', apiReplay.cache, apiReplayCacheConfig(asConfig.replayCache, config.api));
       // /healthz, /readyz: probes of what every token and API request needs.
       const admin = await startAdmin({
         port: config.admin.port,
