@@ -83,6 +83,9 @@ export async function startServers(config: Config): Promise<Running> {
       tokens: asConfig.tokens,
       signingKeys: asConfig.signingKeys,
       corsOrigins: asConfig.corsOrigins,
+      // RFC 8707 resources and RFC 7591 registration, when configured.
+      ...(asConfig.resources !== undefined ? { resources: asConfig.resources } : {}),
+      ...(asConfig.registration !== undefined ? { registration: asConfig.registration } : {}),
       ...(asConfig.loginHint !== undefined ? { loginHint: asConfig.loginHint } : {}),
       throttle: throttleOptions(asConfig.throttle),
       clients: asConfig.clients,
