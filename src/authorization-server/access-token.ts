@@ -22,6 +22,10 @@ export interface AccessTokenClaims {
   /** RFC 9449 §6.1: the thumbprint of the key the token is bound to. */
   cnf?: { jkt: string };
   auth_time?: number;
+  /** RFC 9470 §3 / RFC 9068 §2.2.1: the authentication context class of the sign-in. */
+  acr?: string;
+  /** RFC 8176 authentication methods of the sign-in. */
+  amr?: string[];
   /** Opaque reference to the grant (code) the token descends from; see grants/grant-revocation.ts. */
   gid?: string;
 }
@@ -37,6 +41,8 @@ export interface IssueInput {
   ttl: number;
   now: number;
   authTime?: number;
+  acr?: string | undefined;
+  amr?: readonly string[] | undefined;
   /** `gid` claim (grant reference). */
   grantReference?: string;
 }
@@ -57,6 +63,8 @@ export async function issueAccessToken(keys: SigningKeys, input: IssueInput): Pr
   if (input.scope) claims.scope = input.scope;
   if (input.jkt !== undefined) claims.cnf = { jkt: input.jkt };
   if (input.authTime !== undefined) claims.auth_time = input.authTime;
+  if (input.acr !== undefined) claims.acr = input.acr;
+  if (input.amr !== undefined) claims.amr = [...input.amr];
   if (input.grantReference !== undefined) claims.gid = input.grantReference;
   const signingInput = `${key.headerSegment}.${backend.base64urlEncode(JSON.stringify(claims))}`;
   const signature = await backend.sign(key.alg, key.privateKey, signingInput);

@@ -6,7 +6,9 @@
  */
 import { keyWeakness } from '../core/weak-keys.js';
 import { hashPassword, isPasswordHash, verifyPassword } from './passwords.js';
-import type { ClientConfig } from './options.js';
+import type { UserRecord } from './context.js';
+import type { ClientConfig, UserConfig } from './options.js';
+import { decodeBase32 } from './totp.js';
 import type { ClientAuthMethod, ClientRecord, GrantType } from './storage.js';
 
 const AUTH_METHODS: readonly ClientAuthMethod[] = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'];
@@ -51,7 +53,10 @@ export async function clientRecord(config: ClientConfig, index: number, existing
     } catch { /* reported below */ }
     if (!ok) throw new TypeError(`${where}.redirectUris[${i}] must be an absolute URL without fragment`);
   }
-  const grantTypes = config.grantTypes ?? (redirectUris.length > 0 ? ['authorization_code', 'refresh_token'] : ['client_credentials']);
+  if (config.firstParty !== undefined && typeof config.firstParty !== 'boolean') throw new TypeError(`${where}.firstParty must be a boolean`);
+  const firstParty = config.firstParty === true;
+  // A first-party app signs users in at the challenge endpoint: code and refresh by default.
+  const grantTypes = config.grantTypes ?? (redirectUris.length > 0 || firstParty ? ['authorization_code', 'refresh_token'] : ['client_credentials']);
   for (const g of grantTypes) if (!GRANTS.includes(g)) throw new TypeError(`${where}.grantTypes: unknown grant ${String(g)}`);
   if (config.tokenEndpointAuthMethod === 'none' && grantTypes.includes('client_credentials')) {
     throw new TypeError(`${where}: a public client (none) cannot use client_credentials`);
@@ -78,6 +83,9 @@ export async function clientRecord(config: ClientConfig, index: number, existing
     const weakness = keyWeakness(key);
     if (weakness !== undefined) throw new TypeError(`${where}.jwks.keys[${j}] is a weak key: ${weakness}`);
   }
+  if (firstParty) {
+    if (!grantTypes.includes('authorization_code')) throw new TypeError(`${where}: a first-party client needs the authorization_code grant`);
+  }
   if (config.introspection !== undefined && typeof config.introspection !== 'boolean') throw new TypeError(`${where}.introspection must be a boolean`);
   // RFC 7662 §2.1: the endpoint requires authorization; a public client proves nothing.
   if (config.introspection && config.tokenEndpointAuthMethod === 'none') throw new TypeError(`${where}: a public client (none) cannot be allowed to introspect`);
@@ -87,10 +95,34 @@ export async function clientRecord(config: ClientConfig, index: number, existing
     redirectUris,
     grantTypes,
     scope: config.scope ?? '',
-    dpopBoundAccessTokens: config.dpopBoundAccessTokens ?? false,
+    // draft-ietf-oauth-first-party-apps §9.5: a first-party client's tokens are always DPoP-bound.
+    dpopBoundAccessTokens: firstParty || (config.dpopBoundAccessTokens ?? false),
   };
   if (config.clientName !== undefined) record.clientName = config.clientName;
   if (clientSecretHash !== undefined) record.clientSecretHash = clientSecretHash;
   if (config.jwks !== undefined) record.jwks = config.jwks;
+  return record;
+}
+
+/** A configured user as the server keeps it: the TOTP secret decoded (RFC 4648 base32). */
+export function userRecord(user: UserConfig, index: number): UserRecord {
+  const where = `users[${index}]`;
+  const { totpSecret, webOnly, ...rest } = user;
+  const record: UserRecord = { ...rest };
+  if (totpSecret !== undefined) {
+    let secret: Uint8Array;
+    try {
+      secret = decodeBase32(String(totpSecret));
+    } catch {
+      throw new TypeError(`${where}.totpSecret must be base32 (RFC 4648: A–Z, 2–7)`);
+    }
+    // RFC 4226 §4 R6: at least 128 bits (160 recommended).
+    if (secret.length < 16) throw new TypeError(`${where}.totpSecret is too short: at least 128 bits (26 base32 characters; 32 recommended)`);
+    record.totpSecret = secret;
+  }
+  if (webOnly !== undefined) {
+    if (typeof webOnly !== 'boolean') throw new TypeError(`${where}.webOnly must be a boolean`);
+    record.webOnly = webOnly;
+  }
   return record;
 }

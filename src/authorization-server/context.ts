@@ -28,12 +28,18 @@ export interface Endpoints {
   login: string;
   /** RFC 7591 §3 (served only when registration is configured) */
   registration: string;
+  /** draft-ietf-oauth-first-party-apps §4.1 */
+  authorizationChallenge: string;
 }
 
 export interface UserRecord {
   username: string;
   passwordHash: string;
   name?: string;
+  /** RFC 6238 secret (decoded): first-party sign-in asks for a code after the password. */
+  totpSecret?: Uint8Array;
+  /** First-party sign-in answers `redirect_to_web` for this account (it signs in with a browser). */
+  webOnly?: boolean;
 }
 
 export interface AsContext {
@@ -47,12 +53,16 @@ export interface AsContext {
   replayQuota: { counter: ReplayQuota; perClient: number; perKey: number };
   /** Clients configured with `introspection: true`: the only ones the introspection endpoint answers (RFC 7662 §2.1, §4). */
   introspectors: ReadonlySet<string>;
+  /** Clients configured with `firstParty: true`: the only ones the authorization challenge endpoint answers. */
+  firstParty: ReadonlySet<string>;
+  /** First-party sign-in: wrong passwords and codes one flow may have before `redirect_to_web`. */
+  firstPartyPolicy: { maxFailures: number };
   /** This server's proof verifier (its own header cache: nothing shared with another server). */
   verifier: ProofVerifier;
   /** Set when nonces are required (RFC 9449 §8). */
   nonce: NonceSource | undefined;
   dpop: { algs: readonly string[]; maxAge: number; maxFuture: number };
-  ttl: { accessToken: number; refreshToken: number; code: number; par: number; interaction: number };
+  ttl: { accessToken: number; refreshToken: number; code: number; par: number; interaction: number; authSession: number };
   audience: string | string[];
   /** RFC 8707: the resources tokens may be issued for, and the default audience. */
   resources: ResourcePolicy;

@@ -27,7 +27,7 @@ import { createProofVerifier } from '../core/proof/verify.js';
 import { createMemoryReplayCache } from '../stores/memory.js';
 import { createClientDirectory } from './clients.js';
 import type { ConnectionInfo } from './client-address.js';
-import { checkIssuer, clientRecord, positive, positiveCount } from './config.js';
+import { checkIssuer, clientRecord, positive, positiveCount, userRecord } from './config.js';
 import type { AsContext, UserRecord } from './context.js';
 import { createCors } from './cors.js';
 import type { AuthorizationServer, AuthorizationServerOptions } from './options.js';
@@ -91,13 +91,14 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
     code: positive(t.codeTtl, 60, 'tokens.codeTtl'),
     par: positive(t.parTtl, 60, 'tokens.parTtl'),
     interaction: positive(t.interactionTtl, 600, 'tokens.interactionTtl'),
+    authSession: positive(t.authSessionTtl, 300, 'tokens.authSessionTtl'),
   };
 
   const users = new Map<string, UserRecord>();
   for (const [i, user] of (options.users ?? []).entries()) {
     if (typeof user?.username !== 'string' || user.username === '') throw invalidArgument(`users[${i}].username must be a non-empty string`);
     if (!isPasswordHash(user.passwordHash)) throw invalidArgument(`users[${i}].passwordHash must be a string made by hashPassword()`);
-    users.set(user.username, { ...user });
+    users.set(user.username, userRecord(user, i));
   }
   if (!Array.isArray(options.clients)) throw invalidArgument('clients must be an array', 'ERR_INVALID_ARG_TYPE');
 
@@ -133,11 +134,14 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
       jwks: `${base}/jwks`,
       login: `${base}/login`,
       registration: `${base}/register`,
+      authorizationChallenge: `${base}/authorize-challenge`,
     },
     storage,
     replayCache: options.replayCache ?? createMemoryReplayCache({ clock }),
     replayQuota,
     introspectors: new Set(options.clients.filter((c) => c.introspection === true).map((c) => c.clientId)),
+    firstParty: new Set(options.clients.filter((c) => c.firstParty === true).map((c) => c.clientId)),
+    firstPartyPolicy: { maxFailures: positiveCount(options.firstParty?.maxFailures, 5, 'firstParty.maxFailures') },
     verifier: createProofVerifier(),
     nonce: dpop.nonce,
     dpop: { algs: dpop.algs, maxAge: dpop.maxAge, maxFuture: dpop.maxFuture },

@@ -41,6 +41,12 @@ export interface ClientConfig {
    * have tokens for. Default: every one. Asking for another is `invalid_target`.
    */
   resources?: string[];
+  /**
+   * draft-ietf-oauth-first-party-apps: an app of the same party as this server, which may sign
+   * users in without a browser at the authorization challenge endpoint. Its tokens are always
+   * DPoP-bound (`dpopBoundAccessTokens` is implied, whatever it says). Default `false`.
+   */
+  firstParty?: boolean;
 }
 
 export interface UserConfig {
@@ -48,6 +54,14 @@ export interface UserConfig {
   /** A string made by `hashPassword()`. */
   passwordHash: string;
   name?: string;
+  /**
+   * RFC 6238 TOTP secret, base32 (at least 128 bits): sign-in asks for the current six-digit
+   * code after the password (SHA-1, 30 s, ±1 step), at the challenge endpoint and on the sign-in
+   * page. Each code is accepted once.
+   */
+  totpSecret?: string;
+  /** First-party apps get `redirect_to_web` for this account: it signs in with a browser only. */
+  webOnly?: boolean;
 }
 
 export interface AuthorizationServerOptions {
@@ -89,6 +103,8 @@ export interface AuthorizationServerOptions {
     codeTtl?: number;
     parTtl?: number;
     interactionTtl?: number;
+    /** Seconds a first-party sign-in flow (its `auth_session`s) may take (default 300). */
+    authSessionTtl?: number;
     /** `aud` of access tokens (default: the issuer). */
     audience?: string | string[];
   };
@@ -110,6 +126,11 @@ export interface AuthorizationServerOptions {
    * (shared by a fleet on one database), and a bound on concurrent scrypt work. On by default.
    */
   throttle?: ThrottleOptions;
+  /** First-party sign-in at the authorization challenge endpoint. */
+  firstParty?: {
+    /** Wrong passwords and codes in one flow before it ends with `redirect_to_web` (default 5). */
+    maxFailures?: number;
+  };
   /** Origins allowed to call token, PAR, revocation, metadata and JWKS from a browser (default: none). */
   corsOrigins?: string[];
   /**

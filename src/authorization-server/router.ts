@@ -10,6 +10,7 @@
 import type { AsContext } from './context.js';
 import type { Cors } from './cors.js';
 import { authorizeEndpoint } from './endpoints/authorize.js';
+import { authorizeChallengeEndpoint } from './endpoints/authorize-challenge.js';
 import { introspectEndpoint } from './endpoints/introspect.js';
 import { jwksResponse } from './endpoints/jwks.js';
 import { loginEndpoint } from './endpoints/login.js';
@@ -71,6 +72,8 @@ export function createRouter(ctx: AsContext, cors: Cors): Router {
   route(p + '/login', { POST: loginEndpoint }, false);
   // RFC 7591: only when registration is configured; browsers on allowed origins may register.
   if (ctx.registration) route(p + '/register', { POST: registerEndpoint }, true);
+  // First-party apps (native, CLI): no CORS, single-page apps are not its users (draft §9.8).
+  route(p + '/authorize-challenge', { POST: authorizeChallengeEndpoint }, false);
 
   async function answer(r: Route, request: Request): Promise<Response> {
     // RFC 9110 §9.3.2: HEAD is GET without the content.

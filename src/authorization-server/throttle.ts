@@ -87,10 +87,11 @@ export function delayFor(count: number, rule: ThrottleRule): number {
 }
 
 /** The defaults (seconds). Guessing one password is held to about 110 tries a day. */
-export const THROTTLE_DEFAULTS: Readonly<Record<'username' | 'address' | 'client', Readonly<ThrottleRule>>> = {
+export const THROTTLE_DEFAULTS: Readonly<Record<'username' | 'address' | 'client' | 'session', Readonly<ThrottleRule>>> = {
   username: { freeAttempts: 5, delay: 2, maxDelay: 900, resetAfter: 86_400 },
   address: { freeAttempts: 20, delay: 1, maxDelay: 300, resetAfter: 3_600 },
   client: { freeAttempts: 10, delay: 1, maxDelay: 300, resetAfter: 3_600 },
+  session: { freeAttempts: 2, delay: 2, maxDelay: 60, resetAfter: 600 },
 };
 
 /** The `throttle` option of `createAuthorizationServer`. */
@@ -108,13 +109,15 @@ export interface ThrottleOptions {
   address?: Partial<ThrottleRule>;
   /** Failed client authentications (secret or `private_key_jwt`) per `client_id`. */
   client?: Partial<ThrottleRule>;
+  /** Failed passwords and one-time codes per first-party sign-in flow (its `auth_session`s). */
+  session?: Partial<ThrottleRule>;
   /** Behind a reverse proxy: the header it sets and its addresses. Default: the socket address only. */
   trustProxy?: TrustProxyOptions;
   /** Bound on concurrent scrypt verifications (password and client secret). */
   scrypt?: ScryptGateOptions;
 }
 
-type Kind = 'username' | 'address' | 'client';
+type Kind = 'username' | 'address' | 'client' | 'session';
 
 /** Why an attempt is refused before any credential is evaluated. */
 export class ThrottledError extends Error {
@@ -150,8 +153,10 @@ export interface Attempt {
   /**
    * Run one scrypt verification: in the scrypt gate, counted (atomically refused if a key got
    * blocked meanwhile) before it starts; a success clears the account and refunds the address.
+   * With `partial` (a password that still needs a one-time code), a success only takes back its
+   * own count on every key: the sign-in is decided by the next factor.
    */
-  verify(task: () => Promise<boolean>): Promise<boolean>;
+  verify(task: () => Promise<boolean>, options?: { partial?: boolean }): Promise<boolean>;
   /** A failure found without scrypt (bad assertion, unknown client): count it. */
   failed(): Promise<void>;
   /** A success found without scrypt (cached secret, valid assertion): clear the account's count. */
@@ -161,8 +166,11 @@ export interface Attempt {
 export interface Throttle {
   /** Remember the peer address the transport passed with a request (`as.fetch(request, info)`). */
   observe(request: Request, info: ConnectionInfo | undefined): void;
-  /** The sign-in form: keys are the username (known or not) and the client address. */
-  signIn(request: Request, username: string, now: number): Attempt;
+  /**
+   * The sign-in form and the authorization challenge endpoint: keys are the username (known or
+   * not), the client address and, for a first-party flow under way, its flow id.
+   */
+  signIn(request: Request, username: string, now: number, flow?: string): Attempt;
   /** Client authentication: keys are the `client_id` and the client address. */
   client(request: Request, clientId: string, now: number): Attempt;
   /**
@@ -190,7 +198,8 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('base6
 
 /** Counter keys: usernames and client ids hashed (fixed length; no typed password kept in clear). */
 export function attemptKey(kind: Kind, value: string): string {
-  return kind === 'address' ? `a:${value}` : `${kind === 'username' ? 'u' : 'c'}:${sha256(value)}`;
+  if (kind === 'address') return `a:${value}`;
+  return `${kind === 'username' ? 'u' : kind === 'client' ? 'c' : 's'}:${sha256(value)}`;
 }
 
 /** Errors of a store (a database outage) do not switch throttling off: the process counts alone. */
@@ -232,6 +241,7 @@ export function createThrottle(options: ThrottleOptions | undefined, deps: Throt
     username: rule(o.username, THROTTLE_DEFAULTS.username, 'username'),
     address: rule(o.address, THROTTLE_DEFAULTS.address, 'address'),
     client: rule(o.client, THROTTLE_DEFAULTS.client, 'client'),
+    session: rule(o.session, THROTTLE_DEFAULTS.session, 'session'),
   };
   const resolveAddress: AddressResolver = createAddressResolver(o.trustProxy);
   const gate = createScryptGate(o.scrypt);
@@ -260,7 +270,7 @@ export function createThrottle(options: ThrottleOptions | undefined, deps: Throt
     return address;
   };
 
-  const attempt = (request: Request, kind: 'username' | 'client', value: string, now: number): Attempt => {
+  const attempt = (request: Request, kind: 'username' | 'client', value: string, now: number, flow?: string): Attempt => {
     if (!store) {
       return {
         check: async () => {},
@@ -272,6 +282,7 @@ export function createThrottle(options: ThrottleOptions | undefined, deps: Throt
     const address = addressOf(request);
     const keys: Array<{ key: string; kind: Kind }> = [{ key: attemptKey(kind, value), kind }];
     if (address !== undefined) keys.push({ key: attemptKey('address', address), kind: 'address' });
+    if (flow !== undefined) keys.push({ key: attemptKey('session', flow), kind: 'session' });
     let seen: Map<string, AttemptState> | undefined;
     let counted = false;
 
@@ -303,7 +314,7 @@ export function createThrottle(options: ThrottleOptions | undefined, deps: Throt
         for (const state of seen.values()) until = Math.max(until, state.blockedUntil);
         if (until > now) throw new ThrottledError('blocked', until - now);
       },
-      async verify(task) {
+      async verify(task, options = {}) {
         counted = true;
         // Counted inside the gate, right before the work: a queued guess meets the newest block.
         const ok = await runGated(async () => {
@@ -311,7 +322,7 @@ export function createThrottle(options: ThrottleOptions | undefined, deps: Throt
           return task();
         });
         if (ok) {
-          await Promise.all(keys.map(({ key, kind: k }) => (k === 'address' ? store.refund(key, now, rules.address) : store.clear(key))));
+          await Promise.all(keys.map(({ key, kind: k }) => (k === 'address' || options.partial ? store.refund(key, now, rules[k]) : store.clear(key))));
         }
         return ok;
       },
@@ -323,9 +334,10 @@ export function createThrottle(options: ThrottleOptions | undefined, deps: Throt
       },
       async succeeded() {
         if (counted) return;
-        const account = keys[0]!.key;
-        // Only a key that has failures costs a write: the hot path (a known client) writes nothing.
-        if (seen?.has(account)) await store.clear(account);
+        // The account (and a first-party flow, which ends here); never the address. Only a key
+        // that has failures costs a write: the hot path (a known client) writes nothing.
+        const cleared = keys.filter(({ key, kind: k }) => k !== 'address' && seen?.has(key));
+        await Promise.all(cleared.map(({ key }) => store.clear(key)));
       },
     };
   };
@@ -345,7 +357,7 @@ export function createThrottle(options: ThrottleOptions | undefined, deps: Throt
       const peer = peerAddress(info);
       if (peer !== undefined) peers.set(request, peer);
     },
-    signIn: (request, username, now) => attempt(request, 'username', username, now),
+    signIn: (request, username, now, flow) => attempt(request, 'username', username, now, flow),
     client: (request, clientId, now) => attempt(request, 'client', clientId, now),
     async perAddress(request, name, r, now) {
       const address = store ? addressOf(request) : undefined;

@@ -67,6 +67,8 @@ async function access(ctx: AsContext, token: string, now: number): Promise<Recor
   };
   if (claims.cnf) answer.cnf = { jkt: claims.cnf.jkt };
   if (claims.auth_time !== undefined) answer.auth_time = claims.auth_time;
+  if (claims.acr !== undefined) answer.acr = claims.acr;
+  if (claims.amr !== undefined) answer.amr = claims.amr;
   return answer;
 }
 

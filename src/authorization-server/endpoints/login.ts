@@ -11,6 +11,7 @@
  * @module
  */
 import { timingSafeEqual } from 'node:crypto';
+import { acrOf, amrClaim } from '../auth-session.js';
 import { redirectTo } from '../authorization-request.js';
 import { keptResources } from '../resource-indicators.js';
 import type { AsContext } from '../context.js';
@@ -20,6 +21,7 @@ import { errorPage, loginPage, waitText } from '../login-page.js';
 import { verifyPassword } from '../passwords.js';
 import { credentialHash, randomToken } from '../secrets.js';
 import { ThrottledError } from '../throttle.js';
+import { matchTotp } from '../totp.js';
 import { interactionCookie, interactionCookieName } from './authorize.js';
 
 function cookie(request: Request, name: string): string | undefined {
@@ -82,7 +84,9 @@ export async function loginEndpoint(ctx: AsContext, request: Request): Promise<R
   let ok: boolean;
   try {
     await attempt.check();
-    ok = await attempt.verify(() => verifyPassword(form.get('password') ?? '', user?.passwordHash));
+    // For an account with a one-time code, the password alone is not a sign-in: it takes back
+    // its own count only, and the code decides (below).
+    ok = await attempt.verify(() => verifyPassword(form.get('password') ?? '', user?.passwordHash), { partial: user?.totpSecret !== undefined });
   } catch (err) {
     if (!(err instanceof ThrottledError)) throw err;
     const headers = { 'Retry-After': String(err.retryAfter) };
@@ -91,6 +95,20 @@ export async function loginEndpoint(ctx: AsContext, request: Request): Promise<R
       : again(503, 'The server is busy. Try again in a moment.', headers);
   }
   if (!user || !ok) return again(401, 'Wrong username or password.');
+  // An account with a TOTP secret (RFC 6238) needs its code here as at the challenge endpoint,
+  // so the browser is no way around the second factor; a code is accepted once (§5.2).
+  let amr = ['pwd'];
+  if (user.totpSecret !== undefined) {
+    const otpAttempt = ctx.throttle.signIn(request, username, now);
+    const matched = matchTotp(user.totpSecret, form.get('otp') ?? '', now);
+    if (matched === undefined || !(await ctx.storage.acceptTotpStep(user.username, matched))) {
+      await otpAttempt.failed();
+      return again(401, matched === undefined ? 'Wrong or missing one-time code.' : 'This one-time code was already used. Wait for the next one.');
+    }
+    await otpAttempt.check().catch(() => undefined);
+    await otpAttempt.succeeded();
+    amr = ['pwd', 'otp'];
+  }
   // Single use: a double-submitted form cannot mint two codes.
   if (!(await ctx.storage.consumeInteraction(interactionId, now))) {
     return errorPage(400, 'invalid_request', 'this sign-in was already completed');
@@ -107,6 +125,8 @@ export async function loginEndpoint(ctx: AsContext, request: Request): Promise<R
     dpopJkt: params.dpop_jkt,
     nonce: params.nonce,
     resources: keptResources(params),
+    acr: acrOf(amr),
+    amr: amrClaim(amr),
     authTime: now,
     expiresAt: now + ctx.ttl.code,
   });

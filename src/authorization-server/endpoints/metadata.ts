@@ -6,6 +6,7 @@
  */
 import { ASSERTION_ALGS } from '../client-auth.js';
 import type { AsContext } from '../context.js';
+import { challengeMetadata } from './authorize-challenge.js';
 import { GRANT_TYPES } from './token.js';
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'];
@@ -43,6 +44,8 @@ export function metadata(ctx: AsContext): Record<string, unknown> {
     ...(ctx.resources.configured.length > 0 ? { protected_resources: [...ctx.resources.configured] } : {}),
     // draft-emelia-oauth-as-metadata-dpop-required: every token is DPoP-bound, every token request needs a proof
     ...(ctx.dpopRequired ? { dpop_bound_access_tokens_required: true } : {}),
+    // draft-ietf-oauth-first-party-apps §8, and the acr values it issues (RFC 9470)
+    ...challengeMetadata(ctx),
   };
 }
 

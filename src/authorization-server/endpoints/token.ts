@@ -15,6 +15,7 @@ import { proofOf, refreshBinding, requireProofForClient, spendProof } from '../b
 import { authenticateClient } from '../client-auth.js';
 import type { AsContext } from '../context.js';
 import { issueAccessToken } from '../access-token.js';
+import { startAuthenticatedSession } from '../auth-session.js';
 import { errorResponse, jsonResponse, OAuthError } from '../errors.js';
 import { readForm } from '../form.js';
 import { audienceClaim, directResources } from '../resource-indicators.js';
@@ -46,7 +47,9 @@ export async function tokenEndpoint(ctx: AsContext, request: Request): Promise<R
     if (!client.grantTypes.includes(grantType as GrantType)) {
       throw new OAuthError('unauthorized_client', 'grant_not_allowed', `this client may not use the ${grantType} grant`);
     }
-    requireProofForClient(client, proof);
+    // A first-party client's code answers a missing proof with invalid_grant when it is bound
+    // to a key (draft-ietf-oauth-first-party-apps §9.5.1): its grant checks the proof itself.
+    if (grantType !== 'authorization_code' || !ctx.firstParty.has(client.clientId)) requireProofForClient(client, proof);
     // Each grant calls this once it has checked everything it can without using anything up.
     const spend = () => spendProof(ctx, proof, client);
 
@@ -72,6 +75,8 @@ export async function tokenEndpoint(ctx: AsContext, request: Request): Promise<R
       ttl: ctx.ttl.accessToken,
       now,
       authTime: grant.authTime,
+      acr: grant.acr,
+      amr: grant.amr,
       grantReference: grant.grantId === undefined ? undefined : grantReference(grant.grantId),
     });
     // RFC 9449 §5: token_type DPoP tells the client the token is bound (and must be sent with proofs).
@@ -92,11 +97,17 @@ export async function tokenEndpoint(ctx: AsContext, request: Request): Promise<R
         jkt: refreshBinding(client, proof),
         grantId: grant.startFamily.grantId,
         ...(grant.resources ? { resources: grant.resources.granted } : {}),
+        ...(grant.acr !== undefined ? { acr: grant.acr } : {}),
+        ...(grant.amr !== undefined ? { amr: grant.amr } : {}),
         authTime: grant.authTime ?? now,
         createdAt: now,
         expiresAt: now + ctx.ttl.refreshToken,
       }, credentialHash(refreshToken));
       body.refresh_token = refreshToken;
+    }
+    if (grant.challenge && proof) {
+      // draft-ietf-oauth-first-party-apps §6.1: an auth_session for a later step-up (RFC 9470).
+      body.auth_session = await startAuthenticatedSession(ctx, { clientId: client.clientId, jkt: proof.jkt, subject: grant.subject, amr: grant.amr ?? ['pwd'], authTime: grant.authTime ?? now });
     }
     return jsonResponse(body, 200, await nonceHeaders(ctx));
   } catch (err) {

@@ -10,7 +10,7 @@
  * @module
  */
 import type { VerifiedProof } from '../../core/proof/verify.js';
-import { requireKey } from '../binding.js';
+import { requireKey, requireProofForClient } from '../binding.js';
 import type { AsContext } from '../context.js';
 import { OAuthError } from '../errors.js';
 import { required, type FormParams } from '../form.js';
@@ -35,9 +35,12 @@ export async function authorizationCodeGrant(
   spend: () => Promise<void>,
 ): Promise<GrantResult> {
   const code = required(params, 'code');
-  const redirectUri = required(params, 'redirect_uri');
-  const verifier = required(params, 'code_verifier');
-  if (!VERIFIER.test(verifier)) throw new OAuthError('invalid_request', 'bad_code_verifier', 'code_verifier must be 43–128 unreserved characters (RFC 7636 §4.1)');
+  // A first-party client's code may come from the challenge endpoint, which has no redirect URI
+  // and PKCE only if the flow had it (draft-ietf-oauth-first-party-apps §6): checked on the code.
+  const firstParty = ctx.firstParty.has(client.clientId);
+  const redirectUri = firstParty ? params.get('redirect_uri') : required(params, 'redirect_uri');
+  const verifier = firstParty ? params.get('code_verifier') : required(params, 'code_verifier');
+  if (verifier !== undefined && !VERIFIER.test(verifier)) throw new OAuthError('invalid_request', 'bad_code_verifier', 'code_verifier must be 43–128 unreserved characters (RFC 7636 §4.1)');
   const now = ctx.now();
   const id = credentialHash(code);
   const found = await ctx.storage.findCode(id, now);
@@ -45,11 +48,18 @@ export async function authorizationCodeGrant(
   const { record } = found;
   // RFC 6749 §4.1.3: issued to this client. Another client's attempt changes nothing.
   if (record.clientId !== client.clientId) throw new OAuthError('invalid_grant', 'client_mismatch', 'the authorization code was issued to another client');
-  // RFC 6749 §4.1.3: identical to the redirect_uri of the authorization request.
+  if (record.redirectUri !== undefined && redirectUri === undefined) throw new OAuthError('invalid_request', 'missing_parameter', 'the "redirect_uri" parameter is missing');
+  // RFC 6749 §4.1.3: identical to the redirect_uri of the authorization request (none for a challenge code).
   if (record.redirectUri !== redirectUri) throw new OAuthError('invalid_grant', 'redirect_uri_mismatch', 'redirect_uri does not match the authorization request');
-  if (s256(verifier) !== record.codeChallenge) throw new OAuthError('invalid_grant', 'pkce_mismatch', 'PKCE verification failed (RFC 7636 §4.6)');
-  // RFC 9449 §10: the proof's key must be the one named by dpop_jkt.
+  if (record.codeChallenge !== undefined || verifier !== undefined) {
+    if (verifier === undefined) throw new OAuthError('invalid_request', 'missing_parameter', 'the "code_verifier" parameter is missing');
+    if (s256(verifier) !== record.codeChallenge) throw new OAuthError('invalid_grant', 'pkce_mismatch', 'PKCE verification failed (RFC 7636 §4.6)');
+  }
+  // RFC 9449 §10 (and first-party §9.5.1): the proof's key must be the one the code is bound to.
   requireKey(record.dpopJkt, proof, 'authorization code');
+  // A first-party client's tokens are always DPoP-bound (the token endpoint leaves this check
+  // for its codes to here, so a code bound to a key answers a missing proof with invalid_grant).
+  requireProofForClient(client, proof);
   if (found.used) throw await codeReused(ctx, client, record.id, now);
   // RFC 8707 §2.2: a token request may only narrow the resources of the authorization request.
   const resources = tokenResources(ctx.resources, client, params, record.resources);
@@ -57,7 +67,11 @@ export async function authorizationCodeGrant(
   const result = await ctx.storage.consumeCode(id, now, client.clientId);
   if (result.outcome === 'missing') throw new OAuthError('invalid_grant', 'invalid_code', 'the authorization code is invalid or expired');
   if (result.outcome === 'reused') throw await codeReused(ctx, client, record.id, now);
-  return { subject: record.subject, scope: record.scope, authTime: record.authTime, grantId: record.id, startFamily: { grantId: record.id }, resources };
+  const grant: GrantResult = { subject: record.subject, scope: record.scope, authTime: record.authTime, grantId: record.id, startFamily: { grantId: record.id }, resources };
+  if (record.acr !== undefined) grant.acr = record.acr;
+  if (record.amr !== undefined) grant.amr = record.amr;
+  if (record.challenge) grant.challenge = true;
+  return grant;
 }
 
 /** RFC 6749 §4.1.2 / RFC 9700 §4.14: a second redemption is an attack; revoke what the first issued. */

@@ -70,5 +70,8 @@ export async function refreshTokenGrant(
   }
   if (rotated.family.revokedAt !== undefined) throw invalid();
   const scope = grantScope(params.get('scope'), family.scope);
-  return { subject: family.subject, scope, authTime: family.authTime, grantId: family.grantId, refreshToken: next, resources: tokenResources(ctx.resources, client, params, family.resources) };
+  const grant: GrantResult = { subject: family.subject, scope, authTime: family.authTime, grantId: family.grantId, refreshToken: next, resources: tokenResources(ctx.resources, client, params, family.resources) };
+  if (family.acr !== undefined) grant.acr = family.acr;
+  if (family.amr !== undefined) grant.amr = family.amr;
+  return grant;
 }

@@ -17,4 +17,9 @@ export interface GrantResult {
   refreshToken?: string;
   /** RFC 8707: what the grant holds (kept with a new refresh-token family) and this token's `aud`. */
   resources?: { granted: string[]; audience: string[] };
+  /** RFC 9470 `acr` and RFC 8176 `amr` of the sign-in the grant descends from. */
+  acr?: string;
+  amr?: string[];
+  /** The code came from the authorization challenge endpoint: the response gets an `auth_session`. */
+  challenge?: boolean;
 }
