@@ -120,6 +120,8 @@ const client = z
     introspection: z.boolean().default(false),
     /** RFC 8707: the resources (of authorizationServer.resources / tokens.audience) this client may have tokens for (default: all). */
     resources: z.array(z.string().url()).min(1).optional(),
+    /** draft-ietf-oauth-first-party-apps: may sign users in without a browser (authorization challenge endpoint); its tokens are always DPoP-bound. */
+    firstParty: z.boolean().default(false),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -128,7 +130,7 @@ const client = z
     if (secretMethod && secrets !== 1) ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: `give exactly one of clientSecret and clientSecretHash for ${c.tokenEndpointAuthMethod}` });
     if (!secretMethod && secrets > 0) ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: `not used with ${c.tokenEndpointAuthMethod}` });
     if (c.tokenEndpointAuthMethod === 'private_key_jwt' && !c.jwks) ctx.addIssue({ code: 'custom', path: ['jwks'], message: 'required for private_key_jwt' });
-    if (c.grantTypes.includes('authorization_code') && c.redirectUris.length === 0) ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'required for authorization_code' });
+    if (c.grantTypes.includes('authorization_code') && c.redirectUris.length === 0 && !c.firstParty) ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'required for authorization_code' });
     if (c.tokenEndpointAuthMethod === 'none' && c.grantTypes.includes('client_credentials')) ctx.addIssue({ code: 'custom', path: ['grantTypes'], message: 'client_credentials needs an authenticated client' });
     if (c.tokenEndpointAuthMethod === 'none' && c.introspection) ctx.addIssue({ code: 'custom', path: ['introspection'], message: 'introspection needs an authenticated client' });
   });
@@ -141,6 +143,10 @@ const user = z
     passwordHash: z.string().regex(/^scrypt\$/, 'must be a hash made by `dpopkit hash-password`').optional(),
     /** Plain password: development only (hashed at start, a warning is logged). */
     password: z.string().min(1).optional(),
+    /** RFC 6238 TOTP secret (base32, at least 128 bits): a one-time code is asked after the password. */
+    totpSecret: z.string().regex(/^[A-Za-z2-7 =]{26,}$/, 'must be base32 (A–Z, 2–7) of at least 128 bits (26 characters)').optional(),
+    /** First-party apps are sent to the browser for this account (redirect_to_web). */
+    webOnly: z.boolean().optional(),
   })
   .strict()
   .refine((u) => Boolean(u.passwordHash) !== Boolean(u.password), { message: 'give exactly one of passwordHash and password', path: ['passwordHash'] });
@@ -169,6 +175,8 @@ const throttle = z
     username: throttleRule.optional(),
     address: throttleRule.optional(),
     client: throttleRule.optional(),
+    /** Failed passwords and one-time codes per first-party sign-in flow (its auth_sessions). */
+    session: throttleRule.optional(),
     /** Behind a reverse proxy: the header it sets with the client's address, believed only from these addresses. */
     trustProxy: z
       .object({
@@ -223,6 +231,8 @@ export const authorizationServerSchema = z
         refreshTokenTtl: seconds.optional(),
         codeTtl: seconds.optional(),
         parTtl: seconds.optional(),
+        /** Seconds a first-party sign-in flow (its auth_sessions) may take (default 300). */
+        authSessionTtl: seconds.optional(),
         audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
       })
       .strict()
