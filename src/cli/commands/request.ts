@@ -20,8 +20,9 @@ import { createDPoPClient, type ProofInfo } from '../../client/dpop-client.js';
 import { clientCredentials } from '../../client/oauth/grants.js';
 import { decodeJsonSegment } from '../../core/proof/parse.js';
 import { parseHttpUrl, parseMethod } from '../http-args.js';
-import { readOrCreateKeyFile } from '../key-file.js';
+import { readKeyFile, readOrCreateKeyFile } from '../key-file.js';
 import { usage } from '../output.js';
+import { loadProfile, openProfile, resolvePath } from '../profile.js';
 
 interface RequestOptions {
   method?: string;
@@ -36,6 +37,7 @@ interface RequestOptions {
   include?: boolean;
   verbose?: boolean;
   printToken?: boolean;
+  profile?: string;
 }
 
 /** Exit status for an HTTP error answer, as curl's --fail-with-body. */
@@ -102,6 +104,7 @@ export function register(program: Command): void {
     .option('--client-secret <secret>', 'client secret (client_secret_basic; omit for a public client)')
     .option('--scope <scope>', 'scope to ask for with --token-endpoint')
     .option('--access-token <token>', 'a DPoP-bound access token to present')
+    .option('--profile <file>', 'use the key and tokens dpopkit login keeps there (refreshed when they expire)')
     .option('--print-token', 'print only the access token from --token-endpoint on stdout and send no request (needs --key: the token is bound to that key)')
     .option('-i, --include', 'print the status line and response headers before the body')
     .option('--verbose', 'print to stderr each DPoP proof sent (header and claims), each answer (status, WWW-Authenticate, DPoP-Nonce) and the token obtained')
@@ -119,6 +122,9 @@ export function register(program: Command): void {
       if (opts.tokenEndpoint !== undefined && opts.clientId === undefined) throw usage('--token-endpoint needs --client-id');
       if (opts.tokenEndpoint !== undefined && opts.accessToken !== undefined) throw usage('use --token-endpoint or --access-token, not both');
       if (opts.method !== undefined) parseMethod(opts.method, '-X');
+      if (opts.profile !== undefined && (opts.key !== undefined || opts.tokenEndpoint !== undefined || opts.accessToken !== undefined)) {
+        throw usage('--profile brings its own key and tokens: leave out --key, --token-endpoint and --access-token');
+      }
       const headers = new Headers();
       for (const line of opts.header) {
         const [name, value] = parseHeader(line);
@@ -131,8 +137,12 @@ export function register(program: Command): void {
       const body = opts.data !== undefined ? await readData(opts.data) : undefined;
       if (body !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/x-www-form-urlencoded');
       const method = opts.method ?? (body !== undefined ? 'POST' : 'GET');
+      // A profile of dpopkit login: its tokens, and its key file (under the same rule).
+      const profilePath = opts.profile !== undefined ? resolvePath(opts.profile) : undefined;
+      const profile = profilePath !== undefined ? openProfile(profilePath, await loadProfile(profilePath)) : undefined;
       // The key file under the rule of every key file (mode 0600, a private JWK, not weak).
-      const key = opts.key !== undefined ? await readOrCreateKeyFile(opts.key) : undefined;
+      const keyPath = profile ? profile.data.keyFile : opts.key;
+      const key = keyPath !== undefined ? (profile ? { ...(await readKeyFile(keyPath)), created: false } : await readOrCreateKeyFile(keyPath)) : undefined;
 
       const verbose = (text: string) => { if (opts.verbose) process.stderr.write(text); };
       const client = createDPoPClient({
@@ -165,8 +175,13 @@ export function register(program: Command): void {
 
       let response: Response;
       try {
-        response = await client.fetch(url!, { method, headers, ...(body !== undefined ? { body } : {}), ...(accessToken !== undefined ? { accessToken } : {}) });
+        const init = { method, headers, ...(body !== undefined ? { body } : {}) };
+        response = profile
+          ? await profile.fetch(client, url!, init, verbose)
+          : await client.fetch(url!, { ...init, ...(accessToken !== undefined ? { accessToken } : {}) });
       } catch (err) {
+        // A refresh the server refused (profile) says so itself; fetch's own failures are TypeErrors.
+        if (profile && !(err instanceof TypeError)) throw err;
         throw networkFailure(url!, err);
       }
       if (opts.include) {
