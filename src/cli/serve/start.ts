@@ -59,7 +59,7 @@ export async function startServers(config: Config): Promise<Running> {
     const configured = asNonce ? asNonce.secret : undefined;
     const nonceSecret = configured ?? randomBytes(32).toString('base64url');
     if (configured === undefined && (asNonce || (apiNonce && apiNonce.secret === undefined))) {
-      logger.info('no nonce secret configured: using a random one (nonces will not survive a restart or work across processes); to share one, set DPOPKIT_NONCE_SECRET (or dpop.nonce.secret)');
+      logger.info('no nonce secret configured: using a random one, so nonces do not survive a restart or work across processes; to share one, set DPOPKIT_NONCE_SECRET (or dpop.nonce.secret) to at least 32 bytes, e.g. `openssl rand -base64 32`');
     }
 
     const storage = await openStorage(asConfig.storage);
