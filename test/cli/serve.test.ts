@@ -185,8 +185,10 @@ describe('dpopkit serve on PostgreSQL and a Redis replay cache (the fleet set-up
       c.authorizationServer.replayCache = { type: 'redis', url: 'redis://127.0.0.1:6379', keyPrefix: `${schema}:` };
       c.api.dpop = { nonce: false };
       delete c.authorizationServer.loginHint;
+      // Token-endpoint nonces on (RFC 9449 §8): the client's first proof is answered use_dpop_nonce.
+      c.authorizationServer.dpop.nonce = {};
     });
-    serve = await startServe(config, ports);
+    serve = await startServe(config, ports, { DPOPKIT_LOG_LEVEL: 'debug' });
     // No loginHint in the configuration: no hint on the sign-in page (it is off by default).
     const signIn = await (await fetch(authorizeUrl(serve), { redirect: 'manual' })).text();
     expect(signIn).toContain('<h1>Sign in</h1>');
@@ -194,6 +196,10 @@ describe('dpopkit serve on PostgreSQL and a Redis replay cache (the fleet set-up
     const client = createDPoPClient({ key: await generateKeyPair('ES256') });
     const token = await clientCredentials(client, await discover(serve.issuer), { clientId: 'demo-service', clientSecret: SECRET, scope: 'api:read' });
     expect(token.token_type).toBe('DPoP');
+    // The authorization server logs that nonce round trip at debug as a challenge, not as a refusal (JSON lines here).
+    const entries = serve.stdout().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(entries).toContainEqual(expect.objectContaining({ level: 20, role: 'authorization-server', msg: 'nonce challenge (use_dpop_nonce)', error: 'use_dpop_nonce', endpoint: 'token' }));
+    expect(entries.filter((e) => e.msg === 'request refused' && e.error === 'use_dpop_nonce')).toEqual([]);
     const proof = await client.proof('GET', serve.api, { accessToken: token.access_token });
     const headers = { authorization: `DPoP ${token.access_token}`, dpop: proof };
     expect((await fetch(serve.api, { headers })).status).toBe(200);
