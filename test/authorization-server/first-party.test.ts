@@ -473,21 +473,24 @@ describe.each(STORAGES)('first-party sign-in: nonces and throttling on $name', (
     expect(c.headers.get('dpop-nonce')).toBeTruthy();
   });
 
-  it('RFC 6585 §4: per auth_session flow: the third wrong password of one flow → 429 + Retry-After before the password is looked at', async () => {
+  it('RFC 6585 §4: per auth_session flow: its failures add up whatever username is typed; blocked → 429 + Retry-After before the password is looked at', async () => {
     const key = await dpopKey();
-    let a = await ask(key, { response_type: 'code', client_id: 'cli', username: 'alice', password: 'bad' });
+    // The flow's counter starts with its second request; each request names another username.
+    let a = await ask(key, { response_type: 'code', client_id: 'cli', username: 'flow-a', password: 'bad' });
     expect(a.status).toBe(403);
-    a = await ask(key, { auth_session: a.body.auth_session, password: 'bad' });
+    a = await ask(key, { auth_session: a.body.auth_session, username: 'flow-b', password: 'bad' });
     expect(a.status).toBe(403);
-    const blocked = await ask(key, { auth_session: a.body.auth_session, password: 'alice-password' });
+    a = await ask(key, { auth_session: a.body.auth_session, username: 'flow-c', password: 'bad' });
+    expect(a.status).toBe(403);
+    const blocked = await ask(key, { auth_session: a.body.auth_session, username: 'alice', password: 'alice-password' });
     expect(blocked.status).toBe(429);
     expect(blocked.body.error).toBe('temporarily_unavailable');
     expect(blocked.headers.get('retry-after')).toBe('5');
-    // Another flow of the same user is not blocked (the username has 2 of its 3 free failures).
+    // Another flow of the same user is not blocked.
     expect((await ask(await dpopKey(), { response_type: 'code', client_id: 'cli', username: 'alice' })).status).toBe(403);
     // The session survives the refusal; after the delay the right password passes.
     s.clock.advance(5);
-    const ok = await ask(key, { auth_session: a.body.auth_session, password: 'alice-password' });
+    const ok = await ask(key, { auth_session: a.body.auth_session, username: 'alice', password: 'alice-password' });
     expect(ok.status).toBe(200);
   });
 

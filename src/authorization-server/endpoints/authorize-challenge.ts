@@ -222,9 +222,12 @@ async function handle(ctx: AsContext, request: Request): Promise<Response> {
   }
   const user = ctx.users.get(username);
   const flowId = session?.stage === 'pending' ? session.flowId : randomToken(16);
+  // The flow's own counter exists from its second request on (a new flow has no history: its
+  // first request costs no read or write for it; the username and address count every failure).
+  const counted = session?.stage === 'pending' ? flowId : undefined;
 
   // Throttled before anything is spent or evaluated: the username, this flow, the address.
-  const attempt = ctx.throttle.signIn(request, username, now, flowId);
+  const attempt = ctx.throttle.signIn(request, username, now, counted);
   await attempt.check();
   // RFC 9449 §11.1: the client is known, its session and key are right: spend the proof now,
   // before any credential is evaluated (a replayed proof never gets to try a password).
@@ -257,7 +260,7 @@ async function handle(ctx: AsContext, request: Request): Promise<Response> {
       }
       const otp = params.get('otp');
       if (otp === undefined) return insufficient(step, done, authTime, 'otp');
-      const otpAttempt: Attempt = attemptUsed ? ctx.throttle.signIn(request, username, now, flowId) : attempt;
+      const otpAttempt: Attempt = attemptUsed ? ctx.throttle.signIn(request, username, now, counted) : attempt;
       if (attemptUsed) await otpAttempt.check();
       const matched = matchTotp(user.totpSecret, otp, now);
       // RFC 6238 §5.2: a code is accepted once; the storage keeps the last accepted step.
