@@ -18,7 +18,7 @@ import {
   type DPoPClient,
   type KeyStore,
   type TokenResponse,
-  OAuthError,
+  OAuthResponseError,
 } from '../../src/client/index.js';
 import { loadConfig, type DemoConfig } from './config.js';
 import { decodeJws } from './decode.js';
@@ -162,9 +162,9 @@ async function handleCallback(config: DemoConfig, client: DPoPClient, jkt: strin
       ...(iss !== null ? { iss } : {}),
     });
   } catch (cause) {
-    // OAuthError: the server's RFC 6749 §5.2 error (invalid_grant, invalid_dpop_proof, …) or the
+    // OAuthResponseError: the server's RFC 6749 §5.2 error (invalid_grant, invalid_dpop_proof, …) or the
     // client's own refusal (token_type_mismatch, invalid_issuer, network_error).
-    const detail = cause instanceof OAuthError ? `${cause.status ? `${cause.status} ` : ''}${cause.message}` : (cause as Error).message;
+    const detail = cause instanceof OAuthResponseError ? `${cause.status ? `${cause.status} ` : ''}${cause.message}` : (cause as Error).message;
     setStatus(status, `The code exchange failed: ${detail}`, 'bad');
     return;
   } finally {

@@ -22,7 +22,7 @@
  */
 import { findChallenge, parseChallenges } from '../core/challenge.js';
 import { discover } from './oauth/discovery.js';
-import { OAuthError } from './oauth/errors.js';
+import { OAuthResponseError } from './oauth/errors.js';
 import type { AuthorizationServerMetadata } from './oauth/types.js';
 import { checkFetchableUrl, createSafeFetch, type SafeFetchOptions } from './safe-fetch.js';
 
@@ -117,9 +117,9 @@ async function readJsonObject(response: Response, what: string): Promise<Record<
   try {
     body = await response.json();
   } catch (cause) {
-    throw new OAuthError('invalid_response', { response, message: `${what} is not JSON`, cause });
+    throw new OAuthResponseError('invalid_response', { response, message: `${what} is not JSON`, cause });
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new OAuthError('invalid_response', { response, message: `${what} is not a JSON object` });
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new OAuthResponseError('invalid_response', { response, message: `${what} is not a JSON object` });
   return body as Record<string, unknown>;
 }
 
@@ -131,18 +131,18 @@ async function readJsonObject(response: Response, what: string): Promise<Record<
 async function readResourceMetadata(safe: typeof fetch, metadataUrl: string, expected: readonly string[]): Promise<ProtectedResourceMetadata | undefined> {
   const response = await safe(metadataUrl, { headers: { accept: 'application/json' } });
   if (response.status === 404) return undefined;
-  if (response.status !== 200) throw new OAuthError('invalid_response', { response, message: `${metadataUrl} answered HTTP ${response.status}, not the protected resource metadata` });
+  if (response.status !== 200) throw new OAuthResponseError('invalid_response', { response, message: `${metadataUrl} answered HTTP ${response.status}, not the protected resource metadata` });
   const doc = await readJsonObject(response, `the protected resource metadata at ${metadataUrl}`);
-  if (typeof doc.resource !== 'string') throw new OAuthError('invalid_response', { response, message: `the protected resource metadata at ${metadataUrl} has no "resource"` });
+  if (typeof doc.resource !== 'string') throw new OAuthResponseError('invalid_response', { response, message: `the protected resource metadata at ${metadataUrl} has no "resource"` });
   // RFC 9728 §3.3: otherwise "the data contained in the response MUST NOT be used".
   if (!expected.includes(doc.resource)) {
-    throw new OAuthError('resource_mismatch', {
+    throw new OAuthResponseError('resource_mismatch', {
       response,
       message: `the protected resource metadata at ${metadataUrl} describes ${JSON.stringify(doc.resource)}, not ${expected.map((e) => JSON.stringify(e)).join(' or ')} (RFC 9728 §3.3): refused`,
     });
   }
   if (doc.authorization_servers !== undefined && (!Array.isArray(doc.authorization_servers) || doc.authorization_servers.some((s) => typeof s !== 'string'))) {
-    throw new OAuthError('invalid_response', { response, message: `authorization_servers at ${metadataUrl} is not an array of issuer URLs` });
+    throw new OAuthResponseError('invalid_response', { response, message: `authorization_servers at ${metadataUrl} is not an array of issuer URLs` });
   }
   return doc as ProtectedResourceMetadata;
 }
@@ -163,7 +163,7 @@ function challengeHeader(challenge: Response | Headers | string): string | null 
  * found.resource;                    // "https://api.example" — send it as `resource`
  * found.authorizationServer.issuer;  // where to get a token
  * ```
- * @throws OAuthError `resource_mismatch` (an impersonating document), `issuer_mismatch`,
+ * @throws OAuthResponseError `resource_mismatch` (an impersonating document), `issuer_mismatch`,
  *   `no_resource_metadata`, `no_authorization_server`, `insecure_url`, `redirect_refused`,
  *   `response_too_large`, `network_error`, `invalid_response`.
  */
@@ -188,10 +188,10 @@ export async function discoverResource(url: string | URL, options: DiscoverResou
     const behind = identifiersBehind(metadataUrl);
     const expected = behind ? behind.filter((id) => isWithinResource(target, id)) : [target.href, String(url)];
     if (expected.length === 0) {
-      throw new OAuthError('resource_mismatch', { message: `the API at ${target.href} names metadata for another resource (${metadataUrl.href}): refused (RFC 9728 §3.3)` });
+      throw new OAuthResponseError('resource_mismatch', { message: `the API at ${target.href} names metadata for another resource (${metadataUrl.href}): refused (RFC 9728 §3.3)` });
     }
     const doc = await readResourceMetadata(safe, metadataUrl.href, expected);
-    if (!doc) throw new OAuthError('no_resource_metadata', { message: `the resource_metadata ${metadataUrl.href} named by ${target.href} was not found (404)` });
+    if (!doc) throw new OAuthResponseError('no_resource_metadata', { message: `the resource_metadata ${metadataUrl.href} named by ${target.href} was not found (404)` });
     found = { metadataUrl: metadataUrl.href, doc };
   } else {
     // §3.1: try the path-aware well-known URL of the API's URL, then its origin's.
@@ -207,13 +207,13 @@ export async function discoverResource(url: string | URL, options: DiscoverResou
         break;
       }
     }
-    if (!found) throw new OAuthError('no_resource_metadata', { message: `${target.href} names no resource_metadata and publishes none at ${candidates.join(' or ')}` });
+    if (!found) throw new OAuthResponseError('no_resource_metadata', { message: `${target.href} names no resource_metadata and publishes none at ${candidates.join(' or ')}` });
   }
 
   const servers = found.doc.authorization_servers ?? [];
   const issuer = options.selectIssuer ? options.selectIssuer(servers) : servers[0];
   if (issuer === undefined || !servers.includes(issuer)) {
-    throw new OAuthError('no_authorization_server', { message: `the protected resource metadata at ${found.metadataUrl} names no authorization server${servers.length > 0 ? ' that was selected' : ''}` });
+    throw new OAuthResponseError('no_authorization_server', { message: `the protected resource metadata at ${found.metadataUrl} names no authorization server${servers.length > 0 ? ' that was selected' : ''}` });
   }
   checkFetchableUrl(issuer, 'the authorization server');
   // RFC 8414 §3.3: the metadata's issuer must be identical to the one asked for.

@@ -6,8 +6,8 @@
  * @module
  */
 import type { DPoPAlgorithm } from '../core/crypto/algorithms.js';
-import type { DPoPKeyPair, PublicJwk } from '../core/crypto/backend.js';
-import { createProof } from '../core/proof/create.js';
+import type { DPoPKeyPair, KeyPairLike, PublicJwk } from '../core/crypto/backend.js';
+import { createProofSigner } from '../core/proof/create.js';
 import type { KeyStore } from './key-store/types.js';
 import { createKeyHolder } from './keys.js';
 import { createNonceCache, type NonceCache } from './nonce-cache.js';
@@ -24,8 +24,13 @@ export interface ProofInfo {
 }
 
 export interface DPoPClientOptions {
-  /** The key pair to sign with. Without it, the client loads one from `keyStore` or generates one. */
-  key?: DPoPKeyPair;
+  /**
+   * The key pair to sign with: a {@link DPoPKeyPair} (from `generateKeyPair`, `importKeyPair` or a
+   * key store), or keys made elsewhere (a WebCrypto `CryptoKeyPair`, a pair of `KeyObject`s),
+   * whose alg is read from the key. Without it, the client loads one from `keyStore` or
+   * generates one.
+   */
+  key?: DPoPKeyPair | KeyPairLike;
   /** Where the key is kept between runs; an empty store gets a newly generated key. */
   keyStore?: KeyStore;
   /** Algorithm for generated keys (default `ES256`). */
@@ -107,6 +112,9 @@ function replayable(input: string | URL | Request, init: RequestInit): boolean {
 export function createDPoPClient(options: DPoPClientOptions = {}): DPoPClient {
   const keys = createKeyHolder(options);
   const nonces = createNonceCache(options.maxNonceOrigins);
+  // This client's own signer: its keys' encoded headers, the ath of its access tokens and its
+  // jti randomness stay with it (nothing shared with another client in the process).
+  const signer = createProofSigner();
   // Looked up per call, so a `fetch` patched later (tests, service workers) is honoured and a
   // browser's fetch is never called detached from `globalThis`.
   const send = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init));
@@ -119,7 +127,7 @@ export function createDPoPClient(options: DPoPClientOptions = {}): DPoPClient {
       const href = String(url);
       const nonce = proofOptions.nonce ?? nonces.get(href);
       const { pair, alg } = await keys.current();
-      const proof = await createProof(pair, {
+      const proof = await signer.sign(pair, {
         ...(alg !== undefined ? { alg } : {}),
         htm: method,
         htu: href,

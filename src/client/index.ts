@@ -22,7 +22,7 @@ export { authorizationUrl, pushAuthorizationRequest, type AuthorizationRequest, 
 export type { ResourceIndicator } from './oauth/resource-indicator.js';
 export { exchangeCode, clientCredentials, refresh, type CodeExchange, type ClientCredentialsGrant, type RefreshGrant } from './oauth/grants.js';
 export type { TokenRequestOptions } from './oauth/token-request.js';
-export { OAuthError, type ClientErrorCode } from './oauth/errors.js';
+export { OAuthResponseError, type ClientErrorCode, type OAuthResponseErrorOptions } from './oauth/errors.js';
 export type { AuthorizationServerMetadata, TokenResponse, TokenEndpointTarget, ClientAuth, ClientAuthMethod } from './oauth/types.js';
 export { createTokenHolder, type TokenHolder, type TokenHolderOptions } from './token-holder.js';
 export { discoverResource, protectedResourceMetadataUrl, resourceMetadataFromChallenge, isWithinResource, type DiscoverResourceOptions, type ProtectedResourceMetadata, type ResourceDiscovery } from './discover-resource.js';
@@ -32,7 +32,7 @@ export { signIn, stepUp, stepUpChallenge, type SignInOptions, type SignInPrompt,
 export type { KeyStore } from './key-store/types.js';
 export { indexedDbKeyStore, type IndexedDbKeyStoreOptions } from './key-store/indexeddb.js';
 // Core pieces a client needs, so `dpopkit/client` alone suffices.
-export { generateKeyPair, exportPublicJwk, keyThumbprint } from '../core/keys.js';
+export { generateKeyPair, importKeyPair, exportPublicJwk, keyThumbprint } from '../core/keys.js';
 export { jwkThumbprint } from '../core/thumbprint.js';
-export type { DPoPKeyPair, PublicJwk } from '../core/crypto/backend.js';
+export type { DPoPKeyPair, KeyPairLike, PublicJwk } from '../core/crypto/backend.js';
 export type { DPoPAlgorithm } from '../core/crypto/algorithms.js';

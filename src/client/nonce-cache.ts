@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { invalidArgument } from '../core/argument-error.js';
 import { MAX_NONCE_LENGTH, NONCE_SYNTAX } from '../core/nonce.js';
 
 /** Per-origin store of the latest server nonce. */
@@ -52,7 +53,7 @@ export const DEFAULT_MAX_NONCE_ORIGINS = 64;
  * @param maxOrigins - origins kept at most (default 64); the least recently used goes first.
  */
 export function createNonceCache(maxOrigins: number = DEFAULT_MAX_NONCE_ORIGINS): NonceCache {
-  if (!Number.isInteger(maxOrigins) || maxOrigins < 1) throw new TypeError('maxNonceOrigins must be a positive integer');
+  if (!Number.isInteger(maxOrigins) || maxOrigins < 1) throw invalidArgument('maxNonceOrigins must be a positive integer');
   // A Map iterates in insertion order: re-inserting on use makes the first key the LRU one.
   const entries = new Map<string, string>();
   return {

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { OAuthError } from './oauth/errors.js';
+import { OAuthResponseError } from './oauth/errors.js';
 import type { AuthorizationServerMetadata } from './oauth/types.js';
 import { checkFetchableUrl, createSafeFetch, type SafeFetchOptions } from './safe-fetch.js';
 
@@ -56,12 +56,12 @@ export interface RegisterOptions extends SafeFetchOptions {
  * });
  * client.client_id;
  * ```
- * @throws OAuthError the server's error (`invalid_redirect_uri`, `invalid_client_metadata`,
+ * @throws OAuthResponseError the server's error (`invalid_redirect_uri`, `invalid_client_metadata`,
  *   `invalid_token`, …), `missing_endpoint`, `invalid_response` and the bounded fetch's own.
  */
 export async function register(target: AuthorizationServerMetadata | { registrationEndpoint: string }, metadata: ClientMetadata, options: RegisterOptions = {}): Promise<RegisteredClient> {
   const endpoint = 'registrationEndpoint' in target ? target.registrationEndpoint : (target as AuthorizationServerMetadata).registration_endpoint;
-  if (typeof endpoint !== 'string' || endpoint === '') throw new OAuthError('missing_endpoint', { message: 'the authorization server metadata has no registration_endpoint (RFC 7591): it does not offer registration' });
+  if (typeof endpoint !== 'string' || endpoint === '') throw new OAuthResponseError('missing_endpoint', { message: 'the authorization server metadata has no registration_endpoint (RFC 7591): it does not offer registration' });
   checkFetchableUrl(endpoint, 'the registration endpoint');
   const body: ClientMetadata = { dpop_bound_access_tokens: true, ...metadata };
   const headers = new Headers({ 'content-type': 'application/json', accept: 'application/json' });
@@ -71,22 +71,22 @@ export async function register(target: AuthorizationServerMetadata | { registrat
   try {
     json = await response.json();
   } catch (cause) {
-    throw new OAuthError('invalid_response', { response, message: `the registration endpoint answered HTTP ${response.status} without a JSON body`, cause });
+    throw new OAuthResponseError('invalid_response', { response, message: `the registration endpoint answered HTTP ${response.status} without a JSON body`, cause });
   }
   const answer = (typeof json === 'object' && json !== null && !Array.isArray(json) ? json : {}) as Record<string, unknown>;
   if (!response.ok) {
     if (typeof answer.error === 'string') {
-      throw new OAuthError(answer.error, { response, ...(typeof answer.error_description === 'string' ? { errorDescription: answer.error_description } : {}) });
+      throw new OAuthResponseError(answer.error, { response, ...(typeof answer.error_description === 'string' ? { error_description: answer.error_description } : {}) });
     }
-    throw new OAuthError('invalid_response', { response, message: `the registration endpoint answered HTTP ${response.status} with no OAuth error` });
+    throw new OAuthResponseError('invalid_response', { response, message: `the registration endpoint answered HTTP ${response.status} with no OAuth error` });
   }
   // RFC 7591 §3.2.1: 201 Created with the client's id and metadata.
   if (typeof answer.client_id !== 'string' || answer.client_id === '') {
-    throw new OAuthError('invalid_response', { response, message: 'the registration response has no client_id' });
+    throw new OAuthResponseError('invalid_response', { response, message: 'the registration response has no client_id' });
   }
   const method = answer.token_endpoint_auth_method ?? body.token_endpoint_auth_method ?? 'client_secret_basic';
   if ((method === 'client_secret_basic' || method === 'client_secret_post') && typeof answer.client_secret !== 'string') {
-    throw new OAuthError('invalid_response', { response, message: `the client was registered with ${String(method)} but the response has no client_secret` });
+    throw new OAuthResponseError('invalid_response', { response, message: `the client was registered with ${String(method)} but the response has no client_secret` });
   }
   return answer as RegisteredClient;
 }

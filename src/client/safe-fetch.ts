@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { OAuthError } from './oauth/errors.js';
+import { OAuthResponseError } from './oauth/errors.js';
 
 /** Limits of {@link createSafeFetch}. */
 export interface SafeFetchOptions {
@@ -36,19 +36,19 @@ export function isLoopbackHost(hostname: string): boolean {
 /**
  * The URL, if a client may fetch it: https, or http to a loopback host.
  *
- * @throws OAuthError `insecure_url` (not https, not loopback) or `invalid_url`.
+ * @throws OAuthResponseError `insecure_url` (not https, not loopback) or `invalid_url`.
  */
 export function checkFetchableUrl(input: string | URL, what = 'the URL'): URL {
   let url: URL;
   try {
     url = new URL(input);
   } catch {
-    throw new OAuthError('invalid_url', { message: `${what} ${JSON.stringify(String(input))} is not an absolute URL` });
+    throw new OAuthResponseError('invalid_url', { message: `${what} ${JSON.stringify(String(input))} is not an absolute URL` });
   }
-  if (url.username || url.password) throw new OAuthError('insecure_url', { message: `${what} ${url.origin} carries user information` });
+  if (url.username || url.password) throw new OAuthResponseError('insecure_url', { message: `${what} ${url.origin} carries user information` });
   if (url.protocol === 'https:') return url;
   if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return url;
-  throw new OAuthError('insecure_url', { message: `${what} ${JSON.stringify(url.href)} is not https (plain http is allowed only to loopback hosts)` });
+  throw new OAuthResponseError('insecure_url', { message: `${what} ${JSON.stringify(url.href)} is not https (plain http is allowed only to loopback hosts)` });
 }
 
 /**
@@ -79,13 +79,13 @@ export function createSafeFetch(options: SafeFetchOptions = {}): typeof fetch {
         response = await send(input instanceof Request ? input : url.href, { ...init, redirect: 'manual', signal: controller.signal });
       } catch (cause) {
         const timedOut = controller.signal.aborted && !abortedBy?.aborted;
-        throw new OAuthError('network_error', { message: timedOut ? `${url.href} did not answer within ${timeoutMs} ms` : `cannot reach ${url.href}: ${(cause as Error)?.message ?? String(cause)}`, cause });
+        throw new OAuthResponseError('network_error', { message: timedOut ? `${url.href} did not answer within ${timeoutMs} ms` : `cannot reach ${url.href}: ${(cause as Error)?.message ?? String(cause)}`, cause });
       }
       // Browsers answer a manual redirect with an opaque response (type "opaqueredirect", status 0).
       if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
         await response.body?.cancel().catch(() => undefined);
         const location = response.headers.get('location');
-        throw new OAuthError('redirect_refused', { response, message: `${url.href} redirected${location ? ` to ${location}` : ''}; documents must be served where they are named, redirects are not followed` });
+        throw new OAuthResponseError('redirect_refused', { response, message: `${url.href} redirected${location ? ` to ${location}` : ''}; documents must be served where they are named, redirects are not followed` });
       }
       const body = await readCapped(response, maxBytes, url.href, controller.signal, timeoutMs);
       return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
@@ -103,7 +103,7 @@ async function readCapped(response: Response, maxBytes: number, url: string, sig
   const length = response.headers.get('content-length');
   if (length !== null && Number(length) > maxBytes) {
     await response.body.cancel().catch(() => undefined);
-    throw new OAuthError('response_too_large', { response, message: `${url} answered ${length} bytes, more than the ${maxBytes} accepted` });
+    throw new OAuthResponseError('response_too_large', { response, message: `${url} answered ${length} bytes, more than the ${maxBytes} accepted` });
   }
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -113,13 +113,13 @@ async function readCapped(response: Response, maxBytes: number, url: string, sig
     try {
       result = await reader.read();
     } catch (cause) {
-      throw new OAuthError('network_error', { message: signal.aborted ? `${url} did not finish its answer within ${timeoutMs} ms` : `${url}: the answer was cut off`, cause });
+      throw new OAuthResponseError('network_error', { message: signal.aborted ? `${url} did not finish its answer within ${timeoutMs} ms` : `${url}: the answer was cut off`, cause });
     }
     if (result.done) break;
     total += result.value.byteLength;
     if (total > maxBytes) {
       await reader.cancel().catch(() => undefined);
-      throw new OAuthError('response_too_large', { response, message: `${url} answered more than the ${maxBytes} bytes accepted` });
+      throw new OAuthResponseError('response_too_large', { response, message: `${url} answered more than the ${maxBytes} bytes accepted` });
     }
     chunks.push(result.value);
   }

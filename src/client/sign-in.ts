@@ -11,9 +11,10 @@
  *
  * @module
  */
+import { invalidArgument } from '../core/argument-error.js';
 import { parseChallenges } from '../core/challenge.js';
 import type { DPoPClient } from './dpop-client.js';
-import { OAuthError } from './oauth/errors.js';
+import { OAuthResponseError } from './oauth/errors.js';
 import { createPkce } from './oauth/pkce.js';
 import { applyClientAuth, errorFrom, postForm, readJsonObject, tokenRequest, type TokenRequestOptions } from './oauth/token-request.js';
 import type { AuthorizationServerMetadata, ClientAuth, TokenResponse } from './oauth/types.js';
@@ -30,12 +31,8 @@ export interface SignInPrompt {
 
 type Ask = (prompt: SignInPrompt) => string | Promise<string>;
 
-/** Parameters of {@link signIn}. */
+/** Parameters of {@link signIn}: the {@link TokenRequestOptions} (a confidential first-party client authenticates at both endpoints, draft §4.1) and the sign-in's own. */
 export interface SignInOptions extends TokenRequestOptions {
-  clientId: string;
-  /** A confidential first-party client authenticates at both endpoints (draft §4.1). */
-  clientSecret?: string;
-  authMethod?: ClientAuth['authMethod'];
   scope?: string;
   /** The user to sign in (required unless `authSession` names one). */
   username?: string;
@@ -85,7 +82,7 @@ export type SignInResult =
 function challengeEndpoint(metadata: AuthorizationServerMetadata): string {
   const value = metadata.authorization_challenge_endpoint;
   if (typeof value !== 'string' || value === '') {
-    throw new OAuthError('missing_endpoint', { message: 'the authorization server metadata has no authorization_challenge_endpoint (draft-ietf-oauth-first-party-apps §8)' });
+    throw new OAuthResponseError('missing_endpoint', { message: 'the authorization server metadata has no authorization_challenge_endpoint (draft-ietf-oauth-first-party-apps §8)' });
   }
   return value;
 }
@@ -110,14 +107,14 @@ function listOf(values: string | readonly string[] | undefined): string | undefi
  * if (result.redirectToWeb) openBrowser(result.redirectToWeb.url);
  * else save(result.tokens, result.authSession);
  * ```
- * @throws OAuthError the server's refusal (`invalid_session`, `access_denied`,
+ * @throws OAuthResponseError the server's refusal (`invalid_session`, `access_denied`,
  *   `temporarily_unavailable` with status 429, …), `unsupported_challenge` (a step this client
  *   cannot answer), `too_many_steps`, `missing_endpoint`, `network_error`, `invalid_response`,
  *   `token_type_mismatch`.
  */
 export async function signIn(client: DPoPClient, metadata: AuthorizationServerMetadata, options: SignInOptions): Promise<SignInResult> {
   const endpoint = challengeEndpoint(metadata);
-  if (options.username === undefined && options.authSession === undefined) throw new TypeError('signIn needs a username (or the authSession of an earlier sign-in)');
+  if (options.username === undefined && options.authSession === undefined) throw invalidArgument('signIn needs a username (or the authSession of an earlier sign-in)');
   const auth: ClientAuth = { clientId: options.clientId, ...(options.clientSecret !== undefined ? { clientSecret: options.clientSecret } : {}), ...(options.authMethod !== undefined ? { authMethod: options.authMethod } : {}) };
   const pkce = options.pkce === false ? undefined : await createPkce();
   let authSession = options.authSession;
@@ -147,12 +144,12 @@ export async function signIn(client: DPoPClient, metadata: AuthorizationServerMe
     if (response.ok) {
       const json = await readJsonObject(response, 'the authorization challenge endpoint');
       if (typeof json.authorization_code !== 'string' || json.authorization_code === '') {
-        throw new OAuthError('invalid_response', { response, message: 'the authorization challenge endpoint answered 200 without an authorization_code' });
+        throw new OAuthResponseError('invalid_response', { response, message: 'the authorization challenge endpoint answered 200 without an authorization_code' });
       }
       // §6: the code is redeemed like any other, without redirect_uri, with the same key.
       const grant = new URLSearchParams({ grant_type: 'authorization_code', code: json.authorization_code });
       if (pkce) grant.set('code_verifier', pkce.codeVerifier);
-      const tokens = await tokenRequest(client, metadata, grant, auth, options);
+      const tokens = await tokenRequest(client, metadata, grant, options);
       // §5.3.1, §6.1: a new auth_session replaces the one kept.
       if (typeof tokens.auth_session === 'string' && tokens.auth_session !== '') authSession = tokens.auth_session;
       return { tokens, authSession };
@@ -187,19 +184,19 @@ export async function signIn(client: DPoPClient, metadata: AuthorizationServerMe
       };
     }
     if (error.error !== 'insufficient_authorization') throw error;
-    if (authSession === undefined) throw new OAuthError('invalid_response', { response, message: 'insufficient_authorization without an auth_session' });
+    if (authSession === undefined) throw new OAuthResponseError('invalid_response', { response, message: 'insufficient_authorization without an auth_session' });
 
     const next = typeof json.next === 'string' ? json.next : undefined;
     const ask = next === 'password' ? options.onPassword : next === 'otp' ? options.onOtp : undefined;
     if (!ask) {
-      throw new OAuthError('unsupported_challenge', { response, message: `the server asks for ${next === undefined ? 'something this client cannot tell' : JSON.stringify(next)}, which this sign-in cannot provide` });
+      throw new OAuthResponseError('unsupported_challenge', { response, message: `the server asks for ${next === undefined ? 'something this client cannot tell' : JSON.stringify(next)}, which this sign-in cannot provide` });
     }
     const attempt = (asked.get(next!) ?? 0) + 1;
     asked.set(next!, attempt);
     const value = await ask({ username: options.username, attempt, error: attempt > 1 ? description : undefined });
     params = new URLSearchParams({ auth_session: authSession, [next!]: value });
   }
-  throw new OAuthError('too_many_steps', { message: `the sign-in did not finish in ${maxSteps} requests` });
+  throw new OAuthResponseError('too_many_steps', { message: `the sign-in did not finish in ${maxSteps} requests` });
 }
 
 /** RFC 9470 §3: what a resource server's `insufficient_user_authentication` challenge asks for. */
@@ -227,11 +224,11 @@ export function stepUpChallenge(response: Response | Headers | string | null | u
  * answer and sign in again with its `acr_values` and `max_age`, presenting the `auth_session` of
  * the earlier sign-in so the server asks only for what is missing (draft A.7).
  *
- * @throws OAuthError `invalid_response` when `response` is not a step-up challenge; otherwise as {@link signIn}.
+ * @throws OAuthResponseError `invalid_response` when `response` is not a step-up challenge; otherwise as {@link signIn}.
  */
 export async function stepUp(client: DPoPClient, metadata: AuthorizationServerMetadata, response: Response | Headers | string, options: SignInOptions): Promise<SignInResult> {
   const challenge = stepUpChallenge(response);
-  if (!challenge) throw new OAuthError('invalid_response', { message: 'the answer is not an RFC 9470 insufficient_user_authentication challenge' });
+  if (!challenge) throw new OAuthResponseError('invalid_response', { message: 'the answer is not an RFC 9470 insufficient_user_authentication challenge' });
   return signIn(client, metadata, {
     ...options,
     ...(challenge.acrValues !== undefined ? { acrValues: challenge.acrValues } : {}),

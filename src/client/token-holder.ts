@@ -6,7 +6,7 @@
  * @module
  */
 import type { DPoPClient, DPoPRequestInit } from './dpop-client.js';
-import { OAuthError } from './oauth/errors.js';
+import { OAuthResponseError } from './oauth/errors.js';
 import type { TokenResponse } from './oauth/types.js';
 
 export interface TokenHolderOptions {
@@ -16,8 +16,8 @@ export interface TokenHolderOptions {
   refresh: (refreshToken: string) => Promise<TokenResponse>;
   /** Refresh this many seconds before `expires_at` (default 30). */
   refreshAheadSeconds?: number;
-  /** Clock in epoch seconds (default: now). */
-  now?: () => number;
+  /** Clock in epoch seconds (default: `Date.now() / 1000`). */
+  clock?: () => number;
 }
 
 export interface TokenHolder {
@@ -27,7 +27,7 @@ export interface TokenHolder {
    * while the current token has not yet expired, the current token is returned (the next call
    * tries again); once it has expired, the refresh's error is thrown.
    *
-   * @throws OAuthError `no_token` after `clear()`, `token_expired` when expired with no refresh
+   * @throws OAuthResponseError `no_token` after `clear()`, `token_expired` when expired with no refresh
    *   token, or the refresh's own error.
    */
   accessToken(): Promise<string>;
@@ -41,7 +41,7 @@ export interface TokenHolder {
 
 /** Create a token holder for `client`'s tokens. */
 export function createTokenHolder(client: DPoPClient, options: TokenHolderOptions): TokenHolder {
-  const now = options.now ?? (() => Date.now() / 1000);
+  const now = options.clock ?? (() => Date.now() / 1000);
   const ahead = options.refreshAheadSeconds ?? 30;
   let tokens: TokenResponse | undefined;
   let expiresAt: number | undefined;
@@ -73,12 +73,12 @@ export function createTokenHolder(client: DPoPClient, options: TokenHolderOption
 
   const holder: TokenHolder = {
     async accessToken() {
-      if (!tokens) throw new OAuthError('no_token', { message: 'the token holder has no tokens (cleared)' });
+      if (!tokens) throw new OAuthResponseError('no_token', { message: 'the token holder has no tokens (cleared)' });
       if (expiresAt === undefined || now() < expiresAt - ahead) return tokens.access_token;
       const refreshToken = tokens.refresh_token;
       if (refreshToken === undefined) {
         if (now() < expiresAt) return tokens.access_token;
-        throw new OAuthError('token_expired', { message: 'the access token has expired and there is no refresh token' });
+        throw new OAuthResponseError('token_expired', { message: 'the access token has expired and there is no refresh token' });
       }
       try {
         await startRefresh(refreshToken);
@@ -86,7 +86,7 @@ export function createTokenHolder(client: DPoPClient, options: TokenHolderOption
         if (tokens && expiresAt !== undefined && now() < expiresAt) return tokens.access_token;
         throw err;
       }
-      if (!tokens) throw new OAuthError('no_token', { message: 'the token holder was cleared during a refresh' });
+      if (!tokens) throw new OAuthResponseError('no_token', { message: 'the token holder was cleared during a refresh' });
       return tokens.access_token;
     },
     current() {

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  authorizationUrl, clientCredentials, createDPoPClient, createSafeFetch, discover, discoverResource, exchangeCode, OAuthError,
+  authorizationUrl, clientCredentials, createDPoPClient, createSafeFetch, discover, discoverResource, exchangeCode, OAuthResponseError,
   protectedResourceMetadataUrl, register,
 } from '../../src/client/index.js';
 import { createResourceServer } from '../../src/resource-server/index.js';
@@ -17,12 +17,12 @@ import { dpopNode } from '../../src/resource-server/adapters/node.js';
 import { REDIRECT, signIn, startServer as startAuthorizationServer, STORAGES, type Running } from '../authorization-server/support/harness.js';
 import { startServer, type TestServer } from './support/servers.js';
 
-async function expectOAuthError(promise: Promise<unknown>, error: string, pattern?: RegExp): Promise<OAuthError> {
+async function expectOAuthError(promise: Promise<unknown>, error: string, pattern?: RegExp): Promise<OAuthResponseError> {
   const err = await promise.then(() => undefined, (e: unknown) => e);
-  expect(err, String(err)).toBeInstanceOf(OAuthError);
-  expect((err as OAuthError).error).toBe(error);
-  if (pattern) expect((err as OAuthError).message).toMatch(pattern);
-  return err as OAuthError;
+  expect(err, String(err)).toBeInstanceOf(OAuthResponseError);
+  expect((err as OAuthResponseError).error).toBe(error);
+  if (pattern) expect((err as OAuthResponseError).message).toMatch(pattern);
+  return err as OAuthResponseError;
 }
 
 /** A node:http server listening now; `serve(issuer, path)` puts a dpopkit resource server behind it whose identifier is its origin + `path`. */
@@ -163,7 +163,7 @@ describe('discoverResource, register and resource against dpopkit', () => {
     await expectOAuthError(discoverResource(`${metadataOverHttp.url}/x`), 'insecure_url');
   });
 
-  it('RFC 7591 register(): a public DPoP client with a loopback redirect; the server\'s errors come back as OAuthError', async () => {
+  it('RFC 7591 register(): a public DPoP client with a loopback redirect; the server\'s errors come back as OAuthResponseError', async () => {
     const metadata = await discover(as.url);
     const client = await register(metadata, { client_name: 'test CLI', redirect_uris: ['http://127.0.0.1/callback'], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'] });
     expect(client.client_id).toMatch(/^dpk_/);

@@ -76,7 +76,7 @@ describe('dpopkit/client with the project\'s authorization server and resource s
     let refreshes = 0;
     const holder = createTokenHolder(client, {
       initial,
-      now: () => clock,
+      clock: () => clock,
       refresh: (refreshToken) => { refreshes++; return refresh(client, metadata, { clientId: 'spa', refreshToken }); },
     });
     clock += 3600;

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  authorizationUrl, clientCredentials, createDPoPClient, createPkce, discover, exchangeCode, OAuthError,
+  authorizationUrl, clientCredentials, createDPoPClient, createPkce, discover, exchangeCode, OAuthResponseError,
   pushAuthorizationRequest, refresh, type AuthorizationServerMetadata, type DPoPClient,
 } from '../../src/client/index.js';
 import { metadataUrls } from '../../src/client/oauth/discovery.js';
@@ -29,12 +29,12 @@ async function authorize(url: URL): Promise<URLSearchParams> {
   return new URL(res.headers.get('location')!).searchParams;
 }
 
-async function expectOAuthError(promise: Promise<unknown>, error: string, status?: number): Promise<OAuthError> {
+async function expectOAuthError(promise: Promise<unknown>, error: string, status?: number): Promise<OAuthResponseError> {
   const err = await promise.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(OAuthError);
-  expect((err as OAuthError).error).toBe(error);
-  if (status !== undefined) expect((err as OAuthError).status).toBe(status);
-  return err as OAuthError;
+  expect(err).toBeInstanceOf(OAuthResponseError);
+  expect((err as OAuthResponseError).error).toBe(error);
+  if (status !== undefined) expect((err as OAuthResponseError).status).toBe(status);
+  return err as OAuthResponseError;
 }
 
 describe('RFC 8414 discovery', () => {
@@ -169,14 +169,18 @@ describe('RFC 9449 §5 / §10 authorization code with PKCE and DPoP', () => {
     await expectOAuthError(exchangeCode(thief, metadata, { clientId: 'pub', code, redirectUri: REDIRECT, codeVerifier: pkce.codeVerifier }), 'invalid_dpop_proof', 400);
   });
 
-  it('RFC 7636 §4.6: a wrong code_verifier → OAuthError invalid_grant (status 400, description kept)', async () => {
+  it('RFC 7636 §4.6: a wrong code_verifier → OAuthResponseError invalid_grant (status 400, description kept)', async () => {
     const server = await as();
     const metadata = await discover(server.issuer);
     const client = createDPoPClient();
     const { code } = await signIn(client, metadata);
     const err = await expectOAuthError(exchangeCode(client, metadata, { clientId: 'pub', code, redirectUri: REDIRECT, codeVerifier: (await createPkce()).codeVerifier }), 'invalid_grant', 400);
-    expect(err.errorDescription).toBe('PKCE verification failed');
+    expect(err.error_description).toBe('PKCE verification failed');
     expect(err.response?.status).toBe(400);
+    // RFC field names; the Response is there but not enumerable (as oauth4webapi's errors).
+    expect(err).toMatchObject({ name: 'OAuthResponseError', error: 'invalid_grant', error_description: 'PKCE verification failed', status: 400 });
+    expect(Object.keys(err)).not.toContain('response');
+    expect('errorDescription' in err).toBe(false);
   });
 
   it('RFC 9207 §2.4: an iss that is not the metadata issuer stops the exchange before the code is sent', async () => {
@@ -230,7 +234,7 @@ describe('RFC 6749 §4.4 client credentials, §6 refresh', () => {
     expect((await clientCredentials(createDPoPClient(), { tokenEndpoint: `${lower.issuer}/token` }, auth)).token_type).toBe('dpop');
   });
 
-  it('RFC 6749 §5.2: server errors become OAuthError with error, description and status; non-JSON → invalid_response', async () => {
+  it('RFC 6749 §5.2: server errors become OAuthResponseError with error, description and status; non-JSON → invalid_response', async () => {
     const server = await as();
     await expectOAuthError(clientCredentials(createDPoPClient(), { tokenEndpoint: `${server.issuer}/token` }, { clientId: 'pub' }), 'unauthorized_client', 400);
     const broken = await startServer(() => ({ status: 502, headers: { 'content-type': 'text/html' }, body: '<h1>bad gateway</h1>' }));
@@ -242,7 +246,7 @@ describe('RFC 6749 §4.4 client credentials, §6 refresh', () => {
     await expectOAuthError(clientCredentials(createDPoPClient(), { issuer: 'x' }, { clientId: 'x' }), 'missing_endpoint');
   });
 
-  it('an unreachable token endpoint → OAuthError network_error (status 0), not a crash', async () => {
+  it('an unreachable token endpoint → OAuthResponseError network_error (status 0), not a crash', async () => {
     const closed = await startServer(() => ({}));
     await closed.close();
     await expectOAuthError(clientCredentials(createDPoPClient(), { tokenEndpoint: `${closed.url}/token` }, { clientId: 'x', clientSecret: 'y' }), 'network_error', 0);

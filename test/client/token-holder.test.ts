@@ -3,7 +3,7 @@
  * single-use, RFC 9700 §4.14.2), failure handling, clear — against the small real AS.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientCredentials, createDPoPClient, createTokenHolder, discover, OAuthError, refresh, type AuthorizationServerMetadata, type TokenResponse } from '../../src/client/index.js';
+import { clientCredentials, createDPoPClient, createTokenHolder, discover, OAuthResponseError, refresh, type AuthorizationServerMetadata, type TokenResponse } from '../../src/client/index.js';
 import { CLIENTS, startMiniAs } from './support/mini-as.js';
 
 let server: Awaited<ReturnType<typeof startMiniAs>>;
@@ -23,7 +23,7 @@ describe('token holder', () => {
     let refreshes = 0;
     const holder = createTokenHolder(client, {
       initial,
-      now: () => clock,
+      clock: () => clock,
       refresh: async (refreshToken) => { refreshes++; return refresh(client, metadata, { ...auth, refreshToken }); },
     });
     expect(await holder.accessToken()).toBe(initial.access_token);
@@ -47,7 +47,7 @@ describe('token holder', () => {
     const holder = createTokenHolder(createDPoPClient(), {
       initial: { access_token: 'a1', token_type: 'DPoP', expires_in: 100, refresh_token: 'r1' },
       refreshAheadSeconds: 30,
-      now: () => clock,
+      clock: () => clock,
       refresh: async (rt) => { calls++; expect(rt).toBe('r1'); return { access_token: 'a2', token_type: 'DPoP', expires_in: 100 }; },
     });
     clock = 1_069;
@@ -65,10 +65,10 @@ describe('token holder', () => {
     let calls = 0;
     const holder = createTokenHolder(createDPoPClient(), {
       initial: { access_token: 'a1', token_type: 'DPoP', expires_at: 100, refresh_token: 'r1' },
-      now: () => clock,
+      clock: () => clock,
       refresh: async () => {
         calls++;
-        if (fail) throw new OAuthError('temporarily_unavailable', { status: 503 });
+        if (fail) throw new OAuthResponseError('temporarily_unavailable', { status: 503 });
         return { access_token: 'a2', token_type: 'DPoP', expires_in: 100 } as TokenResponse;
       },
     });
@@ -83,7 +83,7 @@ describe('token holder', () => {
 
   it('no refresh token: the token is used until it expires, then token_expired', async () => {
     let clock = 0;
-    const holder = createTokenHolder(createDPoPClient(), { initial: { access_token: 'a', token_type: 'DPoP', expires_in: 10 }, now: () => clock, refresh: async () => { throw new Error('unused'); } });
+    const holder = createTokenHolder(createDPoPClient(), { initial: { access_token: 'a', token_type: 'DPoP', expires_in: 10 }, clock: () => clock, refresh: async () => { throw new Error('unused'); } });
     clock = 9;
     expect(await holder.accessToken()).toBe('a');
     clock = 10;
@@ -95,7 +95,7 @@ describe('token holder', () => {
     let release!: (t: TokenResponse) => void;
     const holder = createTokenHolder(createDPoPClient(), {
       initial: { access_token: 'a', token_type: 'DPoP', expires_in: 10, refresh_token: 'r' },
-      now: () => clock,
+      clock: () => clock,
       refresh: () => new Promise<TokenResponse>((resolve) => { release = resolve; }),
     });
     clock = 20;
@@ -105,7 +105,7 @@ describe('token holder', () => {
     release({ access_token: 'b', token_type: 'DPoP' });
     await expect(pending).rejects.toMatchObject({ error: 'no_token' });
     expect(holder.current()).toBeUndefined();
-    await expect(holder.accessToken()).rejects.toBeInstanceOf(OAuthError);
+    await expect(holder.accessToken()).rejects.toBeInstanceOf(OAuthResponseError);
   });
 
   it('holder.fetch presents the current token with a proof (ath)', async () => {

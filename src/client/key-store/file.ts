@@ -13,6 +13,7 @@
 import { createPrivateKey, createPublicKey, KeyObject, randomBytes, type JsonWebKey } from 'node:crypto';
 import { chmod, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { invalidArgument } from '../../core/argument-error.js';
 import { algorithmForJwk, isSupportedAlgorithm } from '../../core/crypto/algorithms.js';
 import type { DPoPKeyPair } from '../../core/crypto/backend.js';
 import type { KeyStore } from './types.js';
@@ -29,10 +30,10 @@ function toKeyObject(key: unknown): KeyObject {
   if (key instanceof KeyObject) return key;
   // An extractable WebCrypto CryptoKey converts; a non-extractable one cannot be written anywhere.
   if (typeof CryptoKey !== 'undefined' && key instanceof CryptoKey) {
-    if (!key.extractable) throw new TypeError('fileKeyStore needs an extractable private key (a non-extractable key cannot be written to a file)');
+    if (!key.extractable) throw invalidArgument('fileKeyStore needs an extractable private key (a non-extractable key cannot be written to a file)');
     return KeyObject.from(key);
   }
-  throw new TypeError('fileKeyStore stores node:crypto KeyObjects or extractable CryptoKeys');
+  throw invalidArgument('fileKeyStore stores node:crypto KeyObjects or extractable CryptoKeys', 'ERR_INVALID_ARG_TYPE');
 }
 
 /**

@@ -5,10 +5,10 @@
  * @module
  */
 import type { DPoPClient } from '../dpop-client.js';
-import { OAuthError } from './errors.js';
+import { OAuthResponseError } from './errors.js';
 import { appendResource, type ResourceIndicator } from './resource-indicator.js';
 import { applyClientAuth, errorFrom, postForm, readJsonObject } from './token-request.js';
-import type { AuthorizationServerMetadata } from './types.js';
+import type { AuthorizationServerMetadata, ClientAuth } from './types.js';
 
 /** Parameters of an authorization request. */
 export interface AuthorizationRequest {
@@ -32,7 +32,7 @@ export interface AuthorizationRequest {
 
 function endpoint(metadata: AuthorizationServerMetadata, member: 'authorization_endpoint' | 'pushed_authorization_request_endpoint'): string {
   const value = metadata[member];
-  if (typeof value !== 'string' || value === '') throw new OAuthError('missing_endpoint', { message: `the authorization server metadata has no ${member}` });
+  if (typeof value !== 'string' || value === '') throw new OAuthResponseError('missing_endpoint', { message: `the authorization server metadata has no ${member}` });
   return value;
 }
 
@@ -72,18 +72,18 @@ export function authorizationUrl(metadata: AuthorizationServerMetadata, request:
   return url;
 }
 
-/** Parameters of {@link pushAuthorizationRequest}. */
-export interface PushedAuthorizationRequest extends AuthorizationRequest {
-  /** Confidential clients authenticate with `client_secret_basic`. */
-  clientSecret?: string;
-}
+/**
+ * Parameters of {@link pushAuthorizationRequest}: the authorization request and the
+ * {@link ClientAuth} part (a confidential client authenticates at the PAR endpoint, RFC 9126 §2.1).
+ */
+export interface PushedAuthorizationRequest extends AuthorizationRequest, ClientAuth {}
 
 /**
  * Push the authorization request (RFC 9126) with a DPoP proof, and return the authorize URL that
  * carries only `client_id` and the `request_uri` received. `dpop_jkt` defaults to the client's
  * own key (RFC 9449 §10.1), so the code is bound to it either way.
  *
- * @throws OAuthError the server's error (e.g. `invalid_request`), `network_error`,
+ * @throws OAuthResponseError the server's error (e.g. `invalid_request`), `network_error`,
  *   `invalid_response` or `missing_endpoint`.
  */
 export async function pushAuthorizationRequest(client: DPoPClient, metadata: AuthorizationServerMetadata, request: PushedAuthorizationRequest): Promise<URL> {
@@ -91,16 +91,15 @@ export async function pushAuthorizationRequest(client: DPoPClient, metadata: Aut
   const authorize = endpoint(metadata, 'authorization_endpoint');
   const body = requestParams(request, request.dpopJkt ?? (await client.thumbprint()));
   const headers = new Headers();
-  if (request.clientSecret !== undefined) {
-    body.delete('client_id');
-    applyClientAuth({ clientId: request.clientId, clientSecret: request.clientSecret }, headers, body);
-  }
+  // RFC 9126 §2.1: client authentication as at the token endpoint (a public client: client_id).
+  body.delete('client_id');
+  applyClientAuth(request, headers, body);
   const response = await postForm(client, parEndpoint, body, headers);
   // RFC 9126 §2.2: 201 Created on success.
   if (!response.ok) throw await errorFrom(response, 'the pushed authorization request endpoint');
   const json = await readJsonObject(response, 'the pushed authorization request endpoint');
   if (typeof json.request_uri !== 'string' || json.request_uri === '') {
-    throw new OAuthError('invalid_response', { response, message: 'the PAR response has no request_uri' });
+    throw new OAuthResponseError('invalid_response', { response, message: 'the PAR response has no request_uri' });
   }
   const url = new URL(authorize);
   url.searchParams.set('client_id', request.clientId);

@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { OAuthError } from './errors.js';
+import { invalidArgument } from '../../core/argument-error.js';
+import { OAuthResponseError } from './errors.js';
 import type { AuthorizationServerMetadata } from './types.js';
 
 /** The metadata URLs to try for `issuer`, in order. */
@@ -20,10 +21,10 @@ export function metadataUrls(issuer: string): string[] {
 /**
  * Fetch an authorization server's metadata: RFC 8414 `/.well-known/oauth-authorization-server`
  * first, `/.well-known/openid-configuration` when that is not found. The metadata's `issuer`
- * must equal `issuer` exactly (RFC 8414 §3.3), or this throws `OAuthError('issuer_mismatch')`:
+ * must equal `issuer` exactly (RFC 8414 §3.3), or this throws `OAuthResponseError('issuer_mismatch')`:
  * otherwise one server could pose as another.
  *
- * @throws OAuthError `network_error`, `invalid_response` (no metadata at either location, or not
+ * @throws OAuthResponseError `network_error`, `invalid_response` (no metadata at either location, or not
  *   a JSON object) or `issuer_mismatch`.
  */
 export async function discover(issuer: string, options: { fetch?: typeof fetch } = {}): Promise<AuthorizationServerMetadata> {
@@ -31,7 +32,7 @@ export async function discover(issuer: string, options: { fetch?: typeof fetch }
   try {
     urls = metadataUrls(issuer);
   } catch {
-    throw new TypeError(`issuer ${JSON.stringify(issuer)} is not an absolute URL`);
+    throw invalidArgument(`issuer ${JSON.stringify(issuer)} is not an absolute URL`);
   }
   const send = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init));
   let last: Response | undefined;
@@ -40,7 +41,7 @@ export async function discover(issuer: string, options: { fetch?: typeof fetch }
     try {
       response = await send(url, { headers: { accept: 'application/json' }, redirect: 'error' });
     } catch (cause) {
-      throw new OAuthError('network_error', { message: `cannot reach ${url}: ${(cause as Error)?.message ?? String(cause)}`, cause });
+      throw new OAuthResponseError('network_error', { message: `cannot reach ${url}: ${(cause as Error)?.message ?? String(cause)}`, cause });
     }
     if (!response.ok) {
       last = response;
@@ -51,19 +52,19 @@ export async function discover(issuer: string, options: { fetch?: typeof fetch }
     try {
       metadata = await response.json();
     } catch (cause) {
-      throw new OAuthError('invalid_response', { response, message: `${url} did not answer JSON`, cause });
+      throw new OAuthResponseError('invalid_response', { response, message: `${url} did not answer JSON`, cause });
     }
     if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
-      throw new OAuthError('invalid_response', { response, message: `${url} did not answer a JSON object` });
+      throw new OAuthResponseError('invalid_response', { response, message: `${url} did not answer a JSON object` });
     }
     const found = (metadata as { issuer?: unknown }).issuer;
     // RFC 8414 §3.3: "MUST be identical"; no normalisation (a trailing slash is a different issuer).
     if (found !== issuer) {
-      throw new OAuthError('issuer_mismatch', { response, message: `metadata at ${url} names issuer ${JSON.stringify(found)}, not ${JSON.stringify(issuer)}` });
+      throw new OAuthResponseError('issuer_mismatch', { response, message: `metadata at ${url} names issuer ${JSON.stringify(found)}, not ${JSON.stringify(issuer)}` });
     }
     return metadata as AuthorizationServerMetadata;
   }
-  throw new OAuthError('invalid_response', {
+  throw new OAuthResponseError('invalid_response', {
     ...(last ? { response: last } : {}),
     message: `no authorization server metadata for ${issuer} (HTTP ${last?.status ?? '?'} at ${urls.join(' and ')})`,
   });

@@ -1,5 +1,5 @@
 /**
- * `OAuthError`: an authorization server said no (RFC 6749 §5.2), or answered something a client
+ * `OAuthResponseError`: an authorization server said no (RFC 6749 §5.2), or answered something a client
  * must not accept (wrong `token_type`, wrong `iss`, malformed JSON), or could not be reached.
  *
  * @module
@@ -32,25 +32,46 @@ export type ClientErrorCode =
   /** RFC 9728: the API names no metadata and publishes none at the well-known URLs. */
   | 'no_resource_metadata'
   /** RFC 9728: the resource's metadata names no (selected) authorization server. */
-  | 'no_authorization_server';
+  | 'no_authorization_server'
+  /** `createTokenHolder`: the holder was cleared (sign-out) and has no tokens. */
+  | 'no_token'
+  /** `createTokenHolder`: the access token has expired and there is no refresh token. */
+  | 'token_expired';
 
-/** An error answered by an authorization server, or a response the client refused. */
-export class OAuthError extends Error {
-  override readonly name = 'OAuthError';
+export interface OAuthResponseErrorOptions {
+  /** The server's `error_description` (RFC 6749 §5.2). */
+  error_description?: string;
+  /** HTTP status (default: the response's, else 0). */
+  status?: number;
+  /** The HTTP response, when there was one. */
+  response?: Response;
+  /** A message other than `"<error>: <error_description>"`. */
+  message?: string;
+  cause?: unknown;
+}
+
+/**
+ * An error answered by an authorization server (RFC 6749 §5.2), or a response the client
+ * refused, or no response at all. Its fields carry the RFC's own names, as oauth4webapi's
+ * `ResponseBodyError` does: `error`, `error_description`, `status`; the `Response` is the
+ * non-enumerable `response` (its body has been read), so logging the error does not dump it.
+ */
+export class OAuthResponseError extends Error {
+  override readonly name = 'OAuthResponseError';
   /** The RFC 6749 §5.2 `error` (e.g. `invalid_grant`, `use_dpop_nonce`) or a {@link ClientErrorCode}. */
   readonly error: string;
   /** The server's `error_description`, if any. */
-  readonly errorDescription: string | undefined;
+  readonly error_description: string | undefined;
   /** HTTP status of the answer (0 when no answer came). */
   readonly status: number;
-  /** The HTTP response, when there was one (its body has been read). */
-  readonly response: Response | undefined;
+  /** The HTTP response, when there was one (non-enumerable; its body has been read). */
+  declare readonly response: Response | undefined;
 
-  constructor(error: string, options: { errorDescription?: string; status?: number; response?: Response; message?: string; cause?: unknown } = {}) {
-    super(options.message ?? (options.errorDescription ? `${error}: ${options.errorDescription}` : error), options.cause === undefined ? undefined : { cause: options.cause });
+  constructor(error: string, options: OAuthResponseErrorOptions = {}) {
+    super(options.message ?? (options.error_description ? `${error}: ${options.error_description}` : error), options.cause === undefined ? undefined : { cause: options.cause });
     this.error = error;
-    this.errorDescription = options.errorDescription;
+    this.error_description = options.error_description;
     this.status = options.status ?? options.response?.status ?? 0;
-    this.response = options.response;
+    Object.defineProperty(this, 'response', { value: options.response, enumerable: false, writable: false, configurable: true });
   }
 }

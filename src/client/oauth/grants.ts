@@ -7,16 +7,13 @@
  * @module
  */
 import type { DPoPClient } from '../dpop-client.js';
-import { OAuthError } from './errors.js';
+import { OAuthResponseError } from './errors.js';
 import { appendResource, type ResourceIndicator } from './resource-indicator.js';
 import { tokenRequest, type TokenRequestOptions } from './token-request.js';
-import type { AuthorizationServerMetadata, ClientAuth, TokenEndpointTarget, TokenResponse } from './types.js';
+import type { AuthorizationServerMetadata, TokenEndpointTarget, TokenResponse } from './types.js';
 
-/** Parameters of {@link exchangeCode}. */
+/** Parameters of {@link exchangeCode}: the {@link TokenRequestOptions} (client authentication included) and the code's. */
 export interface CodeExchange extends TokenRequestOptions {
-  clientId: string;
-  clientSecret?: string;
-  authMethod?: ClientAuth['authMethod'];
   /** The `code` from the redirect. */
   code: string;
   /** The same `redirect_uri` the authorization request used (RFC 6749 §4.1.3). */
@@ -35,12 +32,12 @@ export interface CodeExchange extends TokenRequestOptions {
 /**
  * Redeem an authorization code (RFC 6749 §4.1.3 + PKCE) for DPoP-bound tokens.
  *
- * @throws OAuthError the server's error (`invalid_grant`, …), `invalid_issuer`,
+ * @throws OAuthResponseError the server's error (`invalid_grant`, …), `invalid_issuer`,
  *   `token_type_mismatch`, `network_error`, `invalid_response`.
  */
 export async function exchangeCode(client: DPoPClient, metadata: AuthorizationServerMetadata, options: CodeExchange): Promise<TokenResponse> {
   if (options.iss !== undefined && options.iss !== metadata.issuer) {
-    throw new OAuthError('invalid_issuer', { message: `the authorization response came from ${JSON.stringify(options.iss)}, not ${JSON.stringify(metadata.issuer)}` });
+    throw new OAuthResponseError('invalid_issuer', { message: `the authorization response came from ${JSON.stringify(options.iss)}, not ${JSON.stringify(metadata.issuer)}` });
   }
   const body = new URLSearchParams({
     grant_type: 'authorization_code',
@@ -49,11 +46,11 @@ export async function exchangeCode(client: DPoPClient, metadata: AuthorizationSe
     code_verifier: options.codeVerifier,
   });
   appendResource(body, options.resource);
-  return tokenRequest(client, metadata, body, options, options);
+  return tokenRequest(client, metadata, body, options);
 }
 
-/** Parameters of {@link clientCredentials}. */
-export interface ClientCredentialsGrant extends ClientAuth, TokenRequestOptions {
+/** Parameters of {@link clientCredentials}: the {@link TokenRequestOptions} (client authentication included), scope and resource. */
+export interface ClientCredentialsGrant extends TokenRequestOptions {
   scope?: string;
   /** RFC 8707: the API(s) the token is for. */
   resource?: ResourceIndicator;
@@ -72,11 +69,11 @@ export async function clientCredentials(client: DPoPClient, target: TokenEndpoin
   const body = new URLSearchParams({ grant_type: 'client_credentials' });
   if (options.scope !== undefined) body.set('scope', options.scope);
   appendResource(body, options.resource);
-  return tokenRequest(client, target, body, options, options);
+  return tokenRequest(client, target, body, options);
 }
 
-/** Parameters of {@link refresh}. */
-export interface RefreshGrant extends ClientAuth, TokenRequestOptions {
+/** Parameters of {@link refresh}: the {@link TokenRequestOptions} (client authentication included) and the refresh token. */
+export interface RefreshGrant extends TokenRequestOptions {
   refreshToken: string;
   /** RFC 8707: narrow the new token to some of the grant's resources. */
   resource?: ResourceIndicator;
@@ -93,7 +90,7 @@ export async function refresh(client: DPoPClient, target: TokenEndpointTarget, o
   const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: options.refreshToken });
   if (options.scope !== undefined) body.set('scope', options.scope);
   appendResource(body, options.resource);
-  const token = await tokenRequest(client, target, body, options, options);
+  const token = await tokenRequest(client, target, body, options);
   if (typeof token.refresh_token !== 'string' || token.refresh_token === '') token.refresh_token = options.refreshToken;
   return token;
 }

@@ -53,10 +53,16 @@ export type TokenEndpointTarget = AuthorizationServerMetadata | { tokenEndpoint:
 /** How the client authenticates at the token endpoint (RFC 6749 §2.3.1, OAuth registry). */
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
 
-/** Client identity and authentication shared by every token request. */
+/**
+ * Who the client is and how it authenticates (RFC 6749 §2.3.1, §3.2.1): the part every helper
+ * that calls the authorization server's back channel shares (the token helpers and
+ * `pushAuthorizationRequest`), in the one options object each takes.
+ */
 export interface ClientAuth {
+  /** The `client_id`. */
   clientId: string;
+  /** For a confidential client: its secret. */
   clientSecret?: string;
-  /** Default: `client_secret_basic` when a secret is given, else `none` (a public client). */
+  /** Default: `client_secret_basic` when a secret is given, else `none` (a public client, `client_id` in the body). */
   authMethod?: ClientAuthMethod;
 }
