@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { invalidArgument } from '../core/argument-error.js';
 
 export interface TrustProxyOptions {
   /**
@@ -138,7 +139,7 @@ function proxyMatcher(entries: readonly string[]): (address: string) => boolean 
     const bytes = addressBytes(slash === -1 ? entry : entry.slice(0, slash));
     const bits = slash === -1 ? (bytes?.length ?? 0) * 8 : Number(entry.slice(slash + 1));
     if (!bytes || !Number.isInteger(bits) || bits < 0 || bits > bytes.length * 8) {
-      throw new TypeError(`throttle.trustProxy.addresses: ${JSON.stringify(entry)} is not an IP address or CIDR block`);
+      throw invalidArgument(`throttle.trustProxy.addresses: ${JSON.stringify(entry)} is not an IP address or CIDR block`);
     }
     return { bytes, bits };
   });
@@ -182,10 +183,10 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 export function createAddressResolver(trustProxy?: TrustProxyOptions): AddressResolver {
   if (!trustProxy) return (_request, peer) => (peer === undefined ? undefined : addressBucket(peer));
   if (typeof trustProxy.header !== 'string' || !HEADER_NAME.test(trustProxy.header)) {
-    throw new TypeError('throttle.trustProxy.header must be an HTTP header name (e.g. "x-forwarded-for")');
+    throw invalidArgument('throttle.trustProxy.header must be an HTTP header name (e.g. "x-forwarded-for")');
   }
   if (!Array.isArray(trustProxy.addresses) || trustProxy.addresses.length === 0) {
-    throw new TypeError('throttle.trustProxy.addresses must list the proxies allowed to set the header');
+    throw invalidArgument('throttle.trustProxy.addresses must list the proxies allowed to set the header');
   }
   const named = trustProxy.header.toLowerCase();
   const header = named === 'x-forwarded' ? 'x-forwarded-for' : named;

@@ -12,6 +12,7 @@
  * @module
  */
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { invalidArgument } from '../core/argument-error.js';
 
 const N = 16384;
 const R = 8;
@@ -35,7 +36,7 @@ function scrypt(password: string, salt: Buffer, keyLength: number, options: Scry
  * ```
  */
 export async function hashPassword(password: string): Promise<string> {
-  if (typeof password !== 'string' || password.length === 0) throw new TypeError('hashPassword needs a non-empty string');
+  if (typeof password !== 'string' || password.length === 0) throw invalidArgument('hashPassword needs a non-empty string');
   const salt = randomBytes(16);
   const hash = await scrypt(password, salt, KEY_LENGTH, { N, r: R, p: P });
   return `scrypt$${N}$${R}$${P}$${salt.toString('base64url')}$${hash.toString('base64url')}`;
@@ -103,8 +104,8 @@ export interface ScryptGate {
 export function createScryptGate(options: ScryptGateOptions = {}): ScryptGate {
   const maxConcurrent = options.maxConcurrent ?? 2;
   const maxQueue = options.maxQueue ?? 32;
-  if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new TypeError('throttle.scrypt.maxConcurrent must be a positive integer');
-  if (!Number.isInteger(maxQueue) || maxQueue < 0) throw new TypeError('throttle.scrypt.maxQueue must be a non-negative integer');
+  if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw invalidArgument('throttle.scrypt.maxConcurrent must be a positive integer');
+  if (!Number.isInteger(maxQueue) || maxQueue < 0) throw invalidArgument('throttle.scrypt.maxQueue must be a non-negative integer');
   let running = 0;
   const queue: Array<() => void> = [];
   const release = () => {

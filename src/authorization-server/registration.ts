@@ -23,6 +23,7 @@ import { OAuthError } from './errors.js';
 import { splitScope } from './scopes.js';
 import type { ClientAuthMethod, ClientRecord, GrantType } from './storage.js';
 import type { ThrottleRule } from './throttle.js';
+import { invalidArgument } from '../core/argument-error.js';
 
 /** The `registration` option of `createAuthorizationServer`. */
 export interface RegistrationOptions {
@@ -75,31 +76,31 @@ const sha256 = (text: string): Buffer => createHash('sha256').update(text).diges
  */
 export function registrationConfig(options: RegistrationOptions | undefined, scopes: readonly string[], fetchFn?: RegistrationConfig['fetch']): RegistrationConfig | undefined {
   if (options === undefined) return undefined;
-  if (typeof options !== 'object' || options === null) throw new TypeError('registration must be an object');
+  if (typeof options !== 'object' || options === null) throw invalidArgument('registration must be an object');
   const open = options.open === true;
-  if (options.open !== undefined && typeof options.open !== 'boolean') throw new TypeError('registration.open must be a boolean');
+  if (options.open !== undefined && typeof options.open !== 'boolean') throw invalidArgument('registration.open must be a boolean');
   const tokens = options.initialAccessTokens;
   if (tokens !== undefined) {
-    if (!Array.isArray(tokens) || tokens.length === 0) throw new TypeError('registration.initialAccessTokens must be a non-empty array');
+    if (!Array.isArray(tokens) || tokens.length === 0) throw invalidArgument('registration.initialAccessTokens must be a non-empty array');
     for (const [i, t] of tokens.entries()) {
-      if (typeof t !== 'string' || t.length < 32) throw new TypeError(`registration.initialAccessTokens[${i}] must be a string of at least 32 characters`);
+      if (typeof t !== 'string' || t.length < 32) throw invalidArgument(`registration.initialAccessTokens[${i}] must be a string of at least 32 characters`);
     }
   }
-  if (open === (tokens !== undefined)) throw new TypeError('registration needs exactly one of open: true and initialAccessTokens');
+  if (open === (tokens !== undefined)) throw invalidArgument('registration needs exactly one of open: true and initialAccessTokens');
   const maxClients = options.maxClients ?? 1000;
-  if (!Number.isInteger(maxClients) || maxClients < 1) throw new TypeError('registration.maxClients must be a positive integer');
+  if (!Number.isInteger(maxClients) || maxClients < 1) throw invalidArgument('registration.maxClients must be a positive integer');
   let scope = [...scopes];
   if (options.scope !== undefined) {
-    if (typeof options.scope !== 'string') throw new TypeError('registration.scope must be a space-separated string');
+    if (typeof options.scope !== 'string') throw invalidArgument('registration.scope must be a space-separated string');
     scope = splitScope(options.scope);
   }
   const throttle = { ...REGISTRATION_THROTTLE, ...options.throttle };
   for (const key of ['freeAttempts', 'delay', 'maxDelay', 'resetAfter'] as const) {
     const v = throttle[key];
-    if (!Number.isInteger(v) || v < 1 || v > 366 * 86_400) throw new TypeError(`registration.throttle.${key} must be a positive integer (seconds or a count)`);
+    if (!Number.isInteger(v) || v < 1 || v > 366 * 86_400) throw invalidArgument(`registration.throttle.${key} must be a positive integer (seconds or a count)`);
   }
-  if (throttle.maxDelay < throttle.delay) throw new TypeError('registration.throttle.maxDelay must be at least registration.throttle.delay');
-  if (options.fetch !== undefined && typeof options.fetch !== 'function') throw new TypeError('registration.fetch must be a function');
+  if (throttle.maxDelay < throttle.delay) throw invalidArgument('registration.throttle.maxDelay must be at least registration.throttle.delay');
+  if (options.fetch !== undefined && typeof options.fetch !== 'function') throw invalidArgument('registration.fetch must be a function');
   return {
     open,
     tokenDigests: (tokens ?? []).map(sha256),

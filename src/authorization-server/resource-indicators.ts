@@ -18,6 +18,7 @@
 import { OAuthError } from './errors.js';
 import { getAll, type FormParams } from './form.js';
 import type { ClientRecord } from './storage.js';
+import { invalidArgument } from '../core/argument-error.js';
 
 /** The largest number of `resource` values one request may carry. */
 const MAX_RESOURCES = 10;
@@ -34,7 +35,7 @@ export interface ResourcePolicy {
 }
 
 function checkIdentifier(value: unknown, where: string): string {
-  if (typeof value !== 'string' || !isResourceIdentifier(value)) throw new TypeError(`${where} must be an absolute URI without fragment (RFC 8707 §2)`);
+  if (typeof value !== 'string' || !isResourceIdentifier(value)) throw invalidArgument(`${where} must be an absolute URI without fragment (RFC 8707 §2)`);
   return value;
 }
 
@@ -56,16 +57,16 @@ export function isResourceIdentifier(value: string): boolean {
  * @throws TypeError naming the bad key (`resources[1]`, `clients[2].resources[0] is not …`).
  */
 export function createResourcePolicy(options: { resources?: readonly string[] | undefined; audience: string | readonly string[]; clients: readonly { resources?: readonly string[] | undefined }[] }): ResourcePolicy {
-  if (options.resources !== undefined && !Array.isArray(options.resources)) throw new TypeError('resources must be an array of resource identifiers');
+  if (options.resources !== undefined && !Array.isArray(options.resources)) throw invalidArgument('resources must be an array of resource identifiers');
   const configured = (options.resources ?? []).map((r, i) => checkIdentifier(r, `resources[${i}]`));
   const defaultAudience = typeof options.audience === 'string' ? [options.audience] : [...options.audience];
   const known = new Set([...configured, ...defaultAudience]);
   for (const [i, client] of options.clients.entries()) {
     if (client?.resources === undefined) continue;
-    if (!Array.isArray(client.resources)) throw new TypeError(`clients[${i}].resources must be an array of resource identifiers`);
+    if (!Array.isArray(client.resources)) throw invalidArgument(`clients[${i}].resources must be an array of resource identifiers`);
     for (const [j, r] of client.resources.entries()) {
       checkIdentifier(r, `clients[${i}].resources[${j}]`);
-      if (!known.has(r)) throw new TypeError(`clients[${i}].resources[${j}] (${r}) is not one of the server's resources (resources or tokens.audience)`);
+      if (!known.has(r)) throw invalidArgument(`clients[${i}].resources[${j}] (${r}) is not one of the server's resources (resources or tokens.audience)`);
     }
   }
   return { known, configured, defaultAudience };

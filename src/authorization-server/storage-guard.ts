@@ -8,6 +8,7 @@
 import type { Logger } from './context.js';
 import { OAuthError } from './errors.js';
 import type { Storage } from './storage.js';
+import { invalidArgument } from '../core/argument-error.js';
 
 const METHODS: readonly (keyof Storage)[] = [
   'migrate', 'close', 'upsertClient', 'getClient', 'registerClient', 'saveInteraction', 'getInteraction', 'consumeInteraction',
@@ -21,7 +22,7 @@ export function guardStorage(storage: Storage, log: Logger): Storage {
   const guarded = {} as Record<string, unknown>;
   for (const name of METHODS) {
     const method = storage[name];
-    if (typeof method !== 'function') throw new TypeError(`storage.${name} must be a function (the Storage port)`);
+    if (typeof method !== 'function') throw invalidArgument(`storage.${name} must be a function (the Storage port)`);
     guarded[name] = async (...args: unknown[]) => {
       try {
         return await (method as (...a: unknown[]) => Promise<unknown>).apply(storage, args);

@@ -23,6 +23,7 @@ import { createAddressResolver, peerAddress, type AddressResolver, type Connecti
 import type { Logger } from './context.js';
 import { OAuthError } from './errors.js';
 import { createScryptGate, ScryptBusyError, type ScryptGate, type ScryptGateOptions } from './passwords.js';
+import { invalidArgument } from '../core/argument-error.js';
 
 /** How one kind of key is throttled. All durations in seconds. */
 export interface ThrottleRule {
@@ -188,9 +189,9 @@ function rule(given: Partial<ThrottleRule> | undefined, base: ThrottleRule, name
   const out = { ...base, ...given };
   for (const key of ['freeAttempts', 'delay', 'maxDelay', 'resetAfter'] as const) {
     const v = out[key];
-    if (!Number.isInteger(v) || v < 1 || v > 366 * 86_400) throw new TypeError(`throttle.${name}.${key} must be a positive integer (seconds or a count)`);
+    if (!Number.isInteger(v) || v < 1 || v > 366 * 86_400) throw invalidArgument(`throttle.${name}.${key} must be a positive integer (seconds or a count)`);
   }
-  if (out.maxDelay < out.delay) throw new TypeError(`throttle.${name}.maxDelay must be at least throttle.${name}.delay`);
+  if (out.maxDelay < out.delay) throw invalidArgument(`throttle.${name}.maxDelay must be at least throttle.${name}.delay`);
   return out;
 }
 
@@ -235,7 +236,7 @@ export interface ThrottleDeps {
 /** Build the throttle of one server from its options (validated here: TypeError naming the key). */
 export function createThrottle(options: ThrottleOptions | undefined, deps: ThrottleDeps): Throttle {
   const o = options ?? {};
-  if (typeof o !== 'object') throw new TypeError('throttle must be an object');
+  if (typeof o !== 'object') throw invalidArgument('throttle must be an object');
   const enabled = o.enabled ?? true;
   const rules: Record<Kind, ThrottleRule> = {
     username: rule(o.username, THROTTLE_DEFAULTS.username, 'username'),

@@ -11,6 +11,7 @@
  * @module
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { invalidArgument } from '../core/argument-error.js';
 
 export type TotpAlgorithm = 'SHA1' | 'SHA256' | 'SHA512';
 
@@ -41,7 +42,7 @@ export function decodeBase32(text: string): Buffer {
   let value = 0;
   for (const char of clean) {
     const index = BASE32.indexOf(char);
-    if (index === -1) throw new TypeError('a TOTP secret must be base32 (A–Z and 2–7, RFC 4648 §6)');
+    if (index === -1) throw invalidArgument('a TOTP secret must be base32 (A–Z and 2–7, RFC 4648 §6)');
     value = (value << 5) | index;
     bits += 5;
     if (bits >= 8) {
@@ -72,8 +73,8 @@ export function encodeBase32(bytes: Uint8Array): string {
 function settings(options: TotpOptions): Required<TotpOptions> {
   const digits = options.digits ?? 6;
   const period = options.period ?? 30;
-  if (!Number.isInteger(digits) || digits < 6 || digits > 8) throw new TypeError('TOTP digits must be 6, 7 or 8');
-  if (!Number.isInteger(period) || period < 1) throw new TypeError('TOTP period must be a positive integer (seconds)');
+  if (!Number.isInteger(digits) || digits < 6 || digits > 8) throw invalidArgument('TOTP digits must be 6, 7 or 8');
+  if (!Number.isInteger(period) || period < 1) throw invalidArgument('TOTP period must be a positive integer (seconds)');
   return { algorithm: options.algorithm ?? 'SHA1', digits, period };
 }
 

@@ -12,6 +12,7 @@
  * @module
  */
 import type { HeadersLike } from './types.js';
+import { invalidArgument } from '../core/argument-error.js';
 
 /** The well-known suffix (RFC 9728 §3, registered in §8.3). */
 export const PROTECTED_RESOURCE_WELL_KNOWN = '/.well-known/oauth-protected-resource';
@@ -94,10 +95,10 @@ function checkUrl(value: string, name: string): void {
   try {
     url = new URL(value);
   } catch {
-    throw new TypeError(`${name} must be an absolute URL (got ${JSON.stringify(value)})`);
+    throw invalidArgument(`${name} must be an absolute URL (got ${JSON.stringify(value)})`);
   }
   if ((url.protocol !== 'https:' && url.protocol !== 'http:') || value.includes('#') || url.username || url.password) {
-    throw new TypeError(`${name} must be an http(s) URL without fragment or user information (got ${JSON.stringify(value)})`);
+    throw invalidArgument(`${name} must be an http(s) URL without fragment or user information (got ${JSON.stringify(value)})`);
   }
 }
 
@@ -133,7 +134,7 @@ export function createResourceMetadata(input: ResourceMetadataInput): ResourceMe
   if (resource !== undefined) {
     checkUrl(resource, 'metadata.resource');
     // The identifier is what tokens must be minted for: it has to be one of the audiences.
-    if (!input.audience.includes(resource)) throw new TypeError(`metadata.resource ${JSON.stringify(resource)} must be one of the audience values (a token's aud must contain the resource identifier)`);
+    if (!input.audience.includes(resource)) throw invalidArgument(`metadata.resource ${JSON.stringify(resource)} must be one of the audience values (a token's aud must contain the resource identifier)`);
   } else {
     resource = input.audience.find(isHttpUrl);
     if (resource === undefined) return undefined;

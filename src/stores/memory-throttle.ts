@@ -11,6 +11,7 @@
  * @module
  */
 import type { AttemptState, AttemptStore, ThrottleRule } from '../authorization-server/throttle.js';
+import { invalidArgument } from '../core/argument-error.js';
 
 export interface MemoryAttemptStoreOptions {
   /** Most entries held (default 100,000). */
@@ -25,7 +26,7 @@ function delayFor(count: number, rule: ThrottleRule): number {
 
 export function createMemoryAttemptStore(options: MemoryAttemptStoreOptions = {}): AttemptStore {
   const maxEntries = options.maxEntries ?? 100_000;
-  if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new TypeError('maxEntries must be a positive integer');
+  if (!Number.isInteger(maxEntries) || maxEntries < 1) throw invalidArgument('maxEntries must be a positive integer');
   // Map order is last-write order: `hit` re-inserts, so the first entries are the stalest.
   const entries = new Map<string, AttemptState & { expiresAt: number }>();
 

@@ -16,6 +16,7 @@ import { backend } from '#crypto';
 import { DPoPError } from '../core/errors.js';
 import type { ReplayCache } from '../core/replay.js';
 import { halfSipHash128 } from './half-siphash.js';
+import { invalidArgument } from '../core/argument-error.js';
 
 export interface MemoryReplayCacheOptions {
   /** Most live entries held at once (default 1,000,000). Past it, new proofs are refused. */
@@ -39,7 +40,7 @@ const INITIAL_SLOTS = 1024;
 
 export function createMemoryReplayCache(options: MemoryReplayCacheOptions = {}): MemoryReplayCache {
   const maxEntries = options.maxEntries ?? 1_000_000;
-  if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new TypeError('maxEntries must be a positive integer');
+  if (!Number.isInteger(maxEntries) || maxEntries < 1) throw invalidArgument('maxEntries must be a positive integer');
   const clock = options.clock ?? (() => Date.now() / 1000);
   const maxSlots = nextPowerOfTwo(Math.ceil(maxEntries / MAX_LOAD));
 

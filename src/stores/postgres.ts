@@ -17,6 +17,7 @@ import { createPgExecutor } from './sql/pg-driver.js';
 import { createPGliteExecutor } from './sql/pglite-driver.js';
 import { createSqlReplayCache, type SqlReplayCache } from './sql/replay-cache.js';
 import { createSqlStorage } from './sql/storage.js';
+import { invalidArgument } from '../core/argument-error.js';
 
 export type { Storage } from '../authorization-server/storage.js';
 export { SCHEMA_VERSION } from './sql/schema.js';
@@ -58,7 +59,7 @@ export function createPostgresStorage(options: PostgresStorageOptions = {}): Sto
 
 /** The node-postgres executor both PostgreSQL factories share. */
 function pgExecutor(options: PostgresStorageOptions, caller: string) {
-  if (!options.pool && !options.connectionString) throw new TypeError(`${caller} needs connectionString or pool`);
+  if (!options.pool && !options.connectionString) throw invalidArgument(`${caller} needs connectionString or pool`);
   return createPgExecutor({
     ...(options.pool ? { pool: options.pool } : {}),
     ...(options.connectionString ? { connectionString: options.connectionString } : {}),

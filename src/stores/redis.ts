@@ -27,6 +27,7 @@ import * as nodeCrypto from 'node:crypto';
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 import { DPoPError } from '../core/errors.js';
 import type { ReplayCache } from '../core/replay.js';
+import { invalidArgument } from '../core/argument-error.js';
 
 export interface RedisReplayCacheOptions {
   /** An ioredis `Redis` or `Cluster` you configured; `close()` leaves it open. */
@@ -116,7 +117,7 @@ export function createRedisReplayCache(options: RedisReplayCacheOptions = {}): R
   const timeoutMs = options.commandTimeoutMs ?? 500;
   const clock = options.clock ?? (() => Date.now() / 1000);
   const tag = options.hashTag;
-  if (typeof tag === 'string' && (tag === '' || /[{}]/.test(tag))) throw new TypeError('hashTag must be a non-empty string without braces');
+  if (typeof tag === 'string' && (tag === '' || /[{}]/.test(tag))) throw invalidArgument('hashTag must be a non-empty string without braces');
 
   const owned = options.redis === undefined;
   const redis: Redis | Cluster =

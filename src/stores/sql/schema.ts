@@ -8,13 +8,14 @@
  * @module
  */
 import type { Queryable, SqlExecutor } from './executor.js';
+import { invalidArgument } from '../../core/argument-error.js';
 
 /** A PostgreSQL identifier we are willing to interpolate (quoted) into SQL. */
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 /** Validate and quote a schema name. */
 export function quoteSchema(schema: string): string {
-  if (!IDENTIFIER.test(schema)) throw new TypeError(`schema must match ${IDENTIFIER} (got ${JSON.stringify(schema)})`);
+  if (!IDENTIFIER.test(schema)) throw invalidArgument(`schema must match ${IDENTIFIER} (got ${JSON.stringify(schema)})`);
   return `"${schema}"`;
 }
 
