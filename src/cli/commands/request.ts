@@ -22,6 +22,8 @@ import { decodeJsonSegment } from '../../core/proof/parse.js';
 import { parseHttpUrl, parseMethod } from '../http-args.js';
 import { readKeyFile, readOrCreateKeyFile } from '../key-file.js';
 import { usage } from '../output.js';
+import { walk } from '../walk.js';
+import { resourceMetadataFromChallenge } from '../../client/discover-resource.js';
 import { loadProfile, openProfile, resolvePath } from '../profile.js';
 
 interface RequestOptions {
@@ -34,6 +36,7 @@ interface RequestOptions {
   clientSecret?: string;
   scope?: string;
   accessToken?: string;
+  signInTimeout?: string;
   include?: boolean;
   verbose?: boolean;
   printToken?: boolean;
@@ -104,6 +107,7 @@ export function register(program: Command): void {
     .option('--client-secret <secret>', 'client secret (client_secret_basic; omit for a public client)')
     .option('--scope <scope>', 'scope to ask for with --token-endpoint')
     .option('--access-token <token>', 'a DPoP-bound access token to present')
+    .option('--sign-in-timeout <seconds>', 'with nothing configured, how long to wait for the browser sign-in (default 300)')
     .option('--profile <file>', 'use the key and tokens dpopkit login keeps there (refreshed when they expire)')
     .option('--print-token', 'print only the access token from --token-endpoint on stdout and send no request (needs --key: the token is bound to that key)')
     .option('-i, --include', 'print the status line and response headers before the body')
@@ -122,6 +126,8 @@ export function register(program: Command): void {
       if (opts.tokenEndpoint !== undefined && opts.clientId === undefined) throw usage('--token-endpoint needs --client-id');
       if (opts.tokenEndpoint !== undefined && opts.accessToken !== undefined) throw usage('use --token-endpoint or --access-token, not both');
       if (opts.method !== undefined) parseMethod(opts.method, '-X');
+      const signInTimeout = opts.signInTimeout === undefined ? 300 : Number(opts.signInTimeout);
+      if (!Number.isInteger(signInTimeout) || signInTimeout <= 0) throw usage('--sign-in-timeout must be a positive whole number of seconds');
       if (opts.profile !== undefined && (opts.key !== undefined || opts.tokenEndpoint !== undefined || opts.accessToken !== undefined)) {
         throw usage('--profile brings its own key and tokens: leave out --key, --token-endpoint and --access-token');
       }
@@ -183,6 +189,30 @@ export function register(program: Command): void {
         // A refresh the server refused (profile) says so itself; fetch's own failures are TypeErrors.
         if (profile && !(err instanceof TypeError)) throw err;
         throw networkFailure(url!, err);
+      }
+      // RFC 9728: with nothing configured, a 401 naming the API's metadata starts the walk
+      // (walk.ts): discover, register (kept per issuer in the profile), sign in, call again.
+      if (response.status === 401 && !profile && accessToken === undefined && opts.tokenEndpoint === undefined
+        && resourceMetadataFromChallenge(response.headers.get('www-authenticate')) !== undefined) {
+        response = await walk(response, {
+          url: url!,
+          init: { method, headers, ...(body !== undefined ? { body } : {}) },
+          profilePath: resolvePath(undefined),
+          keyFile: opts.key,
+          scope: opts.scope,
+          signInTimeout,
+          makeClient: (keyPair) => createDPoPClient({
+            key: keyPair,
+            ...(opts.verbose ? { onProof: (info: ProofInfo) => verbose(describeProof(info)) } : {}),
+            fetch: async (input, init) => {
+              const answer = await globalThis.fetch(input, init);
+              if (opts.verbose) verbose(await describeAnswer(answer));
+              return answer;
+            },
+          }),
+          log: verbose,
+          tell: (line) => process.stderr.write(line),
+        });
       }
       if (opts.include) {
         let head = `HTTP/1.1 ${response.status} ${response.statusText}\n`;
