@@ -133,6 +133,10 @@ describe('logging', () => {
       const proof = await key.proof(`${s.url}/elsewhere`);
       await postForm(`${s.url}/token`, { grant_type: 'client_credentials' }, { auth: basic('confidential', SECRET), dpop: proof });
       expect(entries).toContainEqual({ endpoint: 'token', error: 'invalid_dpop_proof', reason: 'htu_mismatch', status: 400 });
+      // The server's own reasons too, from the error's field; error_description presents it first.
+      const missing = await postForm(`${s.url}/token`, {}, { auth: basic('confidential', SECRET) });
+      expect(await missing.json()).toEqual({ error: 'invalid_request', error_description: 'missing_parameter: the "grant_type" parameter is missing' });
+      expect(entries).toContainEqual({ endpoint: 'token', error: 'invalid_request', reason: 'missing_parameter', status: 400 });
       const text = JSON.stringify(entries);
       expect(text).not.toContain(proof);
       expect(text).not.toContain(SECRET);
