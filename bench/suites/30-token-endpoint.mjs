@@ -73,6 +73,8 @@ async function serveOne(kind) {
       storage,
       clients: [{ clientId: 'bench', tokenEndpointAuthMethod: 'client_secret_basic', clientSecret: SECRET, grantTypes: ['client_credentials'], scope: 'read' }],
       tokens: { audience: 'https://api.example' },
+      // One client sends every proof: lift its replay quota (1000 live jtis by default) above a run's count.
+      dpop: { replayQuota: { perClient: 10_000_000 } },
     });
     listener = toNodeHandler(as);
     close = async () => {
