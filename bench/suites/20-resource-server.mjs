@@ -51,7 +51,7 @@ if (process.argv.includes('--server')) {
   server.listen(0, '127.0.0.1', () => {
     const { port } = server.address();
     // The bench API is reached at 127.0.0.1, not at its audience's origin.
-    const options = { issuer: ISSUER, audience: AUDIENCE, allowedHosts: ['127.0.0.1'], jwksUri: `http://127.0.0.1:${port}/jwks`, maxAge: 3600 };
+    const options = { issuer: ISSUER, audience: AUDIENCE, allowedHosts: ['127.0.0.1'], jwksUri: `http://127.0.0.1:${port}/jwks`, dpop: { maxAge: 3600 } };
     guard = dpopNode(createResourceServer(options));
     guardNoCache = dpopNode(createResourceServer({ ...options, tokenCacheSize: 0 }));
     process.send({ port });

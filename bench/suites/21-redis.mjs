@@ -1,11 +1,11 @@
-// Redis replay cache benchmark (issue 3 "Speed"): verifyProof throughput with the Redis replay
+// Redis replay cache benchmark (issue 3 "Speed"): a verifier's verify throughput with the Redis replay
 // cache divided by the same with the in-memory one. ES256 proofs, distinct jti, 64 verifications
 // in flight so Redis round trips overlap (the cache sends the SETs of one tick as one script call).
 // Also printed: this process's CPU time per proof, steadier than throughput on a shared machine.
 // Rounds alternate memory/Redis; the ratio is the median of per-round ratios. Target ≥ 0.9.
 import { performance as perf } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
-import { createProof, generateKeyPair, verifyProof } from '../../dist/index.js';
+import { createProofSigner, createProofVerifier, generateKeyPair } from '../../dist/index.js';
 import { createMemoryReplayCache } from '../../dist/stores/memory.js';
 import { createRedisReplayCache } from '../../dist/stores/redis.js';
 
@@ -31,7 +31,9 @@ try {
 const keyPair = await generateKeyPair('ES256');
 const PROOFS = 40_000;
 const proofs = [];
-for (let i = 0; i < PROOFS; i++) proofs.push(await createProof(keyPair, { htm: 'GET', htu: URL }));
+const signer = createProofSigner();
+const verifier = createProofVerifier(); // a server's verifier, as the resource server holds one
+for (let i = 0; i < PROOFS; i++) proofs.push(await signer.sign(keyPair, { htm: 'GET', htu: URL }));
 
 /** Verifications per second with `replayCache`, IN_FLIGHT at a time, over about ROUND_MS. */
 async function rate(replayCache, cpu, busy) {
@@ -43,7 +45,7 @@ async function rate(replayCache, cpu, busy) {
   const deadline = start + ROUND_MS;
   const lane = async () => {
     while (performance.now() < deadline && next < PROOFS) {
-      await verifyProof(proofs[next++], { method: 'GET', url: URL, replayCache, maxAge: 3600 });
+      await verifier.verify(proofs[next++], { method: 'GET', url: URL, replayCache, maxAge: 3600 });
       done++;
     }
   };
@@ -93,7 +95,7 @@ do {
 await probe.quit();
 
 const ratio = median(ratios);
-console.log(`verifyProof ES256, distinct jti, ${IN_FLIGHT} in flight; medians of ${ROUNDS} rounds of ${ROUND_MS} ms`);
+console.log(`verifier.verify ES256, distinct jti, ${IN_FLIGHT} in flight; medians of ${ROUNDS} rounds of ${ROUND_MS} ms`);
 console.table([
   { replayCache: 'memory', 'verify/s': Math.round(median(memRates)), 'Node CPU µs/proof': median(memCpu).toFixed(1), 'event loop busy': median(memBusy).toFixed(2) },
   { replayCache: BATCH ? 'Redis (SET PX NX per key, batched per tick)' : 'Redis (one SET PX NX per proof)', 'verify/s': Math.round(median(redisRates)), 'Node CPU µs/proof': median(redisCpu).toFixed(1), 'event loop busy': median(redisBusy).toFixed(2) },
