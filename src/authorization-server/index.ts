@@ -41,7 +41,7 @@ import { guardStorage } from './storage-guard.js';
 import { createThrottle } from './throttle.js';
 
 export { hashPassword, verifyPassword } from './passwords.js';
-export { OAuthError, type OAuthErrorCode } from './errors.js';
+export { OAuthError, type AuthorizationServerReason, type OAuthErrorCode, type OAuthErrorOptions } from './errors.js';
 export type { AuthorizationServer, AuthorizationServerOptions, ClientConfig, UserConfig } from './options.js';
 export type { SigningAlg } from './signing-keys.js';
 export type { RegistrationOptions } from './registration.js';
