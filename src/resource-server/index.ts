@@ -85,6 +85,11 @@ export interface ResourceServerOptions {
   dangerouslyTrustHostHeader?: boolean;
   /** Seconds of clock difference tolerated on the token's `exp`/`nbf` (default 5). */
   clockTolerance?: number;
+  /**
+   * Clock in epoch seconds (default `Date.now() / 1000`; tests), as the authorization server's
+   * and every store's `clock`: token `exp`/`nbf`/`auth_time`, proof `iat`, nonces.
+   */
+  clock?: () => number;
   /** Optional `realm` in challenges. */
   realm?: string;
   /** A pino-compatible {@link Logger}: refusals with their `reason` (never a token or a proof). */
@@ -156,15 +161,17 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     ...(options.jwksRefetchSeconds !== undefined ? { minRefetchSeconds: options.jwksRefetchSeconds } : {}),
     onError: (err) => logger?.warn({ reason: 'jwks_unavailable', cause: (err as Error)?.message }, 'dpop: JWKS refresh failed'),
   });
+  if (options.clock !== undefined && typeof options.clock !== 'function') throw invalidArgument('clock must be a function returning epoch seconds', 'ERR_INVALID_ARG_TYPE');
+  const clock = options.clock ?? (() => Date.now() / 1000);
   const jwt = createJwtValidator({
-    policy, jwks,
+    policy, jwks, clock,
     ...(options.accessTokenAlgs ? { algs: options.accessTokenAlgs } : {}),
     ...(options.accessTokenTypes ? { types: options.accessTokenTypes } : {}),
     ...(options.tokenCacheSize !== undefined ? { cacheSize: options.tokenCacheSize } : {}),
   });
   const introspection = options.introspection
     ? createIntrospectionValidator({
-      ...options.introspection, policy, fetch: fetchFn,
+      ...options.introspection, policy, fetch: fetchFn, clock,
       discover: async () => {
         const doc = await metadata();
         if (typeof doc.introspection_endpoint !== 'string') throw new Error(`the metadata of ${options.issuer} has no introspection_endpoint`);
@@ -180,7 +187,7 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     return Promise.reject(invalidToken('token_malformed', 'the access token is not a JWT and no introspection endpoint is configured'));
   };
 
-  const dpop = resolveDPoPOptions(options.dpop);
+  const dpop = resolveDPoPOptions(options.dpop, 'dpop', clock);
   const proofAlgs = dpop.algs;
   const bearer = options.bearer ?? 'allow';
   const resourceMetadata = createResourceMetadata({ issuer: options.issuer, audience, proofAlgs, bearer, options: options.metadata });
@@ -189,13 +196,14 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
   const challenge: ChallengeOptions = { algs: proofAlgs.join(' '), bearer: bearer === 'allow', realm: options.realm, resourceMetadata: resourceMetadata?.url };
   const metrics = createMetrics();
   const verify = createVerifier({
+    clock,
     clockTolerance: policy.clockTolerance,
     token,
     resolveUrl: createUrlResolver(urlPolicy(options, audience, logger)),
     bearer,
     challenge,
     proof: dpop,
-    replayCache: options.replayCache ?? createMemoryReplayCache(),
+    replayCache: options.replayCache ?? createMemoryReplayCache({ clock }),
     metrics,
     logger,
   });

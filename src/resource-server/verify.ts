@@ -32,7 +32,7 @@ export interface VerifierConfig {
   replayCache: ReplayCache;
   metrics: MetricsRecorder;
   logger: Logger | undefined;
-  /** Epoch seconds for `auth_time` (RFC 9470 `max_age`); default the system clock. */
+  /** The server's clock, epoch seconds (proof `iat`, `auth_time`); default the system clock. */
   clock?: () => number;
   /** Seconds of clock difference tolerated on `auth_time`, as on `exp`. */
   clockTolerance?: number;
@@ -89,6 +89,7 @@ export function createVerifier(config: VerifierConfig): (request: RequestLike, o
       ...(p.nonce ? { nonce: p.nonce } : {}),
       maxAge: p.maxAge,
       maxFuture: p.maxFuture,
+      ...(config.clock ? { now: config.clock() } : {}),
     });
   }
 

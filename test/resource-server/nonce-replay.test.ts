@@ -100,6 +100,17 @@ describe('nonces shared by a fleet, replay, failure modes', () => {
     expect(rs.metrics().replays).toBe(50);
   });
 
+  it('clock (epoch seconds) is the server\'s time for the proof window and the token, as in every role', async () => {
+    const later = Math.floor(Date.now() / 1000) + 120;
+    const { rs } = testRs(as, { jwksUri: `${as.url}/jwks`, clock: () => later });
+    // A proof made now is 120 s old at the server's clock: inside the default window (300 s)…
+    expect(reasonOf(await rs.verify(await request()))).toBe('accepted');
+    // With dpop.maxAge: 60 the same proof is too old; one dated 10 s before the server's clock passes.
+    const strict = testRs(as, { jwksUri: `${as.url}/jwks`, clock: () => later, dpop: { maxAge: 60 } }).rs;
+    expect(reasonOf(await strict.verify(await request()))).toBe('iat_out_of_window');
+    expect(reasonOf(await strict.verify(await request({ iat: later - 10 })))).toBe('accepted');
+  });
+
   it('§4.3 (11): maxAge bounds a proof age; an old proof is invalid_dpop_proof', async () => {
     const { rs } = testRs(as, { jwksUri: `${as.url}/jwks`, dpop: { maxAge: 60 } });
     const res = await rs.verify(await request({ iat: Math.floor(Date.now() / 1000) - 120 }));
