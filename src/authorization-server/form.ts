@@ -12,13 +12,17 @@ export const MAX_FORM_BYTES = 64 * 1024;
 /** Parameters of one request: each name at most once (RFC 6749 §3.1). */
 export type FormParams = ReadonlyMap<string, string>;
 
-/** Read at most `max` bytes of a body, refusing (413) past it even without `Content-Length`. */
-async function readLimited(request: Request, max: number): Promise<string> {
+/**
+ * The bytes of a body, at most `max` of them, refusing (413) past it even without
+ * `Content-Length`: every endpoint that reads a body (forms here, JSON at registration) reads it
+ * through this.
+ */
+export async function readBodyBytes(request: Request, max: number): Promise<Uint8Array> {
   const length = request.headers.get('content-length');
   if (length !== null && Number(length) > max) {
     throw new OAuthError('invalid_request', 'body_too_large', `the request body is larger than ${max} bytes`, { status: 413 });
   }
-  if (!request.body) return '';
+  if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -45,7 +49,12 @@ async function readLimited(request: Request, max: number): Promise<string> {
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  return decodeUtf8(bytes);
+  return bytes;
+}
+
+/** A body of at most `max` bytes as UTF-8 text. */
+async function readLimited(request: Request, max: number): Promise<string> {
+  return decodeUtf8(await readBodyBytes(request, max));
 }
 
 function decodeUtf8(bytes: Uint8Array): string {

@@ -16,7 +16,7 @@
  */
 import type { AsContext } from '../context.js';
 import { errorResponse, jsonResponse, OAuthError } from '../errors.js';
-import { MAX_FORM_BYTES } from '../form.js';
+import { MAX_FORM_BYTES, readBodyBytes } from '../form.js';
 import { hashPassword, ScryptBusyError } from '../passwords.js';
 import { checkClientMetadata, isInitialAccessToken, registeredMetadata } from '../registration.js';
 import { randomToken } from '../secrets.js';
@@ -27,35 +27,7 @@ import { ThrottledError } from '../throttle.js';
 async function readJson(request: Request, max: number): Promise<unknown> {
   const type = request.headers.get('content-type')?.split(';', 1)[0]?.trim().toLowerCase();
   if (type !== 'application/json') throw new OAuthError('invalid_client_metadata', 'invalid_client_metadata', 'the request body must be application/json (RFC 7591 §3.1)');
-  const length = request.headers.get('content-length');
-  if (length !== null && Number(length) > max) throw new OAuthError('invalid_request', 'body_too_large', `the request body is larger than ${max} bytes`, { status: 413 });
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  if (request.body) {
-    const reader = request.body.getReader();
-    for (;;) {
-      let result: ReadableStreamReadResult<Uint8Array>;
-      try {
-        result = await reader.read();
-      } catch (err) {
-        if (err instanceof OAuthError) throw err;
-        throw new OAuthError('invalid_request', 'body_unreadable', 'the request body could not be read');
-      }
-      if (result.done) break;
-      total += result.value.byteLength;
-      if (total > max) {
-        await reader.cancel().catch(() => undefined);
-        throw new OAuthError('invalid_request', 'body_too_large', `the request body is larger than ${max} bytes`, { status: 413 });
-      }
-      chunks.push(result.value);
-    }
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    bytes.set(c, offset);
-    offset += c.byteLength;
-  }
+  const bytes = await readBodyBytes(request, max);
   try {
     return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch {
