@@ -31,6 +31,7 @@ import { exchangeCode, refresh } from '../client/oauth/grants.js';
 import { createPkce, randomState } from '../client/oauth/pkce.js';
 import type { TokenResponse } from '../client/oauth/types.js';
 import { register } from '../client/register.js';
+import { checkFetchableUrl, createSafeFetch } from '../client/safe-fetch.js';
 import { checkKeyFileMode, readOrCreateKeyFile } from './key-file.js';
 import { writePrivateFile } from './profile.js';
 
@@ -69,8 +70,11 @@ export interface WalkOptions {
   scope?: string | undefined;
   /** Seconds to wait for the browser to come back. */
   signInTimeout: number;
-  /** A client with the CLI's hooks (verbose) around `key`. */
-  makeClient(key: DPoPKeyPair): DPoPClient;
+  /**
+   * A client with the CLI's hooks (verbose) around `key`; `bound` wraps its fetch (the
+   * authorization server's endpoints go through the bounded fetch, the API's answer does not).
+   */
+  makeClient(key: DPoPKeyPair, bound?: (fetchFn: typeof fetch) => typeof fetch): DPoPClient;
   /** Progress for `--verbose`. */
   log(line: string): void;
   /** What the user must see (the URL to open): stderr. */
@@ -176,9 +180,12 @@ export async function walk(first: Response, options: WalkOptions): Promise<Respo
   const key = await readOrCreateKeyFile(keyFile);
   if (key.created) log(`* created key file ${keyFile} (mode 0600)\n`);
   const client = options.makeClient(key.keyPair);
+  // The authorization server's endpoints come from a document: https (or loopback), no
+  // redirects, a size cap and a timeout, as for discovery (safe-fetch.ts).
+  const asClient = options.makeClient(key.keyPair, (fetchFn) => createSafeFetch({ fetch: fetchFn }));
 
   // 2. Tokens from an earlier walk (or login) for this issuer and resource.
-  const held = keyFile === profile.keyFile ? await profileToken(profile, found, client, log) : undefined;
+  const held = keyFile === profile.keyFile ? await profileToken(profile, found, asClient, log) : undefined;
   if (held) {
     if (held.refreshed) await saveWalkProfile(options.profilePath, { ...profile, tokens: held.refreshed });
     const response = await client.fetch(options.url, { ...options.init, accessToken: held.token });
@@ -222,13 +229,15 @@ export async function walk(first: Response, options: WalkOptions): Promise<Respo
       ...(options.scope !== undefined ? { scope: options.scope } : {}),
     };
     const url = typeof metadata.pushed_authorization_request_endpoint === 'string'
-      ? await pushAuthorizationRequest(client, metadata, request)
+      ? await pushAuthorizationRequest(asClient, metadata, request)
       : authorizationUrl(metadata, request);
+    // The user is sent there: https (or loopback for development) like every other URL of the walk.
+    checkFetchableUrl(url, 'the authorization endpoint');
     tell(`To sign in to ${found.resourceMetadata.resource_name ?? found.resource}, open this URL in a browser:\n\n  ${url.href}\n\nWaiting for the browser to come back to ${callback.redirectUri} …\n`);
     const back = await callback.result;
     const error = back.get('error');
     if (error !== null) throw new OAuthResponseError(error, { ...(back.get('error_description') ? { error_description: back.get('error_description')! } : {}) });
-    tokens = await exchangeCode(client, metadata, {
+    tokens = await exchangeCode(asClient, metadata, {
       clientId: registration.clientId,
       code: back.get('code')!,
       redirectUri: callback.redirectUri,

@@ -201,14 +201,14 @@ export function register(program: Command): void {
           keyFile: opts.key,
           scope: opts.scope,
           signInTimeout,
-          makeClient: (keyPair) => createDPoPClient({
+          makeClient: (keyPair, bound = (fetchFn) => fetchFn) => createDPoPClient({
             key: keyPair,
             ...(opts.verbose ? { onProof: (info: ProofInfo) => verbose(describeProof(info)) } : {}),
-            fetch: async (input, init) => {
+            fetch: bound(async (input, init) => {
               const answer = await globalThis.fetch(input, init);
               if (opts.verbose) verbose(await describeAnswer(answer));
               return answer;
-            },
+            }),
           }),
           log: verbose,
           tell: (line) => process.stderr.write(line),
