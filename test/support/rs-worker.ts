@@ -21,7 +21,9 @@ interface WorkerConfig {
 }
 
 const cfg = JSON.parse(process.env.RS_WORKER_CONFIG ?? '{}') as WorkerConfig;
-const replayCache = createRedisReplayCache({ url: cfg.redisUrl, keyPrefix: cfg.keyPrefix });
+// The test is about atomic acceptance across processes, not about timeouts: a generous command
+// timeout keeps a busy machine from turning a slow answer into a 503.
+const replayCache = createRedisReplayCache({ url: cfg.redisUrl, keyPrefix: cfg.keyPrefix, commandTimeoutMs: 5_000 });
 const rs = createResourceServer({
   issuer: cfg.issuer,
   audience: cfg.audience,
