@@ -6,7 +6,7 @@
  * @module
  */
 export { createProof, createProofSigner, type CreateProofOptions, type ProofSigner } from './core/proof/create.js';
-export { verifyProof, createProofVerifier, type ProofExpectations, type ProofVerifier, type ProofVerifierOptions, type VerifiedProof } from './core/proof/verify.js';
+export { verifyProof, createProofVerifier, spendProofJti, type ProofExpectations, type ProofVerifier, type ProofVerifierOptions, type VerifiedProof } from './core/proof/verify.js';
 export type { ProofClaims, ProofHeader, IatWindow } from './core/proof/checks.js';
 export { generateKeyPair, importKeyPair, exportPublicJwk, keyThumbprint, type GenerateKeyPairOptions } from './core/keys.js';
 export { jwkThumbprint, canonicalJwk, accessTokenHash } from './core/thumbprint.js';

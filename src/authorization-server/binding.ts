@@ -11,9 +11,7 @@
  *
  * @module
  */
-import { DPoPError } from '../core/errors.js';
-import type { VerifiedProof } from '../core/proof/verify.js';
-import { replayKey } from '../core/replay.js';
+import { spendProofJti, type VerifiedProof } from '../core/proof/verify.js';
 import type { AsContext } from './context.js';
 import { OAuthError } from './errors.js';
 import type { ClientRecord, RefreshKeyCheck } from './storage.js';
@@ -58,7 +56,8 @@ export async function proofOf(ctx: AsContext, request: Request, endpointUrl: str
 export async function spendProof(ctx: AsContext, proof: VerifiedProof | undefined, client: ClientRecord): Promise<void> {
   if (!proof) return;
   const now = ctx.now();
-  const expiresAt = await proofExpiry(ctx, proof, now);
+  // The core verifier computed how long this proof could pass (its iat window or its nonce's life).
+  const expiresAt = Math.max(proof.replayExpiresAt, now + 1);
   const isPublic = client.tokenEndpointAuthMethod === 'none';
   const holder = isPublic ? `key:${proof.jkt}` : `client:${client.clientId}`;
   const limit = isPublic ? ctx.replayQuota.perKey : ctx.replayQuota.perClient;
@@ -69,32 +68,13 @@ export async function spendProof(ctx: AsContext, proof: VerifiedProof | undefine
       'Retry-After': String(taken.retryAfter),
     } });
   }
-  let fresh: boolean;
   try {
-    fresh = await ctx.replayCache.reserve(replayKey(proof.jkt, proof.jti), expiresAt);
+    await spendProofJti(ctx.replayCache, proof);
   } catch (err) {
+    // Not recorded (a replay, or a cache that failed closed): nothing is charged to the holder.
     ctx.replayQuota.counter.release(holder, expiresAt);
-    if (err instanceof DPoPError) throw err; // replay_cache_full, replay_cache_unavailable
-    throw new DPoPError('temporarily_unavailable', 'replay_cache_unavailable', 'the replay cache cannot be reached; the proof was not accepted', { cause: err });
+    throw err;
   }
-  if (!fresh) {
-    ctx.replayQuota.counter.release(holder, expiresAt);
-    throw new DPoPError('invalid_dpop_proof', 'replayed', 'the DPoP proof has been used before (its jti was seen)');
-  }
-}
-
-/**
- * Until when a proof could pass again, so its `jti` must be remembered: as the core verifier
- * computes it, the end of its `iat` window, or with nonces the end of its nonce's life (§8).
- */
-async function proofExpiry(ctx: AsContext, proof: VerifiedProof, now: number): Promise<number> {
-  let expiresAt = proof.iat + ctx.dpop.maxAge + 1;
-  if (ctx.nonce) {
-    const check = typeof proof.claims.nonce === 'string' ? await ctx.nonce.check(proof.claims.nonce, now) : { valid: false as const };
-    // A nonce that has just stopped being valid makes every copy of the proof fail from now on.
-    expiresAt = check.valid ? check.expiresAt + 1 : now + 1;
-  }
-  return Math.max(expiresAt, now + 1);
 }
 
 /** RFC 9449 §5.2 `dpop_bound_access_tokens`: such a client MUST send a proof with every token request. */

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { readCapped } from '../core/read-capped.js';
 import { OAuthError } from './errors.js';
 
 /** Largest form body accepted: token requests are a few hundred bytes; PAR a few KiB. */
@@ -23,32 +24,15 @@ export async function readBodyBytes(request: Request, max: number): Promise<Uint
     throw new OAuthError('invalid_request', 'body_too_large', `the request body is larger than ${max} bytes`, { status: 413 });
   }
   if (!request.body) return new Uint8Array(0);
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    let result: ReadableStreamReadResult<Uint8Array>;
-    try {
-      result = await reader.read();
-    } catch (err) {
-      // A transport's own refusal (the node adapter's size limit) stands as it is.
-      if (err instanceof OAuthError) throw err;
-      throw new OAuthError('invalid_request', 'body_unreadable', 'the request body could not be read');
-    }
-    if (result.done) break;
-    total += result.value.byteLength;
-    if (total > max) {
-      await reader.cancel().catch(() => undefined);
-      throw new OAuthError('invalid_request', 'body_too_large', `the request body is larger than ${max} bytes`, { status: 413 });
-    }
-    chunks.push(result.value);
+  let bytes: Uint8Array | undefined;
+  try {
+    bytes = await readCapped(request.body, max);
+  } catch (err) {
+    // A transport's own refusal (the node adapter's size limit) stands as it is.
+    if (err instanceof OAuthError) throw err;
+    throw new OAuthError('invalid_request', 'body_unreadable', 'the request body could not be read');
   }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+  if (bytes === undefined) throw new OAuthError('invalid_request', 'body_too_large', `the request body is larger than ${max} bytes`, { status: 413 });
   return bytes;
 }
 

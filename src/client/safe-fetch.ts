@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { readCapped } from '../core/read-capped.js';
 import { OAuthResponseError } from './oauth/errors.js';
 
 /** Limits of {@link createSafeFetch}. */
@@ -87,7 +88,7 @@ export function createSafeFetch(options: SafeFetchOptions = {}): typeof fetch {
         const location = response.headers.get('location');
         throw new OAuthResponseError('redirect_refused', { response, message: `${url.href} redirected${location ? ` to ${location}` : ''}; documents must be served where they are named, redirects are not followed` });
       }
-      const body = await readCapped(response, maxBytes, url.href, controller.signal, timeoutMs);
+      const body = await readBody(response, maxBytes, url.href, controller.signal, timeoutMs);
       return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
     } finally {
       clearTimeout(timer);
@@ -98,36 +99,19 @@ export function createSafeFetch(options: SafeFetchOptions = {}): typeof fetch {
 }
 
 /** The body, at most `maxBytes` of it (a longer one is an error, not truncated). */
-async function readCapped(response: Response, maxBytes: number, url: string, signal: AbortSignal, timeoutMs: number): Promise<Uint8Array<ArrayBuffer> | null> {
+async function readBody(response: Response, maxBytes: number, url: string, signal: AbortSignal, timeoutMs: number): Promise<Uint8Array<ArrayBuffer> | null> {
   if (response.status === 204 || response.status === 304 || !response.body) return null;
   const length = response.headers.get('content-length');
   if (length !== null && Number(length) > maxBytes) {
     await response.body.cancel().catch(() => undefined);
     throw new OAuthResponseError('response_too_large', { response, message: `${url} answered ${length} bytes, more than the ${maxBytes} accepted` });
   }
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    let result: ReadableStreamReadResult<Uint8Array>;
-    try {
-      result = await reader.read();
-    } catch (cause) {
-      throw new OAuthResponseError('network_error', { message: signal.aborted ? `${url} did not finish its answer within ${timeoutMs} ms` : `${url}: the answer was cut off`, cause });
-    }
-    if (result.done) break;
-    total += result.value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      throw new OAuthResponseError('response_too_large', { response, message: `${url} answered more than the ${maxBytes} bytes accepted` });
-    }
-    chunks.push(result.value);
+  let bytes: Uint8Array<ArrayBuffer> | undefined;
+  try {
+    bytes = await readCapped(response.body, maxBytes);
+  } catch (cause) {
+    throw new OAuthResponseError('network_error', { message: signal.aborted ? `${url} did not finish its answer within ${timeoutMs} ms` : `${url}: the answer was cut off`, cause });
   }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+  if (bytes === undefined) throw new OAuthResponseError('response_too_large', { response, message: `${url} answered more than the ${maxBytes} bytes accepted` });
   return bytes;
 }

@@ -11,7 +11,8 @@
  *
  * @module
  */
-import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { createFailFastRedis } from './redis-connection.js';
 import type { AttemptState, AttemptStore } from '../authorization-server/throttle.js';
 
 export interface RedisAttemptStoreOptions {
@@ -63,16 +64,7 @@ export function createRedisAttemptStore(options: RedisAttemptStoreOptions = {}):
   const owned = options.redis === undefined;
   const redis: Redis | Cluster =
     options.redis ??
-    new Redis(options.url ?? 'redis://127.0.0.1:6379', {
-      enableOfflineQueue: false,
-      // A script in flight when the connection drops is not re-sent: it may have counted.
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      commandTimeout: options.commandTimeoutMs ?? 500,
-      connectTimeout: 1000,
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
-      lazyConnect: false,
-    } satisfies RedisOptions);
+    createFailFastRedis(options.url, { commandTimeoutMs: options.commandTimeoutMs ?? 500 });
   if (owned) redis.on('error', () => {});
   redis.defineCommand('attemptsHit', { numberOfKeys: 1, lua: HIT });
   redis.defineCommand('attemptsRefund', { numberOfKeys: 1, lua: REFUND });

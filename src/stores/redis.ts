@@ -24,9 +24,10 @@
  * @module
  */
 import * as nodeCrypto from 'node:crypto';
-import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { DPoPError } from '../core/errors.js';
 import type { ReplayCache } from '../core/replay.js';
+import { createFailFastRedis } from './redis-connection.js';
 import { invalidArgument } from '../core/argument-error.js';
 
 export interface RedisReplayCacheOptions {
@@ -122,22 +123,14 @@ export function createRedisReplayCache(options: RedisReplayCacheOptions = {}): R
   const owned = options.redis === undefined;
   const redis: Redis | Cluster =
     options.redis ??
-    new Redis(options.url ?? 'redis://127.0.0.1:6379', {
-      // Fail fast while disconnected, never queue: a queued SET would make the request wait.
-      enableOfflineQueue: false,
-      // A command in flight when the connection drops is rejected, not re-sent: re-sending a
-      // SET NX whose OK was lost would report our own proof as a replay.
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      commandTimeout: timeoutMs,
-      connectTimeout: options.connectTimeoutMs ?? 1000,
-      // Reconnect forever, backing off to at most one attempt a second.
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
+    createFailFastRedis(options.url, {
+      commandTimeoutMs: timeoutMs,
+      connectTimeoutMs: options.connectTimeoutMs ?? 1000,
       // Unbatched, concurrent SETs share one write per tick. Batched, our own batches are
       // already one command each, and auto-pipelining would hold an eager batch back until the
       // end of the tick instead of sending it while the next proofs are being checked.
-      enableAutoPipelining: options.batch === false,
-    } satisfies RedisOptions);
+      autoPipelining: options.batch === false,
+    });
   if (owned) redis.on('error', options.onError ?? (() => {}));
 
   let everReady = redis.status === 'ready';

@@ -11,12 +11,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Storage } from '../../src/authorization-server/storage.js';
 import { createPGliteStorage, createPostgresStorage } from '../../src/stores/postgres.js';
 import { IDENTITY_JWK } from '../security/support/forgeries.js';
-import { basic, decodeJwt, dpopKey, PG_URL, pkce, postForm, signIn, startServer, STORAGES, type DPoPKey, type Running } from './support/harness.js';
+import { basic, decodeJwt, dpopKey, PG_URL, pkce, postForm, signIn, startServer, STORAGES, type DPoPKey, type Running, dropSchemas } from './support/harness.js';
 
 const IAT = 'initial-access-token-for-tests-0123456789';
 
@@ -298,10 +297,7 @@ describe('registered clients survive a restart; the configuration keeps its ids'
       return {
         open: () => createPostgresStorage({ connectionString: PG_URL, schema }),
         cleanup: async () => {
-          const c = new pg.Client({ connectionString: PG_URL });
-          await c.connect();
-          await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-          await c.end();
+          await dropSchemas(schema);
         },
       };
     }],

@@ -8,9 +8,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { basic, dpopKey, PG_URL, postForm } from '../authorization-server/support/harness.js';
+import { basic, dpopKey, PG_URL, postForm, dropSchemas } from '../authorization-server/support/harness.js';
 import { dropPrefix, REDIS_URL, uniquePrefix } from '../support/redis.js';
 import { CLI, freePorts, ROOT, writeDemoConfig } from '../support/serve-process.js';
 
@@ -28,11 +27,7 @@ function run(args: string[]) {
 }
 
 afterAll(async () => {
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  await client.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
-  await client.query(`DROP SCHEMA IF EXISTS ${SCHEMA}_api CASCADE`);
-  await client.end();
+  await dropSchemas(SCHEMA, `${SCHEMA}_api`);
   await dropPrefix(prefix);
   rmSync(dir, { recursive: true, force: true });
 });

@@ -12,9 +12,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { basic, dpopKey, pkce, PG_URL, postForm, signIn, type DPoPKey } from '../authorization-server/support/harness.js';
+import { basic, dpopKey, pkce, PG_URL, postForm, signIn, type DPoPKey, dropSchemas } from '../authorization-server/support/harness.js';
 import { freePorts, startServe, writeDemoConfig, type ServeProcess } from '../support/serve-process.js';
 import { createTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
@@ -53,10 +52,7 @@ describe('fault: PostgreSQL stopped and started again under load', () => {
   afterAll(async () => {
     if (serve?.child.exitCode === null) serve.child.kill('SIGKILL');
     await proxy?.close();
-    const client = new pg.Client({ connectionString: PG_URL });
-    await client.connect();
-    await client.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
-    await client.end();
+    await dropSchemas(SCHEMA);
     rmSync(dir, { recursive: true, force: true });
   });
 

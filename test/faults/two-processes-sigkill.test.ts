@@ -12,9 +12,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dpopKey, pkce, PG_URL, postForm, signIn, type DPoPKey } from '../authorization-server/support/harness.js';
+import { dpopKey, pkce, PG_URL, postForm, signIn, type DPoPKey, dropSchemas } from '../authorization-server/support/harness.js';
 import { dropPrefix, REDIS_URL, uniquePrefix } from '../support/redis.js';
 import { freePort, startServe, writeDemoConfig, type ServeProcess } from '../support/serve-process.js';
 import { createTcpBalancer, type TcpBalancer } from '../support/tcp-balancer.js';
@@ -71,10 +70,7 @@ describe('fault: two processes on one PostgreSQL and Redis, one killed with SIGK
   afterAll(async () => {
     for (const s of serves) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
     await balancer?.close();
-    const client = new pg.Client({ connectionString: PG_URL });
-    await client.connect();
-    await client.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
-    await client.end();
+    await dropSchemas(SCHEMA);
     await dropPrefix(prefix);
     rmSync(dir, { recursive: true, force: true });
   });

@@ -10,10 +10,9 @@
  * would tell the attacker the right guess). Refresh tokens are not burned by a refusal.
  */
 import { generateKeyPair, exportJWK, SignJWT } from 'jose';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresStorage } from '../../src/stores/postgres.js';
-import { basic, defaultClients, dpopKey, PG_URL, postForm, REDIRECT, SECRET, signIn, pkce, startServer, STORAGES, type Running } from '../authorization-server/support/harness.js';
+import { basic, defaultClients, dpopKey, PG_URL, postForm, REDIRECT, SECRET, signIn, pkce, startServer, STORAGES, type Running, dropSchemas } from '../authorization-server/support/harness.js';
 import { serverWithClock, testClock } from './throttle-support.js';
 
 /** Each test starts servers on a storage of its own and runs scrypt: minutes on a loaded machine, seconds otherwise. */
@@ -187,10 +186,7 @@ describe('a fleet: two authorization servers on one PostgreSQL database', () => 
     await a?.close();
     await b?.close();
     for (const s of storages) await s.close();
-    const c = new pg.Client({ connectionString: PG_URL });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await c.end();
+    await dropSchemas(schema);
   });
 
   it('5 failures at A and 5 at B block the client at both', async () => {

@@ -8,10 +8,9 @@
  * per failure. Unknown usernames behave exactly like known ones. Grants already issued stay
  * valid. A fleet on one database shares the counts.
  */
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresStorage } from '../../src/stores/postgres.js';
-import { dpopKey, PG_URL, postForm, REDIRECT, startServer, STORAGES, type Running } from '../authorization-server/support/harness.js';
+import { dpopKey, PG_URL, postForm, REDIRECT, startServer, STORAGES, type Running, dropSchemas } from '../authorization-server/support/harness.js';
 import { openSignIn, serverWithClock, statuses, testClock } from './throttle-support.js';
 
 /** Each test starts servers on a storage of its own and runs scrypt: minutes on a loaded machine, seconds otherwise. */
@@ -187,10 +186,7 @@ describe('a fleet: two authorization servers on one PostgreSQL database', () => 
     await a?.close();
     await b?.close();
     for (const s of storages) await s.close();
-    const c = new pg.Client({ connectionString: PG_URL });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await c.end();
+    await dropSchemas(schema);
   });
 
   it('failures at one server count at the other: 3 at A + 2 at B block alice at both', async () => {

@@ -58,6 +58,12 @@ export interface VerifiedProof {
   claims: Readonly<ProofClaims>;
   /** The proof's public key (public members only). */
   jwk: Readonly<PublicJwk>;
+  /**
+   * Until when (epoch seconds) the proof could pass again, so its `jti` must be remembered
+   * (§11.1): the end of its `iat` window, counted from its own `iat`, or with server nonces the
+   * end of its nonce's life. What a caller that spends the `jti` itself passes to the cache.
+   */
+  replayExpiresAt: number;
 }
 
 export interface ProofVerifierOptions {
@@ -227,7 +233,7 @@ async function verify(proof: string | readonly string[] | null | undefined, expe
     if (spent) await spent;
   }
 
-  return { jkt: entry.jkt, jti: claims.jti, iat: claims.iat, header: entry.header, claims, jwk: entry.jwk };
+  return { jkt: entry.jkt, jti: claims.jti, iat: claims.iat, header: entry.header, claims, jwk: entry.jwk, replayExpiresAt: expiresAt };
 }
 
 /** §4.3 (10): `nonce` present and currently valid; otherwise `use_dpop_nonce` with a fresh one (§8, §9). */
@@ -241,6 +247,16 @@ async function checkNonce(claims: ProofClaims, source: NonceSource, now: number)
     throw new DPoPError('use_dpop_nonce', 'nonce_invalid', 'the DPoP proof nonce is stale or unknown; use the new one', { nonce: await source.current(now) });
   }
   return result.expiresAt + 1;
+}
+
+/**
+ * §11.1 for a proof verified with `replayCache: false`: spend its `jti` now, exactly as
+ * `verifyProof` would have (`replayed`, or `replay_cache_full` / `replay_cache_unavailable`
+ * failing closed). For a server that must know more about the request before a proof may be
+ * spent (the authorization server authenticates the client first).
+ */
+export async function spendProofJti(cache: ReplayCache, proof: VerifiedProof): Promise<void> {
+  await spendJti(cache, proof.jkt, proof.jti, proof.replayExpiresAt);
 }
 
 /**

@@ -18,6 +18,17 @@ import { createPGliteStorage, createPostgresStorage } from '../../../src/stores/
 
 export const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
 
+/** Drop test schemas (and everything in them) on the test database. */
+export async function dropSchemas(...schemas: string[]): Promise<void> {
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  try {
+    for (const schema of schemas) await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await c.end();
+  }
+}
+
 export interface StorageFactory {
   name: string;
   open(): Promise<{ storage: Storage; cleanup(): Promise<void> }>;
@@ -41,10 +52,7 @@ export const STORAGES: StorageFactory[] = [
         storage,
         async cleanup() {
           await storage.close();
-          const c = new pg.Client({ connectionString: PG_URL });
-          await c.connect();
-          await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-          await c.end();
+          await dropSchemas(schema);
         },
       };
     },

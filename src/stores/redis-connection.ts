@@ -1,0 +1,34 @@
+/**
+ * The Redis client the stores create from a URL (the replay cache and the attempt store). Both
+ * need the same thing from it: an answer now or an error now, never a command queued while
+ * disconnected or sent twice.
+ *
+ * @module
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+
+export interface FailFastRedisOptions {
+  /** Longest wait for an answer before the command fails. */
+  commandTimeoutMs: number;
+  /** TCP connect timeout (default 1000 ms). */
+  connectTimeoutMs?: number;
+  /** ioredis auto-pipelining (default off). */
+  autoPipelining?: boolean;
+}
+
+export function createFailFastRedis(url: string | undefined, options: FailFastRedisOptions): Redis {
+  return new Redis(url ?? 'redis://127.0.0.1:6379', {
+    // Fail fast while disconnected, never queue: a queued command would make the request wait.
+    enableOfflineQueue: false,
+    // A command in flight when the connection drops is rejected, not re-sent: re-sending a
+    // SET NX whose OK was lost would report our own proof as a replay, and a re-sent counting
+    // script would count one attempt twice.
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    commandTimeout: options.commandTimeoutMs,
+    connectTimeout: options.connectTimeoutMs ?? 1000,
+    // Reconnect forever, backing off to at most one attempt a second.
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
+    enableAutoPipelining: options.autoPipelining ?? false,
+  } satisfies RedisOptions);
+}
