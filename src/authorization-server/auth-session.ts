@@ -7,11 +7,12 @@
  *
  * Two kinds:
  * - `pending`: a sign-in in progress, from the first request that needed more until the code is
- *   issued. It remembers the flow's request (scope, PKCE challenge, acr_values, max_age), the
- *   username typed and the factors passed so far.
+ *   issued. It remembers the flow's request (scope, PKCE challenge, acr_values, max_age,
+ *   resources), the username typed and the factors passed so far. Its resources (RFC 8707) are
+ *   fixed by the first request: a later one may repeat them, not change them.
  * - `authenticated`: handed out with the tokens (§6.1), for a later step-up (RFC 9470): it names
  *   the user, the factors of the sign-in and its time, so a new request with `acr_values` or
- *   `max_age` asks only for what is missing.
+ *   `max_age` asks only for what is missing, for the resources of the sign-in's grant.
  *
  * Also here: the authentication context (RFC 9470 `acr`, RFC 8176 `amr`) of a sign-in, and what
  * a flow still needs.
@@ -101,12 +102,12 @@ export function validFactors(session: AuthSessionRecord | undefined, demands: De
 
 /**
  * The `auth_session` that goes out with tokens issued from a first-party code (§6.1): the user,
- * the sign-in's factors and time, the client and the DPoP key, for a later step-up. Returns the
- * value for the token response.
+ * the sign-in's factors and time, the client, the DPoP key and the grant's resources (RFC 8707),
+ * for a later step-up. Returns the value for the token response.
  */
 export async function startAuthenticatedSession(
   ctx: AsContext,
-  input: { clientId: string; jkt: string; subject: string; amr: readonly string[]; authTime: number },
+  input: { clientId: string; jkt: string; subject: string; amr: readonly string[]; authTime: number; resources?: readonly string[] | undefined },
 ): Promise<string> {
   const now = ctx.now();
   const { value, id } = newAuthSession();
@@ -117,7 +118,8 @@ export async function startAuthenticatedSession(
     jkt: input.jkt,
     stage: 'authenticated',
     username: input.subject,
-    params: {},
+    // RFC 8707: what the grant holds; a step-up on this session is for the same resources.
+    params: input.resources && input.resources.length > 0 ? { resource: input.resources.join(' ') } : {},
     amr: [...input.amr],
     acr: acrOf(input.amr),
     authTime: input.authTime,

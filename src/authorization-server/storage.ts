@@ -105,7 +105,10 @@ export interface AuthSessionRecord {
   stage: 'pending' | 'authenticated';
   /** The username typed (known or not) or, once authenticated, the subject. */
   username?: string;
-  /** The flow's authorization request: scope, code_challenge, acr_values, max_age, redirect_uri. */
+  /**
+   * The flow's authorization request: scope, code_challenge, acr_values, max_age, redirect_uri,
+   * resource (RFC 8707, space-separated; for an authenticated session, what its grant holds).
+   */
   params: Record<string, string>;
   /** RFC 8176 methods passed (`pwd`, `otp`). */
   amr: string[];

@@ -5,9 +5,15 @@
  *
  * Request parameters (form-encoded): `client_id` (or client authentication, or an
  * `auth_session` that names the client), `response_type=code` (first request), `scope`,
- * `code_challenge` + `code_challenge_method=S256`, `acr_values`, `max_age`, `redirect_uri` (only
- * for the browser fallback), `auth_session` (follow-ups), and the credentials this server
- * defines: `username`, `password`, `otp` (a TOTP code, RFC 6238).
+ * `code_challenge` + `code_challenge_method=S256`, `acr_values`, `max_age`, `resource` (RFC 8707,
+ * repeatable), `redirect_uri` (only for the browser fallback), `auth_session` (follow-ups), and
+ * the credentials this server defines: `username`, `password`, `otp` (a TOTP code, RFC 6238).
+ *
+ * Resources (RFC 8707): a new flow's `resource` values are checked as at the authorization
+ * endpoint (known to the server, allowed for the client) and kept with its `auth_session`s, its
+ * code and so its tokens (`aud`). A request with an `auth_session` (a later step, or a step-up on
+ * the session of a token response) cannot change them: it may repeat them or name none, and any
+ * other set, wider or narrower, is `invalid_target`. Narrowing is the token endpoint's (§2.2).
  *
  * Answers:
  * - 200 `{"authorization_code": …}` once every factor the user needs has passed;
@@ -49,6 +55,7 @@ import type { AsContext, UserRecord } from '../context.js';
 import { errorResponse, jsonResponse, OAuthError } from '../errors.js';
 import { readForm, type FormParams } from '../form.js';
 import { verifyPassword } from '../passwords.js';
+import { authorizationResources, defaultResources, keptResources, requestedResources } from '../resource-indicators.js';
 import { grantScope } from '../scopes.js';
 import { credentialHash, randomToken } from '../secrets.js';
 import type { AuthSessionRecord, ClientRecord } from '../storage.js';
@@ -88,6 +95,8 @@ interface FlowRequest {
   acr_values?: string;
   max_age?: string;
   redirect_uri?: string;
+  /** RFC 8707: the checked `resource` values, space-separated (absent: the default audience). */
+  resource?: string;
 }
 
 function demandsOf(flow: FlowRequest): Demands {
@@ -130,6 +139,31 @@ function flowRequest(client: ClientRecord, params: FormParams): FlowRequest {
     flow.redirect_uri = resolveRedirectUri(client, redirectUri);
   }
   return flow;
+}
+
+/**
+ * RFC 8707: the resources of the flow, kept with it as at the authorization endpoint. A new flow
+ * (no `auth_session`): its `resource` values, each known and allowed for the client. A request
+ * with an `auth_session` (a later step, or a step-up): the session's resources, which it cannot
+ * change: naming the same ones again is allowed, naming any other set (wider or narrower) is
+ * `invalid_target`, so no step widens what the first request asked (narrowing is the token
+ * endpoint's, §2.2).
+ *
+ * @throws OAuthError `invalid_target`, before anything is spent or used up.
+ */
+function flowResources(ctx: AsContext, client: ClientRecord, params: FormParams, session: AuthSessionRecord | undefined): string | undefined {
+  if (!session) return authorizationResources(ctx.resources, client, params)?.join(' ');
+  const kept = session.params.resource;
+  const named = requestedResources(params);
+  if (named.length === 0) return kept;
+  // Nothing kept: the flow is for the default audience, which the request may name too.
+  const bound = new Set(keptResources(session.params) ?? defaultResources(ctx.resources, client));
+  const other = named.find((r) => !bound.has(r)) ?? [...bound].find((r) => !named.includes(r));
+  if (other !== undefined) {
+    const why = bound.has(other) ? 'is missing: a request with an auth_session must name all' : 'is not one';
+    throw new OAuthError('invalid_target', 'invalid_target', `the resource ${JSON.stringify(other.slice(0, 200))} ${why} of the resources its sign-in started with (a later step cannot change them; narrow at the token endpoint, RFC 8707 §2.2)`);
+  }
+  return kept;
 }
 
 /** Whether the request identifies its client by itself (client_id, Basic, a secret or an assertion). */
@@ -204,7 +238,11 @@ async function handle(ctx: AsContext, request: Request): Promise<Response> {
   if (responseType !== undefined && responseType !== 'code') throw new OAuthError('unsupported_response_type', 'unsupported_response_type', 'only response_type=code is supported');
 
   // The flow's request: fixed by its first request; a new request on an authenticated session.
-  const flow: FlowRequest = continuing ? (session.params as unknown as FlowRequest) : flowRequest(client, params);
+  const flow: FlowRequest = continuing ? { ...(session.params as unknown as FlowRequest) } : flowRequest(client, params);
+  // RFC 8707: the first request's resources, bound to the session from then on (step-up included).
+  const resource = flowResources(ctx, client, params, session);
+  if (resource === undefined) delete flow.resource;
+  else flow.resource = resource;
   const demands = demandsOf(flow);
 
   // Who: the username typed, until the first factor passes; then the session's.
@@ -370,6 +408,8 @@ async function redirectToWeb(step: Step, reason: string, description: string): P
       code_challenge_method: 'S256',
       dpop_jkt: proof.jkt,
     };
+    // RFC 8707: the browser's code is for the flow's resources too (kept as /par keeps them).
+    if (flow.resource !== undefined) pushed.resource = flow.resource;
     await ctx.storage.savePushedRequest({ id: credentialHash(requestUri), clientId: client.clientId, params: pushed, expiresAt: now + ctx.ttl.par });
     body.request_uri = requestUri;
     body.expires_in = ctx.ttl.par;
@@ -396,6 +436,8 @@ async function issueCode(step: Step, done: readonly string[], authTime: number):
     authTime,
     expiresAt: now + ctx.ttl.code,
   };
+  // RFC 8707: the token endpoint's `aud` (and its narrowing, §2.2) start from these.
+  if (flow.resource !== undefined) record.resources = flow.resource.split(' ');
   if (flow.code_challenge !== undefined) {
     record.codeChallenge = flow.code_challenge;
     record.codeChallengeMethod = 'S256';

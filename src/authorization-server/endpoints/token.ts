@@ -107,7 +107,7 @@ export async function tokenEndpoint(ctx: AsContext, request: Request): Promise<R
     }
     if (grant.challenge && proof) {
       // draft-ietf-oauth-first-party-apps §6.1: an auth_session for a later step-up (RFC 9470).
-      body.auth_session = await startAuthenticatedSession(ctx, { clientId: client.clientId, jkt: proof.jkt, subject: grant.subject, amr: grant.amr ?? ['pwd'], authTime: grant.authTime ?? now });
+      body.auth_session = await startAuthenticatedSession(ctx, { clientId: client.clientId, jkt: proof.jkt, subject: grant.subject, amr: grant.amr ?? ['pwd'], authTime: grant.authTime ?? now, resources: grant.resources?.granted });
     }
     return jsonResponse(body, 200, await nonceHeaders(ctx));
   } catch (err) {

@@ -85,18 +85,22 @@ export interface Target {
   clock: TestClock;
 }
 
+/** A form as a record, or as URLSearchParams for a parameter that repeats (RFC 8707 `resource`). */
+type Form = Record<string, string> | URLSearchParams;
+const formBody = (params: Form): Record<string, string> | string => (params instanceof URLSearchParams ? params.toString() : params);
+
 /** POST /authorize-challenge with a fresh proof from `key`. */
-export async function challenge(target: Target, key: DPoPKey, params: Record<string, string>, options: CallOptions = {}): Promise<Answer> {
+export async function challenge(target: Target, key: DPoPKey, params: Form, options: CallOptions = {}): Promise<Answer> {
   const url = `${target.url}/authorize-challenge`;
   const dpop = options.noProof ? undefined : (options.proof ?? (await key.proof(url, { iat: target.clock.now(), ...(options.nonce === undefined ? {} : { nonce: options.nonce }) })));
-  return answer(await postForm(url, params, { ...(dpop ? { dpop } : {}), ...(options.auth ? { auth: options.auth } : {}), ...(options.headers ? { headers: options.headers } : {}) }));
+  return answer(await postForm(url, formBody(params), { ...(dpop ? { dpop } : {}), ...(options.auth ? { auth: options.auth } : {}), ...(options.headers ? { headers: options.headers } : {}) }));
 }
 
 /** POST /token with a fresh proof from `key`. */
-export async function token(target: Target, key: DPoPKey | undefined, params: Record<string, string>, options: { auth?: string; nonce?: string } = {}): Promise<Answer> {
+export async function token(target: Target, key: DPoPKey | undefined, params: Form, options: { auth?: string; nonce?: string } = {}): Promise<Answer> {
   const url = `${target.url}/token`;
   const dpop = key ? await key.proof(url, { iat: target.clock.now(), ...(options.nonce === undefined ? {} : { nonce: options.nonce }) }) : undefined;
-  return answer(await postForm(url, params, { ...(dpop ? { dpop } : {}), ...(options.auth ? { auth: options.auth } : {}) }));
+  return answer(await postForm(url, formBody(params), { ...(dpop ? { dpop } : {}), ...(options.auth ? { auth: options.auth } : {}) }));
 }
 
 /** The current TOTP code of bob at the server clock (or another time). */
