@@ -35,6 +35,11 @@ export interface ProfileData {
   tokens: TokenResponse;
   /** draft-ietf-oauth-first-party-apps §5.3.1: kept for a step-up, replaced by every new one. */
   authSession: string | undefined;
+  /**
+   * RFC 8707: the resource the tokens are for (`dpopkit login --resource`, or the walk's
+   * discovered one); several as an array. The walk reuses the tokens for the same one only.
+   */
+  resource?: string | string[];
 }
 
 /** Refresh this many seconds before the access token expires. */

@@ -3,8 +3,9 @@
  *
  * 1. The API answered 401 naming its metadata (RFC 9728 §5.1): discover the resource and its
  *    authorization server (`discoverResource`: identity of `resource` and `issuer` checked).
- * 2. Tokens for that issuer and resource in the profile (a previous walk, or `dpopkit login`):
- *    use them, refreshing ahead of expiry; if the API takes them, done.
+ * 2. Tokens for that issuer and resource in the profile (a previous walk, or `dpopkit login
+ *    --resource` with that resource: first-party sign-in, same key file): use them, refreshing
+ *    ahead of expiry; if the API takes them, done.
  * 3. A client registered at that issuer, kept per issuer in the profile; else register one
  *    (RFC 7591): a public native client with a loopback redirect URI (RFC 8252 §7.3: any port),
  *    `dpop_bound_access_tokens` (RFC 9449 §5.2).

@@ -16,6 +16,7 @@ import { parseChallenges } from '../core/challenge.js';
 import type { DPoPClient } from './dpop-client.js';
 import { OAuthResponseError } from './oauth/errors.js';
 import { createPkce } from './oauth/pkce.js';
+import { appendResource, type ResourceIndicator } from './oauth/resource-indicator.js';
 import { applyClientAuth, errorFrom, postForm, readJsonObject, tokenRequest, type TokenRequestOptions } from './oauth/token-request.js';
 import type { AuthorizationServerMetadata, ClientAuth, TokenResponse } from './oauth/types.js';
 
@@ -44,6 +45,12 @@ export interface SignInOptions extends TokenRequestOptions {
   acrValues?: string | readonly string[];
   /** RFC 9470 / OpenID `max_age`: the sign-in may be at most this many seconds old. */
   maxAge?: number;
+  /**
+   * RFC 8707: the API(s) the tokens are for (`resource`, sent with the first request; the
+   * access token's `aud`). With `authSession` (a step-up), the same as the earlier sign-in's, or
+   * none: the server refuses another set with `invalid_target`.
+   */
+  resource?: ResourceIndicator;
   /** The `auth_session` of an earlier sign-in (from its token response), for a step-up. */
   authSession?: string;
   /**
@@ -108,9 +115,9 @@ function listOf(values: string | readonly string[] | undefined): string | undefi
  * else save(result.tokens, result.authSession);
  * ```
  * @throws OAuthResponseError the server's refusal (`invalid_session`, `access_denied`,
- *   `temporarily_unavailable` with status 429, …), `unsupported_challenge` (a step this client
- *   cannot answer), `too_many_steps`, `missing_endpoint`, `network_error`, `invalid_response`,
- *   `token_type_mismatch`.
+ *   `invalid_target` for a resource it refuses, `temporarily_unavailable` with status 429, …),
+ *   `unsupported_challenge` (a step this client cannot answer), `too_many_steps`,
+ *   `missing_endpoint`, `network_error`, `invalid_response`, `token_type_mismatch`.
  */
 export async function signIn(client: DPoPClient, metadata: AuthorizationServerMetadata, options: SignInOptions): Promise<SignInResult> {
   const endpoint = challengeEndpoint(metadata);
@@ -127,6 +134,7 @@ export async function signIn(client: DPoPClient, metadata: AuthorizationServerMe
   const acrValues = listOf(options.acrValues);
   if (acrValues !== undefined) params.set('acr_values', acrValues);
   if (options.maxAge !== undefined) params.set('max_age', String(options.maxAge));
+  appendResource(params, options.resource);
   if (options.redirectUri !== undefined) params.set('redirect_uri', options.redirectUri);
   if (pkce) {
     params.set('code_challenge', pkce.codeChallenge);

@@ -3,7 +3,7 @@
  * the shipped demo configuration (first-party client demo-cli; alice with a password, bob with a
  * password and a TOTP secret): the password and the one-time code piped on stdin, the profile and
  * the DPoP key kept with mode 0600, the demo API called with them (200), the token refreshed when
- * it expires, and revoked on logout.
+ * it expires, and revoked on logout; `--resource` (RFC 8707) recorded for the discovery walk.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -90,6 +90,30 @@ describe('dpopkit login / request --profile / logout against dpopkit serve', () 
     const request = await dpopkit(['request', serve.api, '--profile', profile]);
     expect(request.code, request.stderr).toBe(0);
     expect(JSON.parse(request.stdout)).toMatchObject({ subject: 'bob' });
+  });
+
+  it('--resource (RFC 8707): the token is for that API and the profile says so, so dpopkit request URL (the discovery walk) uses it without a browser; an unknown resource → exit 1 invalid_target, no profile', async () => {
+    const resource = new URL(serve.api).origin;
+    const env = { XDG_CONFIG_HOME: join(dir, 'xdg') };
+    const profile = join(dir, 'xdg', 'dpopkit', 'profile.json');
+    const login = await dpopkit(['login', '--issuer', serve.issuer, '--client-id', 'demo-cli', '--username', 'alice', '--profile', profile, '--resource', resource], 'wonderland\n', env);
+    expect(login.code, login.stderr).toBe(0);
+    const saved = JSON.parse(readFileSync(profile, 'utf8'));
+    expect(saved.resource).toBe(resource);
+    expect(JSON.parse(Buffer.from(saved.tokens.access_token.split('.')[1], 'base64url').toString()).aud).toBe(resource);
+    // The walk finds tokens for this issuer and resource in the default profile: no sign-in URL.
+    const walked = await dpopkit(['request', serve.api, '--sign-in-timeout', '2'], '', env);
+    expect(walked.code, walked.stderr).toBe(0);
+    expect(walked.stderr).not.toContain('open this URL');
+    expect(JSON.parse(walked.stdout)).toMatchObject({ subject: 'alice', clientId: 'demo-cli', scheme: 'DPoP' });
+
+    const other = join(dir, 'unknown-resource.json');
+    const refused = await dpopkit(['login', '--issuer', serve.issuer, '--client-id', 'demo-cli', '--username', 'alice', '--profile', other, '--resource', 'https://unknown.example'], 'wonderland\n');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('invalid_target');
+    expect(() => statSync(other)).toThrow();
+    const malformed = await dpopkit(['login', '--issuer', serve.issuer, '--client-id', 'demo-cli', '--username', 'alice', '--profile', other, '--resource', '/relative'], 'wonderland\n');
+    expect(malformed.code).toBe(2);
   });
 
   it('a wrong password with nothing more on stdin → exit 1, and no profile is written', async () => {

@@ -213,3 +213,45 @@ describe('RFC 9470 step-up end to end: a resource server asks, the client signs 
     expect((err as OAuthResponseError).error).toBe('invalid_response');
   });
 });
+
+describe('RFC 8707: signIn and stepUp name the API the tokens are for', () => {
+  const API = 'https://api.example';
+  const NOTES = 'https://notes.example/v1';
+  const MAIL = 'https://mail.example';
+  let s: Server_;
+  let metadata: AuthorizationServerMetadata;
+  const storage = createPGliteStorage();
+
+  beforeAll(async () => {
+    s = await startFirstParty(storage, { resources: [API, NOTES, MAIL], tokens: { audience: API } });
+    metadata = await discover(s.url);
+  });
+  afterAll(async () => {
+    await s?.close();
+    await storage.close();
+  });
+
+  const alice = { clientId: 'cli', username: 'alice', onPassword: () => 'alice-password' };
+  const audOf = (tokens: { access_token: string } | undefined) => decodeJwt(tokens!.access_token).payload.aud;
+
+  it('resource → the access token\'s aud (several: all of them; none: the server\'s default); an unknown one → OAuthResponseError invalid_target', async () => {
+    const client = createDPoPClient();
+    expect(audOf((await signIn(client, metadata, { ...alice, resource: NOTES })).tokens)).toBe(NOTES);
+    expect(audOf((await signIn(client, metadata, { ...alice, resource: [NOTES, MAIL] })).tokens)).toEqual([NOTES, MAIL]);
+    expect(audOf((await signIn(client, metadata, alice)).tokens)).toBe(API);
+    const err = await signIn(client, metadata, { ...alice, resource: 'https://unknown.example' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OAuthResponseError);
+    expect(err).toMatchObject({ error: 'invalid_target', status: 400 });
+  });
+
+  it('stepUp with the same resource → a new token for it; naming another on the auth_session → invalid_target', async () => {
+    const client = createDPoPClient();
+    const first = await signIn(client, metadata, { ...alice, resource: MAIL });
+    const challenge = 'DPoP error="insufficient_user_authentication", max_age="0"';
+    const other = await stepUp(client, metadata, challenge, { ...alice, authSession: first.authSession, resource: NOTES }).catch((e: unknown) => e);
+    expect(other).toMatchObject({ error: 'invalid_target', status: 400 });
+    const again = await stepUp(client, metadata, challenge, { ...alice, authSession: first.authSession, resource: MAIL });
+    expect(audOf(again.tokens)).toBe(MAIL);
+    expect(decodeJwt(again.tokens!.access_token).payload.auth_time).toBe(s.clock.now());
+  });
+});

@@ -6,6 +6,10 @@
  * mode 0600) and the tokens and `auth_session` in the profile (mode 0600), which
  * `dpopkit request --profile` then uses and refreshes.
  *
+ * `--resource` (RFC 8707, repeatable) names the API(s) the tokens are for (their `aud`); the
+ * profile records it, so `dpopkit request URL` (the discovery walk) uses these tokens for that
+ * resource instead of signing in again.
+ *
  * When the server answers `redirect_to_web`, the URL to open is printed; with `--redirect-uri`
  * (a loopback URI registered for the client) dpopkit waits there for the browser to come back
  * and redeems the code with the same key and PKCE verifier.
@@ -39,9 +43,12 @@ interface LoginOptions {
   scope?: string;
   acrValues?: string;
   maxAge?: string;
+  resource: string[];
   redirectUri?: string;
   timeout: string;
 }
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 /** The claims of a JWT access token, for the summary line (unverified: the server just sent it). */
 function claimsOf(token: string): Record<string, unknown> {
@@ -104,6 +111,7 @@ export function register(program: Command): void {
     .option('--scope <scope>', 'scope to ask for')
     .option('--acr-values <values>', 'RFC 9470: authentication levels wanted, space-separated')
     .option('--max-age <seconds>', 'RFC 9470: the sign-in may be at most this old')
+    .option('--resource <uri>', 'RFC 8707: the API the tokens are for (their aud; repeatable)', collect, [])
     .option('--redirect-uri <uri>', 'a loopback redirect URI registered for the client: if the server wants a browser, wait there for it')
     .option('--timeout <seconds>', 'how long to wait for the browser with --redirect-uri', '300')
     .action(async (opts: LoginOptions) => {
@@ -114,6 +122,9 @@ export function register(program: Command): void {
         if (!['127.0.0.1', 'localhost', '[::1]'].includes(uri.hostname) || uri.protocol !== 'http:') throw usage('--redirect-uri must be a loopback http URI (RFC 8252 §7.3), e.g. http://127.0.0.1:8976/callback');
       }
       if (opts.maxAge !== undefined && !/^[0-9]+$/.test(opts.maxAge)) throw usage('--max-age must be a number of seconds');
+      for (const resource of opts.resource) {
+        if (!/^[A-Za-z][A-Za-z0-9+.-]*:/.test(resource) || resource.includes('#') || !URL.canParse(resource)) throw usage(`--resource must be an absolute URI without fragment (RFC 8707 §2): ${resource}`);
+      }
       const timeout = Number(opts.timeout);
       if (!Number.isFinite(timeout) || timeout <= 0) throw usage('--timeout must be a positive number of seconds');
       const profilePath = resolvePath(opts.profile);
@@ -144,6 +155,7 @@ export function register(program: Command): void {
           ...(opts.scope !== undefined ? { scope: opts.scope } : {}),
           ...(opts.acrValues !== undefined ? { acrValues: opts.acrValues.split(' ').filter(Boolean) } : {}),
           ...(opts.maxAge !== undefined ? { maxAge: Number(opts.maxAge) } : {}),
+          ...(opts.resource.length > 0 ? { resource: opts.resource } : {}),
           ...(opts.redirectUri !== undefined ? { redirectUri: opts.redirectUri } : {}),
         };
         const result = await signIn(client, metadata, signInOptions);
@@ -180,6 +192,8 @@ export function register(program: Command): void {
           },
           tokens,
           authSession: result.authSession,
+          // RFC 8707: what the tokens are for (one resource: the identifier the walk compares).
+          ...(opts.resource.length > 0 ? { resource: opts.resource.length === 1 ? opts.resource[0]! : [...opts.resource] } : {}),
         };
         await saveProfile(profilePath, data);
         const claims = claimsOf(tokens.access_token);
