@@ -23,7 +23,7 @@ import { createJwtValidator, isJwtShaped } from './access-token/jwt.js';
 import { createMetadataSource } from './access-token/metadata.js';
 import type { FetchLike, TokenInfo } from './access-token/types.js';
 import { invalidToken } from './errors.js';
-import { createMetrics, type ResourceServerMetrics } from './metrics.js';
+import { createMetrics, type ResourceServerMetrics, type ResourceServerMetricsHook } from './metrics.js';
 import { createUrlResolver, ORIGIN_REQUIRED, originRequiredMessage, type RequestUrlOptions, type TrustProxyOptions } from './request-url.js';
 import type { ChallengeOptions } from './respond.js';
 import { answerMetadata, createResourceMetadata, type MetadataAnswer, type ResourceMetadata, type ResourceMetadataOptions } from './resource-metadata.js';
@@ -94,6 +94,13 @@ export interface ResourceServerOptions {
   realm?: string;
   /** A pino-compatible {@link Logger}: refusals with their `reason` (never a token or a proof). */
   logger?: Logger;
+  /**
+   * Told, as the server works, what a metrics exporter records: each request's outcome and
+   * reason, how long the access token and the proof took to verify, introspection calls and
+   * JWK Set fetches (see {@link ResourceServerMetricsHook}). Without it no clock is read for
+   * metrics; {@link ResourceServer.metrics} counts either way.
+   */
+  metricsHook?: ResourceServerMetricsHook;
   /** `fetch` for metadata, JWKS and introspection (default `globalThis.fetch`). */
   fetch?: FetchLike;
   /** Least seconds between JWKS refetches caused by unknown `kid`s (default 30). */
@@ -148,6 +155,7 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
   if (audience.length === 0) throw invalidArgument('createResourceServer needs an audience');
   const fetchFn: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const logger = options.logger;
+  const hook = options.metricsHook;
   const policy: ClaimPolicy = { issuer: options.issuer, audience: new Set(audience), clockTolerance: options.clockTolerance ?? 5 };
   const metadata = createMetadataSource(options.issuer, fetchFn);
 
@@ -160,6 +168,7 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     fetch: fetchFn,
     ...(options.jwksRefetchSeconds !== undefined ? { minRefetchSeconds: options.jwksRefetchSeconds } : {}),
     onError: (err) => logger?.warn({ reason: 'jwks_unavailable', cause: (err as Error)?.message }, 'dpop: JWKS refresh failed'),
+    ...(hook?.jwksFetched !== undefined ? { onFetch: (reason, ok) => hook.jwksFetched!(reason, ok) } : {}),
   });
   if (options.clock !== undefined && typeof options.clock !== 'function') throw invalidArgument('clock must be a function returning epoch seconds', 'ERR_INVALID_ARG_TYPE');
   const clock = options.clock ?? (() => Date.now() / 1000);
@@ -172,6 +181,7 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
   const introspection = options.introspection
     ? createIntrospectionValidator({
       ...options.introspection, policy, fetch: fetchFn, clock,
+      ...(hook?.introspected !== undefined ? { onIntrospect: (seconds, ok) => hook.introspected!(seconds, ok) } : {}),
       discover: async () => {
         const doc = await metadata();
         if (typeof doc.introspection_endpoint !== 'string') throw new Error(`the metadata of ${options.issuer} has no introspection_endpoint`);
@@ -181,10 +191,23 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     : undefined;
 
   /** JWT-shaped tokens are verified locally; anything else is introspected (when configured). */
-  const token = (value: string): Promise<TokenInfo> => {
+  const validate = (value: string): Promise<TokenInfo> => {
     if (isJwtShaped(value)) return jwt.validate(value);
     if (introspection) return introspection.validate(value);
     return Promise.reject(invalidToken('token_malformed', 'the access token is not a JWT and no introspection endpoint is configured'));
+  };
+  // Timed only for a hook that wants the duration: otherwise no clock is read.
+  const token = hook?.tokenVerified === undefined ? validate : async (value: string): Promise<TokenInfo> => {
+    const kind = isJwtShaped(value) || !introspection ? 'jwt' : 'introspection';
+    const started = performance.now();
+    let ok = false;
+    try {
+      const info = await validate(value);
+      ok = true;
+      return info;
+    } finally {
+      hook.tokenVerified!((performance.now() - started) / 1000, kind, ok);
+    }
   };
 
   const dpop = resolveDPoPOptions(options.dpop, 'dpop', clock);
@@ -194,7 +217,7 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
   const metadataMaxAge = options.metadata ? options.metadata.maxAge : undefined;
   // RFC 9728 §5.1: every challenge names the metadata, so a client with only the URL finds its way.
   const challenge: ChallengeOptions = { algs: proofAlgs.join(' '), bearer: bearer === 'allow', realm: options.realm, resourceMetadata: resourceMetadata?.url };
-  const metrics = createMetrics();
+  const metrics = createMetrics(hook);
   const verify = createVerifier({
     clock,
     clockTolerance: policy.clockTolerance,
@@ -205,6 +228,7 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     proof: dpop,
     replayCache: options.replayCache ?? createMemoryReplayCache({ clock }),
     metrics,
+    metricsHook: hook,
     logger,
   });
 
@@ -251,7 +275,7 @@ function urlPolicy(options: ResourceServerOptions, audience: readonly string[], 
 export { ResourceServerError, type ResourceServerErrorName, type ResourceServerReason } from './errors.js';
 export { createUrlResolver, checkHost, ORIGIN_REQUIRED, type ForwardedHeader, type RequestUrlOptions, type TrustProxyOptions, type UrlResolver } from './request-url.js';
 export { challengeHeader, toResponse, type ChallengeOptions } from './respond.js';
-export type { ResourceServerMetrics } from './metrics.js';
+export type { JwksFetchReason, ResourceServerMetrics, ResourceServerMetricsHook } from './metrics.js';
 export { resourceMetadataUrl, PROTECTED_RESOURCE_WELL_KNOWN, type MetadataAnswer, type ProtectedResourceMetadata, type ResourceMetadata, type ResourceMetadataOptions } from './resource-metadata.js';
 export type { IntrospectionOptions } from './access-token/introspection.js';
 export type { FetchLike } from './access-token/types.js';

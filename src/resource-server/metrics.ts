@@ -1,6 +1,11 @@
 /**
- * Counters a metrics exporter can read (issue 3): accepted requests, refusals by reason,
- * replays, nonce challenges. Plain numbers, no exporter dependency.
+ * What a metrics exporter can read or be told, with no exporter dependency:
+ * - counters kept by the server (`rs.metrics()`): accepted requests, refusals by reason,
+ *   replays, nonce challenges;
+ * - a hook (`createResourceServer({ metricsHook })`) called as the server works: each request's
+ *   outcome, how long the access token and the proof took to verify, introspection calls and
+ *   JWK Set fetches. A member of the hook that is absent costs nothing: without `proofVerified`
+ *   the request path reads no clock for the proof, without `tokenVerified` none for the token.
  *
  * @module
  */
@@ -17,6 +22,32 @@ export interface ResourceServerMetrics {
   nonceChallenges: number;
 }
 
+/** Why the JWK Set was fetched: the first time, for an unknown `kid` (key rotation), or because it had grown old. */
+export type JwksFetchReason = 'initial' | 'unknown_kid' | 'max_age';
+
+/**
+ * Called by the resource server as it works, for an exporter (Prometheus, OpenTelemetry, …) to
+ * record. Every member is optional; durations are seconds, measured with `performance.now()`
+ * only for the members present. Members are called synchronously on the request path: keep them
+ * cheap, and do not throw.
+ */
+export interface ResourceServerMetricsHook {
+  /** One request checked: accepted, or refused with its stable `reason`. */
+  request?(outcome: 'accepted' | 'refused', reason: ResourceServerReason | undefined): void;
+  /**
+   * The access token's validation: a JWT's signature and claims (`jwt`; a token verified
+   * before skips its signature) or RFC 7662 introspection (`introspection`; cached answers
+   * included). `ok` is false when the token was refused or could not be checked.
+   */
+  tokenVerified?(seconds: number, kind: 'jwt' | 'introspection', ok: boolean): void;
+  /** The DPoP proof's checks (RFC 9449 §4.3), the replay-cache reservation of its `jti` included. */
+  proofVerified?(seconds: number, ok: boolean): void;
+  /** One call to the introspection endpoint (a cached answer makes none). */
+  introspected?(seconds: number, ok: boolean): void;
+  /** One fetch of the issuer's JWK Set. */
+  jwksFetched?(reason: JwksFetchReason, ok: boolean): void;
+}
+
 export interface MetricsRecorder {
   accept(): void;
   reject(reason: ResourceServerReason): void;
@@ -24,19 +55,27 @@ export interface MetricsRecorder {
   snapshot(): ResourceServerMetrics;
 }
 
-export function createMetrics(): MetricsRecorder {
+/** Whether a refusal with this reason is a `use_dpop_nonce` challenge (RFC 9449 §9). */
+export function isNonceChallenge(reason: ResourceServerReason): boolean {
+  return reason === 'nonce_missing' || reason === 'nonce_invalid';
+}
+
+export function createMetrics(hook?: ResourceServerMetricsHook): MetricsRecorder {
   let accepted = 0;
   let replays = 0;
   let nonceChallenges = 0;
   const rejected: Partial<Record<ResourceServerReason, number>> = {};
+  const told = hook?.request !== undefined ? hook : undefined;
   return {
     accept() {
       accepted++;
+      if (told) told.request!('accepted', undefined);
     },
     reject(reason) {
       rejected[reason] = (rejected[reason] ?? 0) + 1;
       if (reason === 'replayed') replays++;
-      else if (reason === 'nonce_missing' || reason === 'nonce_invalid') nonceChallenges++;
+      else if (isNonceChallenge(reason)) nonceChallenges++;
+      if (told) told.request!('refused', reason);
     },
     snapshot() {
       return { accepted, rejected: { ...rejected }, replays, nonceChallenges };

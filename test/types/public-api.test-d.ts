@@ -16,7 +16,7 @@ import {
 import { createResourceServer } from 'dpopkit/resource-server';
 import {
   ResourceServerError, type Logger as RsLogger, type NonceOptions as RsNonceOptions, type RequestLike, type ResourceServer, type ResourceServerOptions,
-  type ResourceServerReason, type VerifyOptions,
+  type ResourceServerMetricsHook, type ResourceServerReason, type VerifyOptions,
 } from 'dpopkit/resource-server';
 import {
   createAuthorizationServer, OAuthError, type AuthorizationServerOptions, type AuthorizationServerReason, type Logger as AsLogger,
@@ -71,6 +71,13 @@ expectTypeOf<NonNullable<ResourceServerOptions['logger']>>().toEqualTypeOf<Logge
 expectTypeOf<NonNullable<AuthorizationServerOptions['logger']>>().toEqualTypeOf<Logger>();
 createResourceServer({ issuer: 'https://as.example', audience: 'https://api.example', dpop: { algs: ['ES256'], nonce: { secret: 's'.repeat(32) }, maxAge: 60, maxFuture: 2 } });
 createResourceServer({ issuer: 'https://as.example', audience: 'https://api.example', dpop: { nonce: false } });
+// The metrics hook: every member optional, durations in seconds.
+createResourceServer({
+  issuer: 'https://as.example', audience: 'https://api.example',
+  metricsHook: { proofVerified: (seconds: number, ok: boolean) => void [seconds, ok], tokenVerified: (_s, kind) => void expectTypeOf(kind).toEqualTypeOf<'jwt' | 'introspection'>() },
+});
+expectTypeOf<NonNullable<ResourceServerOptions['metricsHook']>>().toEqualTypeOf<ResourceServerMetricsHook>();
+expectTypeOf<Parameters<NonNullable<ResourceServerMetricsHook['request']>>>().toEqualTypeOf<['accepted' | 'refused', ResourceServerReason | undefined]>();
 // @ts-expect-error proofAlgs is dpop.algs
 createResourceServer({ issuer: 'https://as.example', audience: 'https://api.example', proofAlgs: ['ES256'] });
 // @ts-expect-error nonce is dpop.nonce

@@ -33,6 +33,8 @@ export interface IntrospectionValidatorOptions extends IntrospectionOptions {
   /** Finds the endpoint when `endpoint` is not set (discovery). */
   discover: () => Promise<string>;
   clock?: () => number;
+  /** Told how long each call to the endpoint took (metrics); without it no clock is read. */
+  onIntrospect?: (seconds: number, ok: boolean) => void;
 }
 
 interface CacheEntry {
@@ -66,10 +68,16 @@ export function createIntrospectionValidator(options: IntrospectionValidatorOpti
       body.set('client_id', options.clientId);
       body.set('client_secret', options.clientSecret);
     }
+    const started = options.onIntrospect !== undefined ? performance.now() : 0;
+    let ok = false;
     try {
-      return await fetchJson(options.fetch, endpoint, { method: 'POST', headers, body: body.toString() });
+      const answer = await fetchJson(options.fetch, endpoint, { method: 'POST', headers, body: body.toString() });
+      ok = true;
+      return answer;
     } catch (err) {
       throw unavailable('introspection_unavailable', 'the token introspection endpoint cannot be reached', err);
+    } finally {
+      options.onIntrospect?.((performance.now() - started) / 1000, ok);
     }
   }
 

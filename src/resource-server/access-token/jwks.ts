@@ -12,6 +12,7 @@ import { ALGORITHMS, isSupportedAlgorithm } from '../../core/crypto/algorithms.j
 import { publicMembers, type PublicJwk } from '../../core/crypto/backend.js';
 import { keyWeakness } from '../../core/weak-keys.js';
 import { fetchJson } from './http.js';
+import type { JwksFetchReason } from '../metrics.js';
 import type { FetchLike } from './types.js';
 
 export interface JwksOptions {
@@ -24,6 +25,8 @@ export interface JwksOptions {
   maxAgeSeconds?: number;
   /** Called when a background refresh fails (logged; the old keys keep serving). */
   onError?: (err: unknown) => void;
+  /** Called after each fetch of the set (metrics): why it was fetched, and whether it loaded. */
+  onFetch?: (reason: JwksFetchReason, ok: boolean) => void;
 }
 
 /** Pause before retrying a set that could not be fetched at all. */
@@ -94,16 +97,18 @@ export function createJwksSource(options: JwksOptions): JwksSource {
     generation++;
   }
 
-  function refresh(): Promise<void> {
+  function refresh(reason: JwksFetchReason): Promise<void> {
     fetchedAt = Date.now();
     inflight ??= load().then(
       () => {
         inflight = undefined;
         lastError = undefined;
+        options.onFetch?.(reason, true);
       },
       (err: unknown) => {
         inflight = undefined;
         lastError = err;
+        options.onFetch?.(reason, false);
         throw err;
       },
     );
@@ -138,13 +143,13 @@ export function createJwksSource(options: JwksOptions): JwksSource {
       if (!loaded) {
         // Never fetched successfully: retry, but not more than once per RETRY_MS after a failure.
         if (lastError !== undefined && !inflight && Date.now() - fetchedAt < RETRY_MS) throw lastError;
-        await refresh();
+        await refresh('initial');
       }
-      else if (Date.now() - fetchedAt > maxAgeMs && !inflight) refresh().catch((err: unknown) => options.onError?.(err));
+      else if (Date.now() - fetchedAt > maxAgeMs && !inflight) refresh('max_age').catch((err: unknown) => options.onError?.(err));
       let entries = candidates(kid);
       if (entries.length === 0 && Date.now() - fetchedAt >= minRefetchMs) {
         // An unknown kid: the issuer may have rotated its keys.
-        await refresh();
+        await refresh('unknown_kid');
         entries = candidates(kid);
       }
       const keys: unknown[] = [];
