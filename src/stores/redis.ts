@@ -81,6 +81,12 @@ export interface RedisReplayCache extends ReplayCache {
    * at start and log a warning when `safe` is `false`.
    */
   checkEviction(): Promise<EvictionCheck>;
+  /**
+   * How full the server is (`INFO memory`, for metrics): `usedBytes` (`used_memory`) and
+   * `maxBytes` (`maxmemory`, 0 when unlimited). With `noeviction`, a server past its limit
+   * refuses new entries and every proof is answered 503. Rejects when Redis cannot be reached.
+   */
+  memoryUse(): Promise<{ usedBytes: number; maxBytes: number }>;
   /** The Redis key a replay-cache key is stored under (for operators and tests). */
   redisKey(key: string): string;
   /** Disconnect the client this cache created (a client passed in is left alone). */
@@ -261,6 +267,12 @@ export function createRedisReplayCache(options: RedisReplayCacheOptions = {}): R
       const maxmemory = get('maxmemory') === undefined ? undefined : Number(get('maxmemory'));
       const policy = get('maxmemory-policy');
       return { maxmemory, policy, safe: evictionIsSafe(maxmemory, policy) };
+    },
+    async memoryUse() {
+      await firstConnection();
+      const info = String(await redis.call('INFO', 'memory'));
+      const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+      return { usedBytes: field('used_memory'), maxBytes: field('maxmemory') };
     },
     reserve(key: string, expiresAt: number): Promise<boolean> {
       const k = redisKey(key);

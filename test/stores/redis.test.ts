@@ -107,6 +107,15 @@ describe('Redis replay cache: eviction (Spring Security CVE-2026-41707 by memory
     expect(check).toEqual({ maxmemory, policy, safe: evictionIsSafe(maxmemory, policy) });
     await cache.close();
   });
+
+  it('memoryUse() reads used_memory and maxmemory from INFO memory (the metrics\' fullness)', async () => {
+    const cache = createRedisReplayCache({ url: REDIS_URL, keyPrefix: prefix });
+    const info = String(await admin.call('INFO', 'memory'));
+    const { usedBytes, maxBytes } = await cache.memoryUse();
+    expect(usedBytes).toBeGreaterThan(0);
+    expect(maxBytes).toBe(Number(/^maxmemory:(\d+)/m.exec(info)![1]));
+    await cache.close();
+  });
 });
 
 describe('Redis replay cache: fail closed, recover by itself', () => {
