@@ -21,6 +21,7 @@ describe('dpopkit serve: health, readiness and graceful shutdown', () => {
   let serve: ServeProcess;
   let admin: string;
   let asPort: number;
+  let demoPort: number;
   let apiUrl: string;
   const prefix = uniquePrefix('lifecycle');
 
@@ -29,6 +30,7 @@ describe('dpopkit serve: health, readiness and graceful shutdown', () => {
     proxy = await createTcpProxy(6379);
     const ports = { ...(await freePorts()), admin: await freePort() };
     asPort = ports.as;
+    demoPort = ports.demo;
     admin = `http://127.0.0.1:${ports.admin}`;
     const file = writeDemoConfig(dir, ports, (config) => {
       config.authorizationServer.storage = { type: 'pglite' };
@@ -76,7 +78,7 @@ describe('dpopkit serve: health, readiness and graceful shutdown', () => {
     expect(status).toBe(200);
   }, 30_000);
 
-  it('/metrics: requests by outcome and reason, replays, nonce challenges, latency histograms', async () => {
+  it('/metrics: requests by outcome and reason, replays, nonce challenges, latency histograms (request, proof, token), JWKS fetches', async () => {
     const token = `http://localhost:${asPort}/token`;
     const key = await dpopKey();
     const issued = await postForm(token, { grant_type: 'client_credentials', scope: 'api:read' }, { auth: SERVICE, dpop: await key.proof(token) });
@@ -110,13 +112,66 @@ describe('dpopkit serve: health, readiness and graceful shutdown', () => {
     expect(value('dpopkit_rs_refusals_total{reason="replayed"}')).toBe(1);
     expect(value('dpopkit_rs_replays_total')).toBe(1);
     expect(value('dpopkit_rs_nonce_challenges_total')).toBe(1);
-    expect(value('dpopkit_rs_verify_seconds_count')).toBe(3);
-    expect(value('dpopkit_rs_verify_seconds_bucket{le="+Inf"}')).toBe(3);
+    expect(value('dpopkit_rs_request_seconds_count')).toBe(3);
+    expect(value('dpopkit_rs_request_seconds_bucket{le="+Inf"}')).toBe(3);
+    // Proof and token timed apart: three tokens checked, of which two proofs reached (the
+    // challenged one was refused for its nonce, the replay by the replay cache).
+    expect(value('dpopkit_rs_token_verify_seconds_count{kind="jwt",outcome="ok"}')).toBe(3);
+    expect(value('dpopkit_rs_proof_verify_seconds_count{outcome="ok"}')).toBe(1);
+    expect(value('dpopkit_rs_proof_verify_seconds_count{outcome="refused"}')).toBe(2);
+    expect(value('dpopkit_rs_jwks_fetches_total{reason="initial",outcome="ok"}')).toBe(1);
     expect(value('dpopkit_as_request_seconds_count{endpoint="token"}')).toBe(2);
     expect(value('dpopkit_replay_cache_seconds_count{cache="authorization-server",op="reserve"}')).toBe(1);
     expect(value('dpopkit_replay_cache_seconds_count{cache="api",op="reserve"}')).toBe(2);
     expect(text).toMatch(/^dpopkit_storage_seconds_count\{op="\w+"\} [1-9]/m);
   });
+
+  it('/metrics: a replayed proof at the token endpoint counts as an AS replay; a throttled sign-in as a throttled attempt (and its block)', async () => {
+    const scrape = async () => {
+      const text = await (await fetch(`${admin}/metrics`)).text();
+      return (series: string) => {
+        const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+        return line === undefined ? 0 : Number(line.slice(series.length + 1));
+      };
+    };
+    const before = await scrape();
+
+    const token = `http://localhost:${asPort}/token`;
+    const key = await dpopKey();
+    const proof = await key.proof(token);
+    const first = await postForm(token, { grant_type: 'client_credentials', scope: 'api:read' }, { auth: SERVICE, dpop: proof });
+    expect(first.status).toBe(200);
+    const again = await postForm(token, { grant_type: 'client_credentials', scope: 'api:read' }, { auth: SERVICE, dpop: proof });
+    expect(again.status).toBe(400);
+    expect((await again.json()).error_description).toMatch(/^replayed/);
+
+    // The sign-in form, then wrong passwords for one (unknown) username until the throttle blocks it.
+    const page = await fetch(`http://localhost:${asPort}/authorize?${new URLSearchParams({
+      response_type: 'code', client_id: 'demo-spa', redirect_uri: `http://localhost:${demoPort}/callback`,
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', scope: 'api:read',
+    })}`, { redirect: 'manual' });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    const csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+    const action = /action="([^"]+)"/.exec(html)![1]!.replace(/&#38;/g, '&');
+    const cookie = page.headers.get('set-cookie')!.split(';')[0]!;
+    const seen: number[] = [];
+    while (!seen.includes(429) && seen.length < 10) {
+      const res = await postForm(action, { csrf, username: 'mallory', password: `guess-${seen.length}`, action: 'login' }, { headers: { cookie } });
+      await res.text();
+      seen.push(res.status);
+    }
+    expect(seen.at(-1)).toBe(429);
+    expect(seen.slice(0, -1).every((s) => s === 401)).toBe(true);
+
+    const after = await scrape();
+    const delta = (series: string) => after(series) - before(series);
+    expect(delta('dpopkit_as_replays_total{endpoint="token"}')).toBe(1);
+    expect(delta('dpopkit_as_refusals_total{endpoint="token",error="invalid_dpop_proof",reason="replayed"}')).toBe(1);
+    expect(delta('dpopkit_throttled_total{endpoint="login"}')).toBe(1);
+    expect(delta('dpopkit_as_requests_total{endpoint="login",outcome="throttled"}')).toBe(1);
+    expect(delta('dpopkit_throttle_blocks_total{counter="username"}')).toBe(1);
+  }, 30_000);
 
   it('SIGTERM while a request is in flight: the request completes, then exit 0', async () => {
     const body = 'grant_type=client_credentials&scope=api%3Aread';

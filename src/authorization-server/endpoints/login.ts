@@ -90,6 +90,8 @@ export async function loginEndpoint(ctx: AsContext, request: Request): Promise<R
   } catch (err) {
     if (!(err instanceof ThrottledError)) throw err;
     const headers = { 'Retry-After': String(err.retryAfter) };
+    // Logged as the token endpoint's throttled refusals are (metrics count them); no username.
+    if (err.reason === 'blocked') ctx.log.info({ endpoint: 'login', error: 'temporarily_unavailable', reason: 'throttled', status: 429 }, 'request refused');
     return err.reason === 'blocked'
       ? again(429, `Too many failed sign-in attempts. Try again ${waitText(err.retryAfter)}.`, headers)
       : again(503, 'The server is busy. Try again in a moment.', headers);

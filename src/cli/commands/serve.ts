@@ -31,14 +31,20 @@ export function register(program: Command): void {
         process.exit(2);
       }
       if (options.workers > 1 && !fleet.isWorker()) {
-        await fleet.superviseWorkers(options.workers, config.shutdownTimeout * 1000);
+        // The admin port is the primary's: one /metrics summing every worker, one /readyz.
+        let admin: { draining(): void } | undefined;
+        const workers = await fleet.superviseWorkers(options.workers, config.shutdownTimeout * 1000, () => admin?.draining());
+        if (config.admin) {
+          const { startFleetAdmin } = await import('../serve/fleet-admin.js');
+          admin = await startFleetAdmin(config.admin, workers);
+        }
         const banner = `dpopkit is running: ${options.workers} workers\n  authorization server  ${config.authorizationServer.issuer}\n${config.api ? `  DPoP-protected API    ${new URL('/api/hello', config.api.url).href}\n` : ''}Press Ctrl+C to stop.\n`;
         // As one process does: with JSON lines on stdout (no terminal), the banner goes to stderr.
         const { resolveLogFormat } = await import('../serve/logger.js');
         (resolveLogFormat(config.log.format) === 'json' ? process.stderr : process.stdout).write(banner);
         return;
       }
-      const running = await startServers(config);
+      const running = await startServers(config, { fleetWorker: fleet.isWorker() });
       if (fleet.isWorker()) {
         // One of --workers N: the primary prints the banner and passes signals on.
         fleet.reportReady();

@@ -5,7 +5,9 @@
  * - `GET /healthz`: the process is alive (200).
  * - `GET /readyz`: 200 when the storage and every replay cache answer a cheap probe within a
  *   second, else 503 naming the one that failed (a load balancer stops sending requests this
- *   process would answer with 503 anyway). 503 too once shutdown has begun.
+ *   process would answer with 503 anyway). 503 too once shutdown has begun. With
+ *   `--workers N` the primary answers, from every worker's probes (`fleet-admin.ts`).
+ * - `GET /metrics`: Prometheus exposition (`metrics.ts`), when given as a route.
  *
  * @module
  */
@@ -16,13 +18,17 @@ import type { AddressInfo } from 'node:net';
 /** One dependency's probe: resolves when it answers, rejects (or times out) when it does not. */
 export type Probe = () => Promise<unknown>;
 
+/** Each dependency's state: `ok`, or a short reason (`timeout`, the error's message). */
+export type Checks = Record<string, string>;
+
 export interface AdminOptions {
   port: number;
   host: string;
-  /** Named probes, run together on each `/readyz`. */
-  probes: Record<string, Probe>;
-  /** Longest wait for one probe (default 1000 ms). */
-  probeTimeoutMs?: number;
+  /**
+   * Run on each `/readyz`: ready when every check is `ok` (see {@link readiness}). Members of
+   * `also` are added to the answer (the primary of `--workers N` says how many are ready).
+   */
+  readiness: () => Promise<{ checks: Checks; also?: Record<string, unknown> }>;
   /** Extra routes (`/metrics`), answered before 404. */
   routes?: Record<string, (request: IncomingMessage, response: ServerResponse) => void | Promise<void>>;
 }
@@ -35,7 +41,6 @@ export interface AdminListening {
 }
 
 export function startAdmin(options: AdminOptions): Promise<AdminListening> {
-  const timeout = options.probeTimeoutMs ?? 1000;
   let stopping = false;
   const server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0] ?? '/';
@@ -43,10 +48,13 @@ export function startAdmin(options: AdminOptions): Promise<AdminListening> {
     if (path === '/healthz') return send(response, 200, { status: 'ok' });
     if (path === '/readyz') {
       if (stopping) return send(response, 503, { status: 'unavailable', failed: ['shutting down'] });
-      void readiness(options.probes, timeout).then((checks) => {
-        const failed = Object.entries(checks).filter(([, c]) => c !== 'ok').map(([name]) => name);
-        send(response, failed.length ? 503 : 200, { status: failed.length ? 'unavailable' : 'ok', ...(failed.length ? { failed } : {}), checks });
-      });
+      options.readiness().then(
+        ({ checks, also }) => {
+          const failed = Object.entries(checks).filter(([, c]) => c !== 'ok').map(([name]) => name);
+          send(response, failed.length ? 503 : 200, { status: failed.length ? 'unavailable' : 'ok', ...(failed.length ? { failed } : {}), checks, ...also });
+        },
+        () => send(response, 503, { status: 'unavailable', failed: ['readiness'] }),
+      );
       return;
     }
     const route = options.routes?.[path];
@@ -79,7 +87,7 @@ export function startAdmin(options: AdminOptions): Promise<AdminListening> {
 }
 
 /** Every probe at once; each `ok` or a short reason (`timeout`, the error's message). */
-export async function readiness(probes: Record<string, Probe>, timeoutMs: number): Promise<Record<string, string>> {
+export async function readiness(probes: Record<string, Probe>, timeoutMs: number): Promise<Checks> {
   const entries = await Promise.all(
     Object.entries(probes).map(async ([name, probe]) => {
       let timer: NodeJS.Timeout | undefined;

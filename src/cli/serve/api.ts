@@ -10,7 +10,7 @@ import { createResourceServer } from '../../resource-server/index.js';
 import { dpopHono, resourceMetadataHono } from '../../resource-server/adapters/hono.js';
 import type { Logger } from '../../core/logger.js';
 import type { ReplayCache } from '../../core/replay.js';
-import type { Principal } from '../../resource-server/index.js';
+import type { Principal, ResourceServerMetricsHook } from '../../resource-server/index.js';
 import type { ApiConfig } from '../config/schema.js';
 
 export interface ApiOptions {
@@ -18,9 +18,11 @@ export interface ApiOptions {
   issuer: string;
   replayCache: ReplayCache;
   logger: Logger;
+  /** Metrics of `dpopkit serve`'s admin port, when it has one. */
+  metricsHook?: ResourceServerMetricsHook;
 }
 
-export function createDemoApi({ config, issuer, replayCache, logger }: ApiOptions) {
+export function createDemoApi({ config, issuer, replayCache, logger, metricsHook }: ApiOptions) {
   const resourceServer = createResourceServer({
     issuer,
     audience: config.audience ?? config.url,
@@ -40,6 +42,7 @@ export function createDemoApi({ config, issuer, replayCache, logger }: ApiOption
     },
     replayCache,
     logger,
+    ...(metricsHook ? { metricsHook } : {}),
   });
   const app = new Hono<{ Variables: { dpop: Principal } }>();
   if (config.corsOrigins.length > 0) {

@@ -1,155 +1,181 @@
 /**
- * Prometheus metrics of `dpopkit serve`, served at `/metrics` on the admin listener, in the
- * text exposition format (version 0.0.4) written here by hand: a few counters and histograms
- * need about a hundred lines, and writing them ourselves keeps `prom-client` (and its
- * dependencies) out of every install of the server side.
+ * Prometheus metrics of `dpopkit serve`, served at `/metrics` on the admin listener through
+ * [prom-client](https://github.com/siimon/prom-client), an optional peer dependency loaded only
+ * when the configuration has an admin port. Each process keeps its own registry (state lives in
+ * instances); with `--workers N` the primary sums the workers' registries (`fleet-admin.ts`).
  *
- * Where the numbers come from, without touching the request path of the library:
- * - the resource server's own counters (`resourceServer.metrics()`), read at scrape time;
+ * Where the numbers come from, without a metrics library in the request path of the roles:
+ * - the resource server's metrics hook (`createResourceServer({ metricsHook })`): requests by
+ *   outcome and reason, proof-verify and token-verify durations, JWK Set fetches;
  * - the authorization server's refusal log entries (`request refused`, `nonce challenge`,
  *   `… blocked`), which already carry `endpoint`, `error` and `reason`;
  * - thin wrappers, in `start.ts`, around the HTTP handlers (requests by outcome and latency),
- *   the storage (latency per operation) and the replay caches (latency).
+ *   the storage (latency per operation) and the replay caches (latency), and the in-memory
+ *   replay caches' fill level, read at each scrape.
  *
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from '../../core/logger.js';
-import type { ResourceServerMetrics } from '../../resource-server/index.js';
+import { isNonceChallenge, type ResourceServerMetricsHook } from '../../resource-server/metrics.js';
+import { importPeer } from '../../stores/optional-peer.js';
 
-type Labels = Record<string, string>;
+export type PromClient = typeof import('prom-client');
 
-/** Seconds: 0.5 ms … 10 s. */
-const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-
-interface Series {
-  type: 'counter' | 'histogram' | 'gauge';
-  help: string;
-  values: Map<string, { labels: Labels; value: number; buckets?: number[]; sum?: number; count?: number }>;
+/** prom-client, or MissingPeerError naming the package (`npm install prom-client`). */
+export function loadPromClient(): Promise<PromClient> {
+  return importPeer('prom-client', 'the admin port\'s /metrics (dpopkit serve with "admin")', () => import('prom-client'));
 }
 
-export interface Registry {
-  inc(name: string, labels?: Labels, by?: number): void;
-  observe(name: string, labels: Labels, seconds: number): void;
-  /** Called at each scrape, to copy counters kept elsewhere. */
-  onCollect(collect: (set: (name: string, labels: Labels, value: number) => void) => void): void;
-  text(): string;
+/** Seconds, for whole requests and store calls: 0.5 ms … 10 s. */
+const REQUEST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Seconds, for one verification (an ES256 signature is tens of microseconds): 25 µs … 1 s. */
+const VERIFY_BUCKETS = [0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+
+type ReplayCacheName = 'authorization-server' | 'api';
+
+/** How a replay cache's fill level is read at scrape time. */
+interface CacheLevel {
+  /** Entries held and the most it can hold (an in-memory cache). */
+  entries?: () => number;
+  capacity?: number;
+  /** 0 to 1; undefined when unknown (no limit, or the server did not answer). */
+  fullness(): number | undefined | Promise<number | undefined>;
 }
 
-/** The series `dpopkit serve` exports (name → type, help). */
-export const METRICS = {
-  dpopkit_as_requests_total: ['counter', 'Authorization server requests, by endpoint and outcome (ok, refused, throttled, unavailable, error)'],
-  dpopkit_as_refusals_total: ['counter', 'Authorization server refusals (4xx), by endpoint, OAuth error and reason'],
-  dpopkit_as_nonce_challenges_total: ['counter', 'use_dpop_nonce challenges sent by the authorization server (RFC 9449 §8), by endpoint'],
-  dpopkit_as_request_seconds: ['histogram', 'Authorization server request latency, by endpoint'],
-  dpopkit_throttled_total: ['counter', 'Guessing attempts blocked by the throttle, by counter (username, address, client, …)'],
-  dpopkit_rs_requests_total: ['counter', 'Resource server requests, by outcome (accepted, refused)'],
-  dpopkit_rs_refusals_total: ['counter', 'Resource server refusals, by reason'],
-  dpopkit_rs_replays_total: ['counter', 'DPoP proofs refused as replays by the resource server (RFC 9449 §11.1)'],
-  dpopkit_rs_nonce_challenges_total: ['counter', 'use_dpop_nonce challenges sent by the resource server (RFC 9449 §9)'],
-  dpopkit_rs_verify_seconds: ['histogram', 'Resource server request latency: access-token and proof verification (the demo route does nothing else)'],
-  dpopkit_storage_seconds: ['histogram', 'Authorization server storage latency, by operation'],
-  dpopkit_storage_errors_total: ['counter', 'Storage operations that failed, by operation'],
-  dpopkit_replay_cache_seconds: ['histogram', 'Replay cache latency (one reserve), by cache (authorization-server, api)'],
-  dpopkit_replay_cache_errors_total: ['counter', 'Replay cache reserves that failed (full or unreachable), by cache'],
-  dpopkit_replay_cache_entries: ['gauge', 'Entries held by an in-memory replay cache, by cache (Redis and PostgreSQL caches: see their own monitoring)'],
-  dpopkit_replay_cache_capacity: ['gauge', 'Entries an in-memory replay cache can hold (maxEntries); when entries reach it, proofs are refused with 503'],
-} as const satisfies Record<string, readonly ['counter' | 'histogram' | 'gauge', string]>;
+/** The series `dpopkit serve` exports, each registered in one registry of its own. */
+export interface ServeMetrics {
+  registry: Registry;
+  asRequests: Counter<'endpoint' | 'outcome'>;
+  asRefusals: Counter<'endpoint' | 'error' | 'reason'>;
+  asReplays: Counter<'endpoint'>;
+  asNonceChallenges: Counter<'endpoint'>;
+  asRequestSeconds: Histogram<'endpoint'>;
+  throttled: Counter<'endpoint'>;
+  throttleBlocks: Counter<'counter'>;
+  rsRequests: Counter<'outcome'>;
+  rsRefusals: Counter<'reason'>;
+  rsReplays: Counter<string>;
+  rsNonceChallenges: Counter<string>;
+  rsRequestSeconds: Histogram<string>;
+  rsProofVerifySeconds: Histogram<'outcome'>;
+  rsTokenVerifySeconds: Histogram<'kind' | 'outcome'>;
+  rsJwksFetches: Counter<'reason' | 'outcome'>;
+  storageSeconds: Histogram<'op'>;
+  storageErrors: Counter<'op'>;
+  replayCacheSeconds: Histogram<'cache' | 'op'>;
+  replayCacheErrors: Counter<'cache' | 'op'>;
+  replayCacheEntries: Gauge<'cache'>;
+  replayCacheCapacity: Gauge<'cache'>;
+  replayCacheFullness: Gauge<'cache'>;
+  /** Replay caches whose fill level is read at each scrape. */
+  replayCacheLevels: Map<ReplayCacheName, CacheLevel>;
+}
 
-export function createRegistry(): Registry {
-  const series = new Map<string, Series>();
-  const collectors: Array<(set: (name: string, labels: Labels, value: number) => void) => void> = [];
-  const get = (name: string): Series => {
-    let s = series.get(name);
-    if (!s) {
-      const [type, help] = (METRICS as Record<string, readonly [Series['type'], string]>)[name] ?? ['counter', name];
-      s = { type, help, values: new Map() };
-      series.set(name, s);
-    }
-    return s;
-  };
-  // Declare every series up front, so a scrape lists each one (at 0) before it first happens.
-  for (const name of Object.keys(METRICS)) get(name);
-  const entry = (s: Series, labels: Labels) => {
-    const key = labelText(labels);
-    let e = s.values.get(key);
-    if (!e) {
-      e = s.type === 'histogram' ? { labels, value: 0, buckets: BUCKETS.map(() => 0), sum: 0, count: 0 } : { labels, value: 0 };
-      s.values.set(key, e);
-    }
-    return e;
-  };
+export function createServeMetrics(prom: PromClient): ServeMetrics {
+  const registry = new prom.Registry();
+  const registers = [registry];
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) => new prom.Counter<L>({ name, help, labelNames, registers });
+  const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets = REQUEST_BUCKETS) =>
+    new prom.Histogram<L>({ name, help, labelNames, buckets, registers });
+  const levels = new Map<ReplayCacheName, CacheLevel>();
+  // Read at each scrape. Summed over workers like the rest, except the ratio: the workers share
+  // one Redis, and the fullest cache is the one that matters.
+  const gauge = (name: string, help: string, read: (level: CacheLevel) => number | undefined | Promise<number | undefined>, aggregator: 'sum' | 'max' = 'sum') =>
+    new prom.Gauge<'cache'>({
+      name, help, labelNames: ['cache'], registers, aggregator,
+      async collect() {
+        await Promise.all([...levels].map(async ([cache, level]) => {
+          const value = await Promise.resolve().then(() => read(level)).catch(() => undefined);
+          // Unknown now (Redis away): no sample rather than a stale one.
+          if (value === undefined || Number.isNaN(value)) this.remove({ cache });
+          else this.set({ cache }, value);
+        }));
+      },
+    });
   return {
-    inc(name, labels = {}, by = 1) {
-      entry(get(name), labels).value += by;
-    },
-    observe(name, labels, seconds) {
-      const e = entry(get(name), labels);
-      for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]!) e.buckets![i]!++;
-      e.sum! += seconds;
-      e.count!++;
-    },
-    onCollect(collect) {
-      collectors.push(collect);
-    },
-    text() {
-      for (const collect of collectors) collect((name, labels, value) => (entry(get(name), labels).value = value));
-      const lines: string[] = [];
-      for (const [name, s] of series) {
-        lines.push(`# HELP ${name} ${s.help}`, `# TYPE ${name} ${s.type}`);
-        for (const e of s.values.values()) {
-          if (s.type !== 'histogram') {
-            lines.push(`${name}${labelText(e.labels)} ${e.value}`);
-            continue;
-          }
-          BUCKETS.forEach((le, i) => lines.push(`${name}_bucket${labelText({ ...e.labels, le: String(le) })} ${e.buckets![i]}`));
-          lines.push(`${name}_bucket${labelText({ ...e.labels, le: '+Inf' })} ${e.count}`);
-          lines.push(`${name}_sum${labelText(e.labels)} ${e.sum}`, `${name}_count${labelText(e.labels)} ${e.count}`);
-        }
-      }
-      return `${lines.join('\n')}\n`;
-    },
+    registry,
+    asRequests: counter('dpopkit_as_requests_total', 'Authorization server requests, by endpoint and outcome (ok, refused, throttled, unavailable, error)', ['endpoint', 'outcome']),
+    asRefusals: counter('dpopkit_as_refusals_total', 'Authorization server refusals (4xx), by endpoint, OAuth error and reason', ['endpoint', 'error', 'reason']),
+    asReplays: counter('dpopkit_as_replays_total', 'DPoP proofs refused as replays by the authorization server (RFC 9449 §11.1), by endpoint', ['endpoint']),
+    asNonceChallenges: counter('dpopkit_as_nonce_challenges_total', 'use_dpop_nonce challenges sent by the authorization server (RFC 9449 §8), by endpoint', ['endpoint']),
+    asRequestSeconds: histogram('dpopkit_as_request_seconds', 'Authorization server request latency, by endpoint', ['endpoint']),
+    throttled: counter('dpopkit_throttled_total', 'Attempts refused by the guessing throttle (429, reason throttled), by endpoint', ['endpoint']),
+    throttleBlocks: counter('dpopkit_throttle_blocks_total', 'Blocks begun by the guessing throttle, by counter (username, address, client, …)', ['counter']),
+    rsRequests: counter('dpopkit_rs_requests_total', 'Resource server requests, by outcome (accepted, refused)', ['outcome']),
+    rsRefusals: counter('dpopkit_rs_refusals_total', 'Resource server refusals, by reason', ['reason']),
+    rsReplays: counter('dpopkit_rs_replays_total', 'DPoP proofs refused as replays by the resource server (RFC 9449 §11.1)'),
+    rsNonceChallenges: counter('dpopkit_rs_nonce_challenges_total', 'use_dpop_nonce challenges sent by the resource server (RFC 9449 §9)'),
+    rsRequestSeconds: histogram('dpopkit_rs_request_seconds', 'Resource server request latency, whole request (the demo route does nothing but verify)', []),
+    rsProofVerifySeconds: histogram('dpopkit_rs_proof_verify_seconds', 'Resource server DPoP proof verification (RFC 9449 §4.3, replay-cache reservation included), by outcome', ['outcome'], VERIFY_BUCKETS),
+    rsTokenVerifySeconds: histogram('dpopkit_rs_token_verify_seconds', 'Resource server access-token verification, by kind (jwt, introspection) and outcome', ['kind', 'outcome'], VERIFY_BUCKETS),
+    rsJwksFetches: counter('dpopkit_rs_jwks_fetches_total', 'JWK Set fetches by the resource server, by reason (initial, unknown_kid, max_age) and outcome', ['reason', 'outcome']),
+    storageSeconds: histogram('dpopkit_storage_seconds', 'Authorization server storage latency, by operation', ['op']),
+    storageErrors: counter('dpopkit_storage_errors_total', 'Storage operations that failed, by operation', ['op']),
+    replayCacheSeconds: histogram('dpopkit_replay_cache_seconds', 'Replay cache latency, by cache (authorization-server, api) and operation', ['cache', 'op']),
+    replayCacheErrors: counter('dpopkit_replay_cache_errors_total', 'Replay cache operations that failed (full or unreachable), by cache and operation', ['cache', 'op']),
+    replayCacheEntries: gauge('dpopkit_replay_cache_entries', 'Entries held by an in-memory replay cache, by cache (Redis and PostgreSQL caches: see their own monitoring)', (c) => c.entries?.()),
+    replayCacheCapacity: gauge('dpopkit_replay_cache_capacity', 'Entries an in-memory replay cache can hold (maxEntries); when entries reach it, proofs are refused with 503', (c) => c.capacity),
+    replayCacheFullness: gauge('dpopkit_replay_cache_fullness_ratio', 'How full a replay cache is, 0 to 1: entries over maxEntries in memory, used_memory over maxmemory on Redis; at 1 proofs are refused with 503', (c) => c.fullness(), 'max'),
+    replayCacheLevels: levels,
   };
 }
 
-function labelText(labels: Labels): string {
-  const pairs = Object.entries(labels);
-  if (pairs.length === 0) return '';
-  return `{${pairs.map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',')}}`;
-}
-
-/** The `/metrics` route of the admin listener. */
-export function metricsRoute(registry: Registry) {
-  return (_request: IncomingMessage, response: ServerResponse) => {
-    const text = registry.text();
-    response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+/** The `/metrics` route of the admin listener: whatever `exposition` answers, in its content type. */
+export function metricsRoute(exposition: () => Promise<{ contentType: string; text: string }>) {
+  return async (_request: IncomingMessage, response: ServerResponse) => {
+    const { contentType, text } = await exposition();
+    response.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
     response.end(text);
   };
 }
 
-/** The resource server's counters, copied at each scrape. */
-export function collectResourceServer(registry: Registry, snapshot: () => ResourceServerMetrics): void {
-  registry.onCollect((set) => {
-    const m = snapshot();
-    const refused = Object.values(m.rejected).reduce((a, b) => a + (b ?? 0), 0);
-    set('dpopkit_rs_requests_total', { outcome: 'accepted' }, m.accepted);
-    set('dpopkit_rs_requests_total', { outcome: 'refused' }, refused);
-    for (const [reason, count] of Object.entries(m.rejected)) set('dpopkit_rs_refusals_total', { reason }, count ?? 0);
-    set('dpopkit_rs_replays_total', {}, m.replays);
-    set('dpopkit_rs_nonce_challenges_total', {}, m.nonceChallenges);
-  });
+/** One process's exposition. */
+export function processExposition(metrics: ServeMetrics) {
+  return async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() });
+}
+
+/**
+ * The resource server's hook: counters and histograms straight from its request path. Each call
+ * is one label lookup and an addition; no label value comes from the request (reasons are a
+ * closed list).
+ */
+export function resourceServerHook(metrics: ServeMetrics): ResourceServerMetricsHook {
+  const accepted = metrics.rsRequests.labels('accepted');
+  const refused = metrics.rsRequests.labels('refused');
+  const proofOk = metrics.rsProofVerifySeconds.labels('ok');
+  const proofRefused = metrics.rsProofVerifySeconds.labels('refused');
+  return {
+    request(outcome, reason) {
+      if (outcome === 'accepted') return accepted.inc();
+      refused.inc();
+      if (reason === undefined) return;
+      metrics.rsRefusals.inc({ reason });
+      if (reason === 'replayed') metrics.rsReplays.inc();
+      else if (isNonceChallenge(reason)) metrics.rsNonceChallenges.inc();
+    },
+    proofVerified: (seconds, ok) => (ok ? proofOk : proofRefused).observe(seconds),
+    tokenVerified: (seconds, kind, ok) => metrics.rsTokenVerifySeconds.observe({ kind, outcome: ok ? 'ok' : 'refused' }, seconds),
+    jwksFetched: (reason, ok) => metrics.rsJwksFetches.inc({ reason, outcome: ok ? 'ok' : 'error' }),
+  };
 }
 
 /**
  * A logger that counts the authorization server's refusal entries, then passes every entry on.
  * Those entries carry only `endpoint`, `error`, `reason` and counts: nothing secret is read.
  */
-export function countingLogger(registry: Registry, next: Logger): Logger {
+export function countingLogger(metrics: ServeMetrics, next: Logger): Logger {
   const look = (obj: object, msg?: string) => {
     const o = obj as Record<string, unknown>;
-    if (msg === 'request refused') registry.inc('dpopkit_as_refusals_total', { endpoint: String(o.endpoint ?? 'other'), error: String(o.error), reason: String(o.reason) });
-    else if (msg === 'nonce challenge (use_dpop_nonce)') registry.inc('dpopkit_as_nonce_challenges_total', { endpoint: String(o.endpoint ?? 'other') });
-    else if (typeof msg === 'string' && msg.endsWith('blocked')) registry.inc('dpopkit_throttled_total', { counter: String(o.throttle ?? 'unknown') });
+    if (msg === 'request refused') {
+      const endpoint = endpointLabel(o.endpoint);
+      const reason = String(o.reason);
+      metrics.asRefusals.inc({ endpoint, error: String(o.error), reason });
+      if (reason === 'replayed') metrics.asReplays.inc({ endpoint });
+      else if (reason === 'throttled') metrics.throttled.inc({ endpoint });
+    } else if (msg === 'nonce challenge (use_dpop_nonce)') metrics.asNonceChallenges.inc({ endpoint: endpointLabel(o.endpoint) });
+    else if (typeof msg === 'string' && msg.endsWith('blocked')) metrics.throttleBlocks.inc({ counter: String(o.throttle ?? 'unknown') });
   };
   return {
     debug: (obj, msg) => (look(obj, msg), next.debug(obj, msg)),
@@ -157,6 +183,16 @@ export function countingLogger(registry: Registry, next: Logger): Logger {
     warn: (obj, msg) => (look(obj, msg), next.warn(obj, msg)),
     error: (obj, msg) => (look(obj, msg), next.error(obj, msg)),
   };
+}
+
+/**
+ * The endpoint a log entry names, as the label the request series use (the last segment of the
+ * route: `introspect`, not the log's `introspection`), so refusals and requests join on it.
+ */
+const LOGGED_ENDPOINTS: Record<string, string> = { introspection: 'introspect', revocation: 'revoke', registration: 'register', authorize_challenge: 'authorize-challenge' };
+function endpointLabel(logged: unknown): string {
+  const name = typeof logged === 'string' ? logged : 'other';
+  return LOGGED_ENDPOINTS[name] ?? name;
 }
 
 /** The authorization server's routes, as metric labels (anything else is `other`: no label explosion). */
@@ -176,46 +212,51 @@ export function outcomeOf(status: number): string {
 }
 
 /** A node:http listener that counts and times each request (on `finish`). */
-export function countedNodeHandler(registry: Registry, handler: (req: IncomingMessage, res: ServerResponse) => void) {
+export function countedNodeHandler(metrics: ServeMetrics, handler: (req: IncomingMessage, res: ServerResponse) => void) {
   return (request: IncomingMessage, response: ServerResponse) => {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     response.once('finish', () => {
       const endpoint = asEndpoint(request.url);
-      registry.inc('dpopkit_as_requests_total', { endpoint, outcome: outcomeOf(response.statusCode) });
-      registry.observe('dpopkit_as_request_seconds', { endpoint }, Number(process.hrtime.bigint() - started) / 1e9);
+      metrics.asRequests.inc({ endpoint, outcome: outcomeOf(response.statusCode) });
+      metrics.asRequestSeconds.observe({ endpoint }, (performance.now() - started) / 1000);
     });
     handler(request, response);
   };
 }
 
-/** A Web fetch handler timed into `dpopkit_rs_verify_seconds` (CORS preflights left out). */
-export function timedFetch(registry: Registry, fetch: (request: Request) => Response | Promise<Response>) {
+/** A Web fetch handler timed into `dpopkit_rs_request_seconds` (CORS preflights left out). */
+export function timedFetch(metrics: ServeMetrics, fetch: (request: Request) => Response | Promise<Response>) {
   return async (request: Request): Promise<Response> => {
     if (request.method === 'OPTIONS') return fetch(request);
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     try {
       return await fetch(request);
     } finally {
-      registry.observe('dpopkit_rs_verify_seconds', {}, Number(process.hrtime.bigint() - started) / 1e9);
+      metrics.rsRequestSeconds.observe((performance.now() - started) / 1000);
     }
   };
 }
 
-/** Every async method of `target` timed into `histogram` (and failures counted) by operation name. */
-export function timed<T extends object>(registry: Registry, target: T, histogram: string, errors: string, labels: Labels = {}): T {
+/** Every method of `target` timed into `histogram` (and failures counted into `errors`) by operation name. */
+export function timed<T extends object, L extends string>(
+  target: T,
+  histogram: Histogram<L | 'op'>,
+  errors: Counter<L | 'op'>,
+  labels: Partial<Record<L, string>> = {},
+): T {
   return new Proxy(target, {
     get(object, property, receiver) {
       const value = Reflect.get(object, property, receiver);
       if (typeof value !== 'function' || typeof property !== 'string' || property === 'close' || property === 'migrate') return value;
       return (...args: unknown[]) => {
-        const started = process.hrtime.bigint();
-        const op = { ...labels, op: property };
-        const done = () => registry.observe(histogram, op, Number(process.hrtime.bigint() - started) / 1e9);
+        const started = performance.now();
+        const op = { ...labels, op: property } as Partial<Record<L | 'op', string>>;
+        const done = () => histogram.observe(op, (performance.now() - started) / 1000);
         let result: unknown;
         try {
           result = value.apply(object, args);
         } catch (error) {
-          registry.inc(errors, op);
+          errors.inc(op);
           throw error;
         }
         if (result instanceof Promise) {
@@ -223,7 +264,7 @@ export function timed<T extends object>(registry: Registry, target: T, histogram
             (v) => (done(), v),
             (error) => {
               done();
-              registry.inc(errors, op);
+              errors.inc(op);
               throw error;
             },
           );
@@ -235,12 +276,24 @@ export function timed<T extends object>(registry: Registry, target: T, histogram
   });
 }
 
-/** An in-memory replay cache's fill level, read at each scrape (other backends report nothing here). */
-export function collectReplayCacheSize(registry: Registry, cache: string, replayCache: object, config: { type: string; maxEntries?: number }): void {
-  if (config.type !== 'memory' || typeof (replayCache as { size?: unknown }).size !== 'number') return;
-  const capacity = config.maxEntries ?? 1_000_000; // createMemoryReplayCache's default
-  registry.onCollect((set) => {
-    set('dpopkit_replay_cache_entries', { cache }, (replayCache as { size: number }).size);
-    set('dpopkit_replay_cache_capacity', { cache }, capacity);
-  });
+/**
+ * A replay cache's fill level, read at each scrape: an in-memory cache's entries and capacity;
+ * a Redis server's memory against its `maxmemory` (one `INFO memory`; nothing when it has no
+ * limit). A PostgreSQL cache reports nothing here: watch the database's own monitoring.
+ */
+export function collectReplayCacheSize(metrics: ServeMetrics, cache: ReplayCacheName, replayCache: object, config: { type: string; maxEntries?: number }): void {
+  const sized = replayCache as { size?: unknown; memoryUse?: () => Promise<{ usedBytes: number; maxBytes: number }> };
+  if (config.type === 'memory' && typeof sized.size === 'number') {
+    const capacity = config.maxEntries ?? 1_000_000; // createMemoryReplayCache's default
+    const entries = () => sized.size as number;
+    metrics.replayCacheLevels.set(cache, { entries, capacity, fullness: () => entries() / capacity });
+  } else if (config.type === 'redis' && typeof sized.memoryUse === 'function') {
+    const memoryUse = sized.memoryUse.bind(replayCache);
+    metrics.replayCacheLevels.set(cache, {
+      fullness: async () => {
+        const { usedBytes, maxBytes } = await memoryUse();
+        return maxBytes > 0 ? usedBytes / maxBytes : undefined;
+      },
+    });
+  }
 }

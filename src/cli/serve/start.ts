@@ -17,12 +17,16 @@ import { createMemoryAttemptStore } from '../../stores/memory.js';
 import type { Config } from '../config/schema.js';
 import { createDemoApi } from './api.js';
 import { createDemoSite } from './demo-site.js';
-import { replayCacheProbe, startAdmin } from './admin.js';
-import { collectReplayCacheSize, collectResourceServer, countedNodeHandler, countingLogger, createRegistry, metricsRoute, timed, timedFetch } from './metrics.js';
+import { readiness, replayCacheProbe, startAdmin, type Probe } from './admin.js';
+import { collectReplayCacheSize, countedNodeHandler, countingLogger, createServeMetrics, loadPromClient, metricsRoute, processExposition, resourceServerHook, timed, timedFetch } from './metrics.js';
+import { answerPrimary } from './workers.js';
 import { fetchWithRequestId, nodeWithRequestId, withRequestId } from './request-id.js';
 import { listen, type Listening } from './listen.js';
 import { createLogger, resolveLogFormat, type LogFormat } from './logger.js';
 import { apiReplayCacheConfig, openReplayCache, openStorage } from './stores.js';
+
+/** Longest wait for one readiness probe. */
+const PROBE_TIMEOUT_MS = 1000;
 
 /** HKDF `info` labels: one secret per role, never the configured one itself. */
 export const NONCE_LABELS = {
@@ -43,11 +47,20 @@ export interface Running {
   close(): Promise<void>;
 }
 
-export async function startServers(config: Config): Promise<Running> {
+export interface StartOptions {
+  /**
+   * One of `--workers N`: the primary serves the admin port, and asks this process for its
+   * metrics and readiness over the cluster channel instead.
+   */
+  fleetWorker?: boolean;
+}
+
+export async function startServers(config: Config, options: StartOptions = {}): Promise<Running> {
   const logger = createLogger(config.log);
   const asConfig = config.authorizationServer;
-  // Prometheus series for /metrics on the admin listener (nothing is wrapped without one).
-  const metrics = config.admin ? createRegistry() : undefined;
+  // Prometheus series for /metrics on the admin listener (prom-client is loaded, and anything
+  // wrapped, only with one).
+  const metrics = config.admin ? createServeMetrics(await loadPromClient()) : undefined;
   const closers: Array<() => Promise<void>> = [];
   const close = async () => {
     for (const closer of closers.reverse()) await closer().catch((error) => logger.error({ err: error }, 'close failed'));
@@ -77,8 +90,8 @@ export async function startServers(config: Config): Promise<Running> {
     );
     const authorizationServer = await createAuthorizationServer({
       issuer: asConfig.issuer,
-      storage: metrics ? timed(metrics, storage, 'dpopkit_storage_seconds', 'dpopkit_storage_errors_total') : storage,
-      replayCache: metrics ? timed(metrics, replay.cache, 'dpopkit_replay_cache_seconds', 'dpopkit_replay_cache_errors_total', { cache: 'authorization-server' }) : replay.cache,
+      storage: metrics ? timed(storage, metrics.storageSeconds, metrics.storageErrors) : storage,
+      replayCache: metrics ? timed(replay.cache, metrics.replayCacheSeconds, metrics.replayCacheErrors, { cache: 'authorization-server' }) : replay.cache,
       dpop: { ...asConfig.dpop, nonce: asNonce && { ...asNonce, secret: roleNonceSecret(nonceSecret, NONCE_LABELS.authorizationServer) } },
       tokens: asConfig.tokens,
       signingKeys: asConfig.signingKeys,
@@ -117,10 +130,10 @@ export async function startServers(config: Config): Promise<Running> {
           },
         },
         issuer: asConfig.issuer,
-        replayCache: metrics ? timed(metrics, apiReplay!.cache, 'dpopkit_replay_cache_seconds', 'dpopkit_replay_cache_errors_total', { cache: 'api' }) : apiReplay!.cache,
+        replayCache: metrics ? timed(apiReplay!.cache, metrics.replayCacheSeconds, metrics.replayCacheErrors, { cache: 'api' }) : apiReplay!.cache,
         logger: withRequestId(logger.child({ role: 'resource-server' })),
+        ...(metrics ? { metricsHook: resourceServerHook(metrics) } : {}),
       });
-      if (metrics) collectResourceServer(metrics, () => api.resourceServer.metrics());
       const apiFetch = metrics ? timedFetch(metrics, api.fetch) : api.fetch;
       const listening = await listen(config.api.url, fetchWithRequestId(logger.child({ role: 'resource-server' }), apiFetch));
       closers.push(() => listening.close());
@@ -133,25 +146,36 @@ export async function startServers(config: Config): Promise<Running> {
       closers.push(() => listening.close());
       demoUrl = config.demo.url;
     }
-    if (config.admin) {
-      collectReplayCacheSize(metrics!, 'authorization-server', replay.cache, asConfig.replayCache);
-      if (apiReplay && config.api) collectReplayCacheSize(metrics!, 'api', apiReplay.cache, apiReplayCacheConfig(asConfig.replayCache, config.api));
-      // /healthz, /readyz: probes of what every token and API request needs.
-      const admin = await startAdmin({
-        port: config.admin.port,
-        host: config.admin.host,
-        probes: {
-          storage: () => storage.getClient('dpopkit-readyz'),
-          replayCache: replayCacheProbe(replay.cache),
-          ...(apiReplay ? { apiReplayCache: replayCacheProbe(apiReplay.cache) } : {}),
-        },
-        routes: { '/metrics': metricsRoute(metrics!) },
-      });
-      // Closed first on shutdown (closers run in reverse): /readyz stops saying ready at once.
-      closers.push(() => {
-        admin.draining();
-        return admin.close();
-      });
+    if (config.admin && metrics) {
+      collectReplayCacheSize(metrics, 'authorization-server', replay.cache, asConfig.replayCache);
+      if (apiReplay && config.api) collectReplayCacheSize(metrics, 'api', apiReplay.cache, apiReplayCacheConfig(asConfig.replayCache, config.api));
+      // /readyz: probes of what every token and API request needs.
+      const probes: Record<string, Probe> = {
+        storage: () => storage.getClient('dpopkit-readyz'),
+        replayCache: replayCacheProbe(replay.cache),
+        ...(apiReplay ? { apiReplayCache: replayCacheProbe(apiReplay.cache) } : {}),
+      };
+      if (options.fleetWorker) {
+        // The primary holds the admin port: it asks each worker over the cluster channel and
+        // sums what they answer (fleet-admin.ts). On shutdown its readiness turns `shutting down` first.
+        const draining = answerPrimary({
+          metrics: () => metrics.registry.getMetricsAsJSON(),
+          readiness: () => readiness(probes, PROBE_TIMEOUT_MS),
+        });
+        closers.push(async () => draining());
+      } else {
+        const admin = await startAdmin({
+          port: config.admin.port,
+          host: config.admin.host,
+          readiness: async () => ({ checks: await readiness(probes, PROBE_TIMEOUT_MS) }),
+          routes: { '/metrics': metricsRoute(processExposition(metrics)) },
+        });
+        // Closed first on shutdown (closers run in reverse): /readyz stops saying ready at once.
+        closers.push(() => {
+          admin.draining();
+          return admin.close();
+        });
+      }
     }
     return { urls: { issuer: asConfig.issuer, api: apiUrl, demo: demoUrl }, logger, logFormat: resolveLogFormat(config.log.format), close };
   } catch (error) {
