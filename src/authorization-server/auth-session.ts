@@ -12,7 +12,14 @@
  *   fixed by the first request: a later one may repeat them, not change them.
  * - `authenticated`: handed out with the tokens (§6.1), for a later step-up (RFC 9470): it names
  *   the user, the factors of the sign-in and its time, so a new request with `acr_values` or
- *   `max_age` asks only for what is missing, for the resources of the sign-in's grant.
+ *   `max_age` asks only for what is missing, and it records the scope and resources of the
+ *   sign-in's grant, the most any request on it can obtain. A request that asks for nothing the
+ *   session does not already satisfy gets a code without credentials (§6.1: the server "can
+ *   restore the context of a previous session and prompt only for the needed step-up factors"),
+ *   never for more than that grant and never past the sign-in's lifetime: the session and the
+ *   tokens of its codes end `tokens.refreshTokenTtl` after the last authentication
+ *   (`auth_time`), however often it is re-used. A session stored without a scope (before the
+ *   scope was recorded) restores nothing: every factor is asked again, as for a new sign-in.
  *
  * Also here: the authentication context (RFC 9470 `acr`, RFC 8176 `amr`) of a sign-in, and what
  * a flow still needs.
@@ -89,11 +96,31 @@ export function neededFactors(user: UserRecord | undefined, done: readonly strin
 }
 
 /**
+ * The scope of the grant an `authenticated` session came from: the most a request on it may
+ * obtain (`undefined`: a session stored before it was recorded).
+ */
+export function grantedScope(session: AuthSessionRecord): string | undefined {
+  return session.params.scope;
+}
+
+/**
+ * The end of a first-party sign-in: `tokens.refreshTokenTtl` after its last authentication. A
+ * step-up that restores the session without credentials keeps the `auth_time`, so neither the
+ * session it hands out nor the refresh tokens of its code outlive the sign-in.
+ */
+export function signInExpiry(ctx: AsContext, authTime: number, now: number): number {
+  return Math.min(now, authTime) + ctx.ttl.refreshToken;
+}
+
+/**
  * The methods of a session that still count for a new request: none when `max_age` says the
  * sign-in is too old (RFC 9470 §4: the user must authenticate again).
  */
 export function validFactors(session: AuthSessionRecord | undefined, demands: Demands, now: number): string[] {
   if (!session) return [];
+  // Stored before the grant's scope was: its bound is unknown, so it restores nothing (every
+  // factor again, which is what a new sign-in by the same client would ask).
+  if (session.stage === 'authenticated' && grantedScope(session) === undefined) return [];
   if (session.stage === 'authenticated' && demands.maxAge !== undefined) {
     if (session.authTime === undefined || now - session.authTime > demands.maxAge) return [];
   }
@@ -102,14 +129,20 @@ export function validFactors(session: AuthSessionRecord | undefined, demands: De
 
 /**
  * The `auth_session` that goes out with tokens issued from a first-party code (§6.1): the user,
- * the sign-in's factors and time, the client, the DPoP key and the grant's resources (RFC 8707),
- * for a later step-up. Returns the value for the token response.
+ * the sign-in's factors and time, the client, the DPoP key, and the grant's scope and resources
+ * (RFC 8707), for a later step-up. Returns the value for the token response, or `undefined` when
+ * the sign-in's lifetime is over (see {@link signInExpiry}).
  */
 export async function startAuthenticatedSession(
   ctx: AsContext,
-  input: { clientId: string; jkt: string; subject: string; amr: readonly string[]; authTime: number; resources?: readonly string[] | undefined },
-): Promise<string> {
+  input: { clientId: string; jkt: string; subject: string; scope: string; amr: readonly string[]; authTime: number; resources?: readonly string[] | undefined },
+): Promise<string | undefined> {
   const now = ctx.now();
+  const expiresAt = signInExpiry(ctx, input.authTime, now);
+  if (expiresAt <= now) return undefined;
+  const params: Record<string, string> = { scope: input.scope };
+  // RFC 8707: what the grant holds; a step-up on this session is for the same resources.
+  if (input.resources && input.resources.length > 0) params.resource = input.resources.join(' ');
   const { value, id } = newAuthSession();
   await ctx.storage.saveAuthSession({
     id,
@@ -118,15 +151,15 @@ export async function startAuthenticatedSession(
     jkt: input.jkt,
     stage: 'authenticated',
     username: input.subject,
-    // RFC 8707: what the grant holds; a step-up on this session is for the same resources.
-    params: input.resources && input.resources.length > 0 ? { resource: input.resources.join(' ') } : {},
+    // The grant's scope and resources: the most a step-up on this session can obtain.
+    params,
     amr: [...input.amr],
     acr: acrOf(input.amr),
     authTime: input.authTime,
     failures: 0,
     createdAt: now,
-    // As long as the refresh tokens of the same sign-in can live.
-    expiresAt: now + ctx.ttl.refreshToken,
+    // As long as the refresh tokens of the same sign-in can live (not renewed by re-use).
+    expiresAt,
   });
   return value;
 }

@@ -103,6 +103,7 @@ export type AuthorizationServerReason =
   // draft-ietf-oauth-first-party-apps: the authorization challenge endpoint
   | 'not_first_party'
   | 'auth_session_mismatch'
+  | 'scope_exceeds_grant'
   | 'acr_unreachable'
   | 'unknown_user'
   // the server's own condition

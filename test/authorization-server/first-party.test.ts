@@ -333,6 +333,111 @@ describe.each(STORAGES)('first-party sign-in (authorization challenge endpoint) 
       expect(denied.status).toBe(400);
       expect(denied.body.error).toBe('access_denied');
     });
+
+    describe('bounded by the grant the auth_session came from', () => {
+      /** alice signed in with this scope (the client `cli` may have "read write"). */
+      async function signedInFor(key: DPoPKey, scope: string): Promise<Answer> {
+        const t = await redeem(s, key, await code(s, key, { username: 'alice', password: 'alice-password', scope }));
+        expect(t.status).toBe(200);
+        expect(t.body.scope).toBe(scope);
+        return t;
+      }
+
+      it('a scope beyond the grant → 400 invalid_scope (scope_exceeds_grant), with or without credentials, before anything is used: the auth_session still works', async () => {
+        const key = await dpopKey();
+        const t = await signedInFor(key, 'read');
+        // Nothing more asked of the authentication: no credential, a wider scope.
+        const wider = await challenge(s, key, { response_type: 'code', auth_session: t.body.auth_session, scope: 'read write' });
+        expect(wider.status).toBe(400);
+        expect(wider.body.error).toBe('invalid_scope');
+        expect(wider.body.error_description).toMatch(/^scope_exceeds_grant: .*: write$/);
+        expect(wider.body.auth_session).toBeUndefined();
+        // Re-authenticating does not buy it either (a wider scope is a new sign-in).
+        const withPassword = await challenge(s, key, { response_type: 'code', auth_session: t.body.auth_session, scope: 'write', max_age: '0', password: 'alice-password' });
+        expect(withPassword.status).toBe(400);
+        expect(withPassword.body.error).toBe('invalid_scope');
+        expect(withPassword.body.error_description).toMatch(/^scope_exceeds_grant: /);
+        // The refused requests used nothing up: the session still gets a code for the grant's scope.
+        const ok = await challenge(s, key, { response_type: 'code', auth_session: t.body.auth_session });
+        expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+        const again = await redeem(s, key, ok.body.authorization_code);
+        expect(again.body.scope).toBe('read');
+        expect(decodeJwt(again.body.access_token).payload.scope).toBe('read');
+      });
+
+      it('no scope asked → the grant\'s scope (not the client\'s), after re-authentication too', async () => {
+        const key = await dpopKey();
+        const t = await signedInFor(key, 'read');
+        s.clock.advance(5);
+        const a = await challenge(s, key, { response_type: 'code', auth_session: t.body.auth_session, max_age: '60' });
+        expect(a.status, JSON.stringify(a.body)).toBe(200);
+        const again = await redeem(s, key, a.body.authorization_code);
+        expect(again.body.scope).toBe('read');
+        expect(decodeJwt(again.body.access_token).payload.scope).toBe('read');
+        // max_age exceeded: the password again, and still the grant's scope.
+        s.clock.advance(120);
+        const b = await challenge(s, key, { response_type: 'code', auth_session: again.body.auth_session, max_age: '60' });
+        expect(b.body).toMatchObject({ error: 'insufficient_authorization', next: 'password' });
+        const c = await challenge(s, key, { auth_session: b.body.auth_session, password: 'alice-password' });
+        expect(c.status).toBe(200);
+        const fresh = await redeem(s, key, c.body.authorization_code);
+        expect(fresh.body.scope).toBe('read');
+        expect(decodeJwt(fresh.body.access_token).payload).toMatchObject({ scope: 'read', auth_time: s.clock.now() });
+      });
+
+      it('a narrower scope is granted, and the narrowed grant bounds the next step-up', async () => {
+        const key = await dpopKey();
+        const t = await signedInFor(key, 'read write');
+        const a = await challenge(s, key, { response_type: 'code', auth_session: t.body.auth_session, scope: 'read' });
+        expect(a.status, JSON.stringify(a.body)).toBe(200);
+        const narrowed = await redeem(s, key, a.body.authorization_code);
+        expect(narrowed.body.scope).toBe('read');
+        expect(decodeJwt(narrowed.body.access_token).payload.scope).toBe('read');
+        // Its auth_session holds "read" only now.
+        const back = await challenge(s, key, { response_type: 'code', auth_session: narrowed.body.auth_session, scope: 'read write' });
+        expect(back.status).toBe(400);
+        expect(back.body.error_description).toMatch(/^scope_exceeds_grant: .*: write$/);
+      });
+
+      it('an auth_session stored without the grant\'s scope (an earlier version) restores nothing: every factor again, no code without credentials', async () => {
+        const key = await dpopKey();
+        const now = s.clock.now();
+        const value = Buffer.alloc(32, 7).toString('base64url');
+        await storage.saveAuthSession({ id: sha256(value), flowId: 'legacy-flow-0001', clientId: 'cli', jkt: key.jkt, stage: 'authenticated', username: 'alice', params: {}, amr: ['pwd'], acr: ACR_PWD, authTime: now, failures: 0, createdAt: now, expiresAt: now + 3600 });
+        const a = await challenge(s, key, { response_type: 'code', auth_session: value });
+        expect(a.status).toBe(403);
+        expect(a.body).toMatchObject({ error: 'insufficient_authorization', next: 'password' });
+        const b = await challenge(s, key, { auth_session: a.body.auth_session, password: 'alice-password' });
+        expect(b.status, JSON.stringify(b.body)).toBe(200);
+        expect(decodeJwt((await redeem(s, key, b.body.authorization_code)).body.access_token).payload).toMatchObject({ sub: 'alice', auth_time: s.clock.now() });
+      });
+
+      it('re-use without credentials does not extend the sign-in: its auth_session and refresh tokens end tokens.refreshTokenTtl after auth_time', async () => {
+        const short = await startFirstParty(storage, { tokens: { refreshTokenTtl: 3600 } });
+        try {
+          const key = await dpopKey();
+          const t = await redeem(short, key, await code(short, key, { username: 'alice', password: 'alice-password' }));
+          expect(t.status).toBe(200);
+          const authTime = decodeJwt(t.body.access_token).payload.auth_time as number;
+          short.clock.advance(3000);
+          const a = await challenge(short, key, { response_type: 'code', auth_session: t.body.auth_session });
+          expect(a.status, JSON.stringify(a.body)).toBe(200);
+          const reused = await redeem(short, key, a.body.authorization_code);
+          expect(decodeJwt(reused.body.access_token).payload.auth_time).toBe(authTime);
+          expect((await storage.findAuthSession(sha256(reused.body.auth_session), short.clock.now()))!.expiresAt).toBe(authTime + 3600);
+          // Past the sign-in's lifetime: neither the new auth_session nor the new refresh token works.
+          short.clock.advance(601);
+          const late = await challenge(short, key, { response_type: 'code', auth_session: reused.body.auth_session });
+          expect(late.status).toBe(400);
+          expect(late.body.error).toBe('invalid_session');
+          const refresh = await token(short, key, { grant_type: 'refresh_token', refresh_token: reused.body.refresh_token, client_id: 'cli' });
+          expect(refresh.status).toBe(400);
+          expect(refresh.body.error).toBe('invalid_grant');
+        } finally {
+          await short.close();
+        }
+      });
+    });
   });
 
   describe('redirect_to_web (§5.2.2.1.1)', () => {

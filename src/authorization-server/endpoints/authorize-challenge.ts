@@ -15,6 +15,14 @@
  * the session of a token response) cannot change them: it may repeat them or name none, and any
  * other set, wider or narrower, is `invalid_target`. Narrowing is the token endpoint's (§2.2).
  *
+ * Step-up (RFC 9470) on the `auth_session` of a token response (§6.1): a new request, bounded by
+ * the grant the session came from. Its `scope` may narrow the grant's (none: the grant's, as far
+ * as the client still holds it), never widen it: `invalid_scope` (reason `scope_exceeds_grant`),
+ * before anything is spent, the session still usable. What the session satisfies (its factors,
+ * `acr`, and `auth_time` within `max_age`) is not asked again, so a request that asks for nothing
+ * more gets a code at once (§5.2, §6.1): the grant's, or less, with the sign-in's `acr` and
+ * `auth_time`, and tokens that end with the sign-in (see `auth-session.ts`).
+ *
  * Answers:
  * - 200 `{"authorization_code": …}` once every factor the user needs has passed;
  * - 403 `insufficient_authorization` with a new `auth_session` and `next` (`password` or
@@ -43,6 +51,7 @@ import {
   amrClaim,
   acrOf,
   authSessionId,
+  grantedScope,
   neededFactors,
   newAuthSession,
   validFactors,
@@ -56,7 +65,7 @@ import { errorResponse, jsonResponse, OAuthError } from '../errors.js';
 import { readForm, type FormParams } from '../form.js';
 import { verifyPassword } from '../passwords.js';
 import { authorizationResources, defaultResources, keptResources, requestedResources } from '../resource-indicators.js';
-import { grantScope } from '../scopes.js';
+import { grantScope, splitScope, type ScopeBound } from '../scopes.js';
 import { credentialHash, randomToken } from '../secrets.js';
 import type { AuthSessionRecord, ClientRecord } from '../storage.js';
 import { ThrottledError, type Attempt } from '../throttle.js';
@@ -106,16 +115,37 @@ function demandsOf(flow: FlowRequest): Demands {
   };
 }
 
+const BEYOND_GRANT: ScopeBound = {
+  reason: 'scope_exceeds_grant',
+  message: 'scope beyond the grant of this auth_session (a step-up may narrow it, not widen it; a wider scope needs a new sign-in)',
+};
+
+/**
+ * The scope of a new request: within the client's scopes; on an `authenticated` session (a
+ * step-up), within the scope of the grant the session came from too, whatever the request
+ * proves (none asked: that grant's, as far as the client still holds it). A session stored
+ * without the grant's scope is bounded by the client's only, as a new sign-in: it restores no
+ * factor (see `validFactors`), so it buys nothing a new sign-in would not.
+ *
+ * @throws OAuthError `invalid_scope` (`scope_exceeds_grant` beyond the grant).
+ */
+function requestScope(client: ClientRecord, params: FormParams, session: AuthSessionRecord | undefined): string {
+  const granted = session?.stage === 'authenticated' ? grantedScope(session) : undefined;
+  if (granted === undefined) return grantScope(params.get('scope'), client.scope);
+  const held = new Set(splitScope(client.scope));
+  return grantScope(params.get('scope'), splitScope(granted).filter((s) => held.has(s)).join(' '), BEYOND_GRANT);
+}
+
 /**
  * The request parameters of a flow (a first request, or a new request on an authenticated
  * session), checked as the authorization endpoint checks them.
  */
-function flowRequest(client: ClientRecord, params: FormParams): FlowRequest {
+function flowRequest(client: ClientRecord, params: FormParams, session: AuthSessionRecord | undefined): FlowRequest {
   for (const [name, value] of params) {
     if (value.length > MAX_PARAM_LENGTH) throw new OAuthError('invalid_request', 'parameter_too_long', `the "${name.slice(0, 64)}" parameter is too long`);
   }
   if (!client.grantTypes.includes('authorization_code')) throw new OAuthError('unauthorized_client', 'grant_not_allowed', 'this client may not use the authorization code grant');
-  const flow: FlowRequest = { scope: grantScope(params.get('scope'), client.scope) };
+  const flow: FlowRequest = { scope: requestScope(client, params, session) };
   const challenge = params.get('code_challenge');
   const method = params.get('code_challenge_method');
   if (challenge !== undefined) {
@@ -238,7 +268,8 @@ async function handle(ctx: AsContext, request: Request): Promise<Response> {
   if (responseType !== undefined && responseType !== 'code') throw new OAuthError('unsupported_response_type', 'unsupported_response_type', 'only response_type=code is supported');
 
   // The flow's request: fixed by its first request; a new request on an authenticated session.
-  const flow: FlowRequest = continuing ? { ...(session.params as unknown as FlowRequest) } : flowRequest(client, params);
+  // A step-up (an authenticated session) is bounded by the grant the session came from.
+  const flow: FlowRequest = continuing ? { ...(session.params as unknown as FlowRequest) } : flowRequest(client, params, session);
   // RFC 8707: the first request's resources, bound to the session from then on (step-up included).
   const resource = flowResources(ctx, client, params, session);
   if (resource === undefined) delete flow.resource;

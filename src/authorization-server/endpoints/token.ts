@@ -15,7 +15,7 @@ import { proofOf, refreshBinding, requireProofForClient, spendProof } from '../b
 import { authenticateClient } from '../client-auth.js';
 import type { AsContext } from '../context.js';
 import { issueAccessToken } from '../access-token.js';
-import { startAuthenticatedSession } from '../auth-session.js';
+import { signInExpiry, startAuthenticatedSession } from '../auth-session.js';
 import { errorResponse, jsonResponse, OAuthError } from '../errors.js';
 import { readForm } from '../form.js';
 import { audienceClaim, directResources } from '../resource-indicators.js';
@@ -101,13 +101,17 @@ export async function tokenEndpoint(ctx: AsContext, request: Request): Promise<R
         ...(grant.amr !== undefined ? { amr: grant.amr } : {}),
         authTime: grant.authTime ?? now,
         createdAt: now,
-        expiresAt: now + ctx.ttl.refreshToken,
+        // A first-party code may restore its sign-in without credentials (a step-up that asks
+        // for nothing more): its tokens end with the sign-in, not a lifetime after the re-use.
+        expiresAt: grant.challenge ? signInExpiry(ctx, grant.authTime ?? now, now) : now + ctx.ttl.refreshToken,
       }, credentialHash(refreshToken));
       body.refresh_token = refreshToken;
     }
     if (grant.challenge && proof) {
-      // draft-ietf-oauth-first-party-apps §6.1: an auth_session for a later step-up (RFC 9470).
-      body.auth_session = await startAuthenticatedSession(ctx, { clientId: client.clientId, jkt: proof.jkt, subject: grant.subject, amr: grant.amr ?? ['pwd'], authTime: grant.authTime ?? now, resources: grant.resources?.granted });
+      // draft-ietf-oauth-first-party-apps §6.1: an auth_session for a later step-up (RFC 9470),
+      // bound to what this grant holds (scope and resources).
+      const authSession = await startAuthenticatedSession(ctx, { clientId: client.clientId, jkt: proof.jkt, subject: grant.subject, scope: grant.scope, amr: grant.amr ?? ['pwd'], authTime: grant.authTime ?? now, resources: grant.resources?.granted });
+      if (authSession !== undefined) body.auth_session = authSession;
     }
     return jsonResponse(body, 200, await nonceHeaders(ctx));
   } catch (err) {
