@@ -4,7 +4,9 @@
  * blocked for a delay that doubles with every further failure, up to a cap. While a key is
  * blocked, requests that carry it are refused with 429 and `Retry-After` (RFC 6585 §4) BEFORE
  * any credential is evaluated: no scrypt run, no comparison with a cached secret (that would
- * be a free oracle for the right guess).
+ * be a free oracle for the right guess). A key read as clean is taken as clean for one second
+ * (the token endpoint's hot path reads no database); every wrong guess is still decided by the
+ * store's atomic count, so a block set elsewhere in a fleet is never an oracle.
  *
  * The counters live behind the {@link AttemptStore} port, by default the authorization
  * server's own database (`Storage.attempts`), so every server of a fleet sees every failure.
@@ -119,6 +121,11 @@ export interface ThrottleOptions {
 }
 
 type Kind = 'username' | 'address' | 'client' | 'session';
+
+/** Seconds a read of "no failures on this key" is reused by `check()` (see `clean` below). */
+export const CLEAN_READ_LIFETIME = 1;
+/** Bound on the keys remembered as clean (the memo is emptied when full). */
+const CLEAN_READ_ENTRIES = 10_000;
 
 /** Why an attempt is refused before any credential is evaluated. */
 export class ThrottledError extends Error {
@@ -254,6 +261,20 @@ export function createThrottle(options: ThrottleOptions | undefined, deps: Throt
   }
   const store = enabled && chosen ? resilient(chosen, log) : undefined;
 
+  // Keys this server read as clean (no live entry) a moment ago: key → epoch seconds until which
+  // that read stands. The hot path, a known client presenting its right secret, then reads the
+  // store once per key per CLEAN_READ_LIFETIME instead of on every request (one database round
+  // trip per token request otherwise). Safe for a fleet: a wrong guess is never decided from
+  // this memo, only by the store's atomic hit (which refuses a blocked key and drops the memo),
+  // so a block set by another server lets through, before this server sees it, at most the
+  // requests carrying the one right secret: one guess per server, not an oracle.
+  const clean = new Map<string, number>();
+  const forget = (key: string) => clean.delete(key);
+  const remember = (key: string, now: number) => {
+    if (clean.size >= CLEAN_READ_ENTRIES) clean.clear();
+    clean.set(key, now + CLEAN_READ_LIFETIME);
+  };
+
   const peers = new WeakMap<Request, string>();
   let warnedNoAddress = false;
   let warnedProxy = false;
@@ -299,6 +320,7 @@ export function createThrottle(options: ThrottleOptions | undefined, deps: Throt
     };
     /** Count one attempt on every key; when one is blocked, take back the others and refuse. */
     const hitAll = async (): Promise<void> => {
+      for (const { key } of keys) forget(key);
       const results = await Promise.all(keys.map(({ key, kind: k }) => store.hit(key, now, rules[k])));
       const refused = results.filter((r) => !r.counted);
       if (refused.length > 0) {
@@ -310,10 +332,16 @@ export function createThrottle(options: ThrottleOptions | undefined, deps: Throt
 
     return {
       async check() {
+        if (keys.every(({ key }) => (clean.get(key) ?? 0) > now)) return;
         seen = await store.peek(keys.map((k) => k.key), now);
         let until = 0;
         for (const state of seen.values()) until = Math.max(until, state.blockedUntil);
         if (until > now) throw new ThrottledError('blocked', until - now);
+        // Clean: no entry, or one whose attempts were all taken back (a refunded address).
+        for (const { key } of keys) {
+          const state = seen.get(key);
+          if (state === undefined || (state.count === 0 && state.blockedUntil <= now)) remember(key, now);
+        }
       },
       async verify(task, options = {}) {
         counted = true;
@@ -330,6 +358,7 @@ export function createThrottle(options: ThrottleOptions | undefined, deps: Throt
       async failed() {
         if (counted) return;
         counted = true;
+        for (const { key } of keys) forget(key);
         const results = await Promise.all(keys.map(({ key, kind: k }) => store.hit(key, now, rules[k])));
         report(results);
       },

@@ -10,7 +10,7 @@
  * would tell the attacker the right guess). Refresh tokens are not burned by a refusal.
  */
 import { generateKeyPair, exportJWK, SignJWT } from 'jose';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createPostgresStorage } from '../../src/stores/postgres.js';
 import { basic, defaultClients, dpopKey, PG_URL, postForm, REDIRECT, SECRET, signIn, pkce, startServer, STORAGES, type Running, dropSchemas } from '../authorization-server/support/harness.js';
 import { serverWithClock, testClock } from './throttle-support.js';
@@ -194,5 +194,36 @@ describe('a fleet: two authorization servers on one PostgreSQL database', () => 
     expect(await statuses(5, () => postForm(`${a.url}/token`, cc, wrong))).toEqual(Array(5).fill(401));
     expect(await statuses(5, () => postForm(`${b.url}/token`, cc, wrong))).toEqual(Array(5).fill(401));
     for (const s of [a, b]) expect((await postForm(`${s.url}/token`, cc, { auth: basic('confidential', SECRET) })).status).toBe(429);
+  });
+
+  it('the hot path reads the counters once a second per key; a wrong guess is always decided by the shared store; a block set at B reaches A at its first wrong guess, or a second later', async () => {
+    clock.advance(10_000); // the block and the counts of the test above are forgotten
+    const right = { auth: basic('confidential', SECRET) };
+    const wrong = { auth: basic('confidential', 'wrong') };
+    // A verifies the right secret once (scrypt; later requests match its cached digest).
+    expect(await statuses(1, () => postForm(`${a.url}/token`, cc, right))).toEqual([200]);
+    clock.advance(1);
+    const peeks = vi.spyOn(storages[0]!.attempts!, 'peek');
+    try {
+      // A known client presenting its right secret: one read for three requests in a second.
+      expect(await statuses(3, () => postForm(`${a.url}/token`, cc, right))).toEqual([200, 200, 200]);
+      expect(peeks).toHaveBeenCalledTimes(1);
+      clock.advance(1);
+      expect(await statuses(1, () => postForm(`${a.url}/token`, cc, right))).toEqual([200]);
+      expect(peeks).toHaveBeenCalledTimes(2);
+
+      // B blocks the client. Within A's second, the one request that can pass the block unseen is
+      // one carrying the right secret (bounded: it is not a guess the attacker learns from).
+      expect(await statuses(10, () => postForm(`${b.url}/token`, cc, wrong))).toEqual(Array(10).fill(401));
+      expect(await statuses(1, () => postForm(`${a.url}/token`, cc, right))).toEqual([200]);
+      // A wrong guess at A meets the block in the store's atomic count: 429, and A forgets its read.
+      const refused = await postForm(`${a.url}/token`, cc, wrong);
+      expect(refused.status).toBe(429);
+      expect((await refused.json()).error_description).toMatch(/^throttled: /);
+      expect(await statuses(1, () => postForm(`${a.url}/token`, cc, right))).toEqual([429]);
+      expect(peeks).toHaveBeenCalledTimes(3);
+    } finally {
+      peeks.mockRestore();
+    }
   });
 }, SLOW);
