@@ -219,8 +219,49 @@ describe('dpopkit serve on PostgreSQL and a Redis replay cache (the fleet set-up
     const { rows } = await db.query(`SELECT count(*)::int AS n FROM ${schema}.signing_keys`);
     await db.end();
     expect(rows[0].n).toBeGreaterThanOrEqual(1);
+    // This Redis cannot evict (the test machine's: noeviction or no maxmemory): no warning about it.
+    const admin = new Redis('redis://127.0.0.1:6379');
+    const settings = await redisMemorySettings(admin);
+    await admin.quit();
+    if (settings.maxmemory === '0' || settings.policy === 'noeviction') expect(entries.filter((e) => e.redis !== undefined)).toEqual([]);
+  }, 90_000);
+
+  it('warns at start, once per Redis server and naming both replay caches, when that Redis may evict keys (maxmemory-policy other than noeviction)', async () => {
+    const { Redis } = await import('ioredis');
+    const admin = new Redis('redis://127.0.0.1:6379');
+    const before = await redisMemorySettings(admin);
+    let evicting: ServeProcess | undefined;
+    try {
+      // A limit far above what the tests use, so nothing is evicted meanwhile, and an LRU policy.
+      await admin.call('CONFIG', 'SET', 'maxmemory', String(4 * 1024 ** 3));
+      await admin.call('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru');
+      const ports = await freePorts();
+      const config = writeDemoConfig(dir, ports, (c) => {
+        c.authorizationServer.storage = { type: 'pglite', dataDir: join(dir, `data-${ports.as}`) };
+        c.authorizationServer.replayCache = { type: 'redis', url: 'redis://127.0.0.1:6379', keyPrefix: `${schema}:evict:` };
+      });
+      evicting = await startServe(config, ports);
+      const warnings = evicting.stdout().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>).filter((e) => e.redis !== undefined);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({ level: 40, redis: '127.0.0.1:6379', replayCaches: ['authorization-server', 'api'], maxmemoryPolicy: 'allkeys-lru', maxmemory: 4 * 1024 ** 3 });
+      expect(warnings[0]!.msg).toContain('maxmemory-policy allkeys-lru');
+      expect(warnings[0]!.msg).toContain('Set maxmemory-policy noeviction');
+    } finally {
+      await evicting?.stop();
+      await admin.call('CONFIG', 'SET', 'maxmemory-policy', before.policy);
+      await admin.call('CONFIG', 'SET', 'maxmemory', before.maxmemory);
+      await admin.quit();
+    }
   }, 90_000);
 });
+
+/** `maxmemory` and `maxmemory-policy` of a Redis, as CONFIG GET answers them (pairs, in no fixed order). */
+async function redisMemorySettings(redis: { call(...args: string[]): Promise<unknown> }): Promise<{ maxmemory: string; policy: string }> {
+  const reply = (await redis.call('CONFIG', 'GET', 'maxmemory', 'maxmemory-policy')) as string[];
+  const settings = new Map<string, string>();
+  for (let i = 0; i + 1 < reply.length; i += 2) settings.set(reply[i]!, reply[i + 1]!);
+  return { maxmemory: settings.get('maxmemory')!, policy: settings.get('maxmemory-policy')! };
+}
 
 /** An authorization request of the demo's public client (PKCE S256), leading to the sign-in page. */
 function authorizeUrl(serve: ServeProcess): string {

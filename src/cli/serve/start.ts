@@ -23,7 +23,7 @@ import { answerPrimary } from './workers.js';
 import { fetchWithRequestId, nodeWithRequestId, withRequestId } from './request-id.js';
 import { listen, type Listening } from './listen.js';
 import { createLogger, resolveLogFormat, type LogFormat } from './logger.js';
-import { apiReplayCacheConfig, openReplayCache, openStorage } from './stores.js';
+import { apiReplayCacheConfig, openReplayCache, openStorage, warnOnRedisEviction } from './stores.js';
 
 /** Longest wait for one readiness probe. */
 const PROBE_TIMEOUT_MS = 1000;
@@ -81,6 +81,8 @@ export async function startServers(config: Config, options: StartOptions = {}): 
     closers.push(() => replay.close());
     const apiReplay = config.api ? await openReplayCache(apiReplayCacheConfig(asConfig.replayCache, config.api)) : undefined;
     if (apiReplay) closers.push(() => apiReplay.close());
+    // A Redis that may evict keys can drop live replay entries: say so at start, once per server.
+    await warnOnRedisEviction({ 'authorization-server': replay, api: apiReplay }, logger);
 
     const users = await Promise.all(
       asConfig.users.map(async ({ password, passwordHash, ...user }) => {

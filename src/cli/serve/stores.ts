@@ -7,12 +7,18 @@
  * `replayCache` of its own, it gets one like the authorization server's, kept apart: its own
  * memory table, on Redis the key prefix `<prefix>api:`, on PostgreSQL the schema `<schema>_api`.
  *
+ * A Redis replay cache is only as good as the server's `maxmemory-policy`: every policy but
+ * `noeviction` lets a full Redis drop live entries (they all have a TTL), and a dropped entry
+ * lets its proof be replayed. At start, {@link warnOnRedisEviction} reads the policy of each
+ * Redis server in use and logs a warning when it is not safe or cannot be read.
+ *
  * @module
  */
 import { mkdir } from 'node:fs/promises';
 import type { ReplayCache } from '../../core/replay.js';
 import type { Storage } from '../../authorization-server/storage.js';
 import { createMemoryReplayCache } from '../../stores/memory.js';
+import type { EvictionCheck } from '../../stores/redis.js';
 import type { ApiConfig, AuthorizationServerConfig } from '../config/schema.js';
 
 type ReplayCacheConfig = AuthorizationServerConfig['replayCache'];
@@ -32,6 +38,8 @@ export async function openStorage(config: AuthorizationServerConfig['storage']):
 
 export interface OpenReplayCache {
   cache: ReplayCache;
+  /** On Redis: the server (`host:port`, never the URL's credentials) and its eviction settings. */
+  redis?: { server: string; checkEviction(): Promise<EvictionCheck> };
   close(): Promise<void>;
 }
 
@@ -58,5 +66,49 @@ export async function openReplayCache(config: ReplayCacheConfig): Promise<OpenRe
   }
   const { createRedisReplayCache } = await import('../../stores/redis.js');
   const cache = createRedisReplayCache({ url: config.url, keyPrefix: config.keyPrefix });
-  return { cache, close: () => cache.close() };
+  return { cache, redis: { server: redisServer(config.url), checkEviction: () => cache.checkEviction() }, close: () => cache.close() };
+}
+
+/** The Redis server of a URL as `host:port` (what a log may name: no user, password or db). */
+export function redisServer(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname || '127.0.0.1'}:${u.port || '6379'}`;
+  } catch {
+    return 'redis';
+  }
+}
+
+/** What {@link warnOnRedisEviction} writes to. */
+export interface WarningLogger {
+  warn(obj: object, msg: string): void;
+}
+
+/**
+ * Read `maxmemory-policy` once per Redis server that holds one of these replay caches (the
+ * authorization server's and the API's usually share one) and log a warning, naming the caches,
+ * when that server may evict their entries (a policy other than `noeviction` with a `maxmemory`)
+ * or when the settings cannot be read (Redis unreachable, or `CONFIG` not allowed, as on many
+ * managed services). Never throws; each check is bounded by the cache's command timeout.
+ */
+export async function warnOnRedisEviction(caches: Record<string, OpenReplayCache | undefined>, log: WarningLogger): Promise<void> {
+  const servers = new Map<string, { check: () => Promise<EvictionCheck>; names: string[] }>();
+  for (const [name, open] of Object.entries(caches)) {
+    if (!open?.redis) continue;
+    const known = servers.get(open.redis.server);
+    if (known) known.names.push(name);
+    else servers.set(open.redis.server, { check: open.redis.checkEviction, names: [name] });
+  }
+  await Promise.all(
+    [...servers].map(async ([server, { check, names }]) => {
+      const { maxmemory, policy, safe } = await check().catch((): EvictionCheck => ({ maxmemory: undefined, policy: undefined, safe: undefined }));
+      if (safe === true) return;
+      const facts = { redis: server, replayCaches: names, maxmemoryPolicy: policy ?? null, maxmemory: maxmemory ?? null };
+      if (safe === false) {
+        log.warn(facts, `Redis ${server} has maxmemory-policy ${policy} with maxmemory ${maxmemory}: when full it evicts keys, and an evicted DPoP replay entry lets its proof be replayed. Set maxmemory-policy noeviction (CONFIG SET maxmemory-policy noeviction, and in redis.conf): a full Redis then refuses new entries and dpopkit answers 503 instead`);
+      } else {
+        log.warn(facts, `could not read the eviction settings of Redis ${server} (unreachable, or CONFIG not allowed): make sure its maxmemory-policy is noeviction (or maxmemory 0), since any other policy can evict DPoP replay entries and let their proofs be replayed`);
+      }
+    }),
+  );
 }
