@@ -113,7 +113,9 @@ async function main() {
   const auth = `Basic ${Buffer.from(`bench:${SECRET}`).toString('base64')}`;
 
   const start = (kind, name) => new Promise((resolve, reject) => {
-    const child = fork(SELF, ['serve', kind], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    // BENCH_PROF=dir BENCH_PROF_KIND=postgres: a V8 CPU profile of that server.
+    const prof = process.env.BENCH_PROF && kind === (process.env.BENCH_PROF_KIND ?? 'postgres') ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
+    const child = fork(SELF, ['serve', kind], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: prof });
     child.once('message', ({ issuer }) => resolve({ name, child, token: `${issuer}/token`, proofs: [] }));
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));

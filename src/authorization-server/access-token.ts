@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import { backend } from '#crypto';
 import type { SigningKeys } from './signing-keys.js';
+import { randomToken } from './secrets.js';
 
 /** The claims of an access token this server issues (RFC 9068 §2.2). */
 export interface AccessTokenClaims {
@@ -58,7 +58,7 @@ export async function issueAccessToken(keys: SigningKeys, input: IssueInput): Pr
     client_id: input.clientId,
     iat,
     exp: iat + input.ttl,
-    jti: randomBytes(16).toString('base64url'),
+    jti: randomToken(16),
   };
   if (input.scope) claims.scope = input.scope;
   if (input.jkt !== undefined) claims.cnf = { jkt: input.jkt };

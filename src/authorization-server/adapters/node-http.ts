@@ -70,6 +70,7 @@ function bodyStream(req: IncomingMessage, max = MAX_FORM_BYTES): ReadableStream<
   function onEnd(): void {
     if (done) return;
     done = true;
+    req.removeListener('data', onData).removeListener('end', onEnd).removeListener('error', onError).removeListener('close', onClose);
     controller.close();
   }
   function onError(err: unknown): void {
@@ -79,6 +80,7 @@ function bodyStream(req: IncomingMessage, max = MAX_FORM_BYTES): ReadableStream<
   }
   /** The connection closed before the body ended (the client went away): never wait forever. */
   function onClose(): void {
+    if (done) return; // (every request closes: no Error, no stack trace, unless it matters)
     onError(new Error('the request body was cut short'));
   }
   return new ReadableStream<Uint8Array>(
