@@ -121,8 +121,8 @@ if (variantArg !== -1) {
 
   // Warm up every variant (JWKS fetch, caches, JIT). The app without middleware bounds every
   // variant's rate, so its rate sizes the proof pools.
-  let size = 8000;
-  for (const v of variants) await run(v, await pool(servers[v].url, size), 1);
+  let size = 9000;
+  for (const v of variants) await run(v, await pool(servers[v].url, 3 * size), 3);
   const openWarm = await run('open', undefined, 1);
   size = Math.ceil(openWarm.rps * SECONDS * 1.5);
 

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createProof } from '../../src/core/proof/create.js';
-import { verifyProof, type ProofExpectations } from '../../src/core/proof/verify.js';
+import { createProofVerifier, verifyProof, type ProofExpectations } from '../../src/core/proof/verify.js';
 import { generateKeyPair, keyThumbprint } from '../../src/core/keys.js';
 import { accessTokenHash } from '../../src/core/thumbprint.js';
 import { createNonceSource } from '../../src/core/nonce.js';
@@ -186,6 +186,20 @@ describe('RFC 9449 §4.3 checks, one rule each', () => {
     expect(await reasonOf(forge(key, header, goodClaims()), { accessToken: token })).toBe('ath_missing');
     expect(await reasonOf(forge(key, header, goodClaims({ ath: await accessTokenHash('other') })), { accessToken: token })).toBe('ath_mismatch');
     expect(await reasonOf(forge(key, header, goodClaims({ ath: await accessTokenHash(token) })), { accessToken: token })).toBe('accepted');
+  });
+
+  it('RFC 9449 §4.3 (12) a verifier that remembers token hashes still compares every ath with the token presented', async () => {
+    const verifier = createProofVerifier();
+    const reason = (proof: string, over: Partial<ProofExpectations>) => verifier.verify(proof, expect_(over)).then(() => 'accepted', (err: DPoPError) => err.reason);
+    const a = 'token-a';
+    const b = 'token-b';
+    expect(await reason(forge(key, header, goodClaims({ ath: await accessTokenHash(a) })), { accessToken: a })).toBe('accepted');
+    // Token a's hash is remembered now: a proof made for a, sent with b, is still refused…
+    expect(await reason(forge(key, header, goodClaims({ ath: await accessTokenHash(a) })), { accessToken: b })).toBe('ath_mismatch');
+    expect(await reason(forge(key, header, goodClaims()), { accessToken: a })).toBe('ath_missing');
+    // …and each token is checked against its own hash.
+    expect(await reason(forge(key, header, goodClaims({ ath: await accessTokenHash(b) })), { accessToken: b })).toBe('accepted');
+    expect(await reason(forge(key, header, goodClaims({ ath: await accessTokenHash(b) })), { accessToken: a })).toBe('ath_mismatch');
   });
 
   it('RFC 9449 §4.3 (12) the proof key must equal the bound key (jkt); invalid_token at an RS', async () => {

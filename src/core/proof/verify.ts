@@ -95,6 +95,18 @@ interface VerifierState {
   headers: BoundedCache<number, HeaderEntry>;
   /** Allow-lists seen before, as sets (keyed by the caller's array). */
   algSets: WeakMap<readonly string[], ReadonlySet<string>>;
+  /** `ath` of the access tokens presented lately (§4.3 (12)): token → base64url SHA-256. */
+  athByToken: BoundedCache<string, string>;
+}
+
+/** How many access tokens' hashes a verifier remembers. */
+const ATH_CACHE_SIZE = 1024;
+
+/** The `ath` a proof sent with `accessToken` must carry; remembered by a verifier. */
+async function hashToken(accessToken: string, state: VerifierState | undefined): Promise<string> {
+  const ath = await accessTokenHash(accessToken);
+  state?.athByToken.set(accessToken, ath);
+  return ath;
 }
 
 /**
@@ -150,7 +162,7 @@ function allowedAlgs(algs: readonly string[] | undefined, state: VerifierState |
 /**
  * Create a proof verifier that owns its caches: protected headers seen before (so the hot path,
  * a client seen before, does no JSON parsing of the header, no key import and no thumbprint
- * hashing) and allow-lists. Each resource server and authorization server creates its own; two
+ * hashing), the `ath` of the access tokens presented lately, and allow-lists. Each resource server and authorization server creates its own; two
  * verifiers share nothing.
  *
  * @example
@@ -164,7 +176,7 @@ function allowedAlgs(algs: readonly string[] | undefined, state: VerifierState |
 export function createProofVerifier(options: ProofVerifierOptions = {}): ProofVerifier {
   const size = options.headerCacheSize ?? 4096;
   if (!Number.isInteger(size) || size < 0) throw invalidArgument('headerCacheSize must be a non-negative integer');
-  const state: VerifierState = { headers: new BoundedCache(size), algSets: new WeakMap() };
+  const state: VerifierState = { headers: new BoundedCache(size), algSets: new WeakMap(), athByToken: new BoundedCache(ATH_CACHE_SIZE) };
   return { verify: (proof, expectations) => verify(proof, expectations, state) };
 }
 
@@ -212,7 +224,11 @@ async function verify(proof: string | readonly string[] | null | undefined, expe
   checkHtm(claims, expectations.method);
   checkHtu(claims, expectations.url);
   // §4.3 (12)
-  if (expectations.accessToken !== undefined) checkAth(claims, await accessTokenHash(expectations.accessToken));
+  if (expectations.accessToken !== undefined) {
+    // A client presents one token with many proofs: its hash is remembered (no await on a hit).
+    const known = state?.athByToken.get(expectations.accessToken);
+    checkAth(claims, known ?? (await hashToken(expectations.accessToken, state)));
+  }
   if (expectations.jkt !== undefined) checkJkt(entry.jkt, expectations.jkt, expectations.jktError);
 
   const now = expectations.now ?? Date.now() / 1000;
