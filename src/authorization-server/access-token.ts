@@ -45,6 +45,8 @@ export interface IssueInput {
   amr?: readonly string[] | undefined;
   /** `gid` claim (grant reference). */
   grantReference?: string;
+  /** Sign on the threadpool (`dpop.threadpool`): the event loop serves other requests meanwhile. */
+  offThread?: boolean;
 }
 
 /** Sign an RFC 9068 access token: header `{ alg, typ: "at+jwt", kid }` (cached per key). */
@@ -67,7 +69,9 @@ export async function issueAccessToken(keys: SigningKeys, input: IssueInput): Pr
   if (input.amr !== undefined) claims.amr = [...input.amr];
   if (input.grantReference !== undefined) claims.gid = input.grantReference;
   const signingInput = `${key.headerSegment}.${backend.base64urlEncode(JSON.stringify(claims))}`;
-  const signature = await backend.sign(key.alg, key.privateKey, signingInput);
+  const signature = input.offThread && backend.signOffThread
+    ? await backend.signOffThread(key.alg, key.privateKey, signingInput)
+    : await backend.sign(key.alg, key.privateKey, signingInput);
   return { token: `${signingInput}.${backend.base64urlEncode(signature)}`, claims };
 }
 

@@ -61,7 +61,8 @@ export interface AsContext {
   verifier: ProofVerifier;
   /** Set when nonces are required (RFC 9449 §8). */
   nonce: NonceSource | undefined;
-  dpop: { algs: readonly string[]; maxAge: number; maxFuture: number };
+  /** `threadpool`: proofs checked and access tokens signed on the threadpool. */
+  dpop: { algs: readonly string[]; maxAge: number; maxFuture: number; threadpool: boolean };
   ttl: { accessToken: number; refreshToken: number; code: number; par: number; interaction: number; authSession: number };
   audience: string | string[];
   /** RFC 8707: the resources tokens may be issued for, and the default audience. */

@@ -21,6 +21,13 @@ export interface DPoPOptions {
   maxAge?: number;
   /** Seconds a proof may be ahead of the server clock (default 5). */
   maxFuture?: number;
+  /**
+   * Check proof signatures on Node's libuv threadpool (default `true`): the event loop serves
+   * other requests meanwhile, so one process uses the machine's spare cores; the same CPU per
+   * proof. `false` checks each inline (one process per core, e.g. `--workers`, gains nothing
+   * from it). See `createProofVerifier`'s `threadpool`.
+   */
+  threadpool?: boolean;
 }
 
 /** {@link DPoPOptions} with defaults applied and the nonce source built. */
@@ -29,6 +36,7 @@ export interface ResolvedDPoPOptions {
   nonce: NonceSource | undefined;
   maxAge: number;
   maxFuture: number;
+  threadpool: boolean;
 }
 
 /**
@@ -48,5 +56,7 @@ export function resolveDPoPOptions(options: DPoPOptions | undefined, name = 'dpo
   if (!Number.isInteger(maxAge) || maxAge <= 0) throw invalidArgument(`${name}.maxAge must be a positive integer (seconds)`);
   const maxFuture = options.maxFuture ?? 5;
   if (!Number.isInteger(maxFuture) || maxFuture < 0) throw invalidArgument(`${name}.maxFuture must be a non-negative integer (seconds)`);
-  return { algs, nonce: nonceSourceFrom(options.nonce, `${name}.nonce`, clock), maxAge, maxFuture };
+  const threadpool = options.threadpool ?? true;
+  if (typeof threadpool !== 'boolean') throw invalidArgument(`${name}.threadpool must be a boolean`);
+  return { algs, nonce: nonceSourceFrom(options.nonce, `${name}.nonce`, clock), maxAge, maxFuture, threadpool };
 }

@@ -77,7 +77,7 @@ function checkScopes(principal: Principal, scopes: readonly string[] | undefined
 export function createVerifier(config: VerifierConfig): (request: RequestLike, options?: VerifyOptions) => Promise<VerifyResult> {
   const { proof: p, metrics, logger } = config;
   // This server's own header cache: nothing is shared with another server in the process.
-  const verifier = createProofVerifier();
+  const verifier = createProofVerifier({ threadpool: p.threadpool });
   const timed = config.metricsHook?.proofVerified !== undefined ? config.metricsHook : undefined;
 
   /** Check the proof against the request; binds it to `jkt` when the token is bound. */

@@ -58,6 +58,30 @@ describe.each(STORAGES)('token endpoint on $name', (factory) => {
     expect(typeof payload.jti).toBe('string');
   });
 
+  it('dpop.threadpool (default on): the proof is checked and the token signed on the threadpool; off, both inline; the same answer', async () => {
+    const { backend } = await import('../../src/core/crypto/node.js');
+    const { vi } = await import('vitest');
+    const spies = { verifyOff: vi.spyOn(backend, 'verifyCompactOffThread'), verify: vi.spyOn(backend, 'verifyCompact'), signOff: vi.spyOn(backend, 'signOffThread'), sign: vi.spyOn(backend, 'sign') };
+    const calls = () => Object.fromEntries(Object.entries(spies).map(([name, spy]) => [name, spy.mock.calls.length]));
+    const { storage, cleanup } = await factory.open();
+    const inline = await startServer(storage, { dpop: { threadpool: false } });
+    try {
+      for (const [s, expected] of [[server, { verifyOff: 1, verify: 0, signOff: 1, sign: 0 }], [inline, { verifyOff: 0, verify: 1, signOff: 0, sign: 1 }]] as const) {
+        const url = `${s.url}/token`;
+        const proof = await key.proof(url); // (signed by the client before counting)
+        for (const spy of Object.values(spies)) spy.mockClear();
+        const res = await postForm(url, cc({ scope: 'read' }), { auth: basic('confidential', SECRET), dpop: proof });
+        expect(res.status).toBe(200);
+        expect(decodeJwt((await res.json()).access_token).payload).toMatchObject({ cnf: { jkt: key.jkt } });
+        expect(calls()).toEqual(expected);
+      }
+    } finally {
+      for (const spy of Object.values(spies)) spy.mockRestore();
+      await inline.close();
+      await cleanup();
+    }
+  });
+
   it('RFC 9449 §5: without a proof a client gets a Bearer token (no cnf)', async () => {
     const res = await postForm(token, cc(), { auth: basic('confidential', SECRET) });
     expect(res.status).toBe(200);

@@ -2,7 +2,8 @@
  * One test per check of RFC 9449 §4.3: each proof breaks exactly one rule (signed correctly
  * otherwise) and the test asserts the `reason`, so removing the check fails its test.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { backend } from '../../src/core/crypto/node.js';
 import { createProof } from '../../src/core/proof/create.js';
 import { createProofVerifier, verifyProof, type ProofExpectations } from '../../src/core/proof/verify.js';
 import { generateKeyPair, keyThumbprint } from '../../src/core/keys.js';
@@ -110,6 +111,34 @@ describe('RFC 9449 §4.3 checks, one rule each', () => {
     const p = forge(key, header, goodClaims());
     const flipped = p.slice(0, -3) + (p.slice(-3, -2) === 'A' ? 'B' : 'A') + p.slice(-2);
     expect(await reasonOf(flipped)).toBe('bad_signature');
+  });
+
+  it('RFC 9449 §4.3 (6) on the threadpool too: every algorithm verifies, and a wrong signature is bad_signature, not a crash', async () => {
+    const verifier = createProofVerifier({ threadpool: true });
+    const offThread = vi.spyOn(backend, 'verifyCompactOffThread');
+    const inline = vi.spyOn(backend, 'verifyCompact');
+    onTestFinished(() => { offThread.mockRestore(); inline.mockRestore(); });
+    const reason = (proof: string) => verifier.verify(proof, expect_({})).then(() => 'accepted', (err: DPoPError) => err.reason);
+    const keys = [['ES256', testKey()], ['ES384', testKey('ec', 'P-384')], ['ES512', testKey('ec', 'P-521')], ['EdDSA', testKey('ed25519')], ['RS256', testKey('rsa')], ['PS256', testKey('rsa')]] as const;
+    for (const [alg, k] of keys) {
+      const good = forge(k, { typ: 'dpop+jwt', alg, jwk: k.jwk }, goodClaims(), alg);
+      expect([alg, await reason(good)]).toEqual([alg, 'accepted']);
+      const other = alg === 'EdDSA' ? testKey('ed25519') : alg.startsWith('ES') ? k : testKey('rsa');
+      const forged = alg.startsWith('ES')
+        ? good.slice(0, -3) + (good.slice(-3, -2) === 'A' ? 'B' : 'A') + good.slice(-2)
+        : forge(other, { typ: 'dpop+jwt', alg, jwk: k.jwk }, goodClaims(), alg);
+      expect([alg, await reason(forged)]).toEqual([alg, 'bad_signature']);
+    }
+    // Signatures of the wrong length for the curve: refused, never thrown from the worker thread.
+    const p = forge(key, header, goodClaims());
+    expect(await reason(`${p.slice(0, p.lastIndexOf('.'))}.AAAA`)).toBe('bad_signature');
+    expect(() => createProofVerifier({ threadpool: 'yes' as unknown as boolean })).toThrow(/threadpool must be a boolean/);
+    expect(offThread).toHaveBeenCalledTimes(13);
+    expect(inline).not.toHaveBeenCalled();
+    // Without the option, signatures are checked inline.
+    expect(await createProofVerifier().verify(p, expect_({})).then(() => 'accepted')).toBe('accepted');
+    expect(inline).toHaveBeenCalledTimes(1);
+    expect(offThread).toHaveBeenCalledTimes(13);
   });
 
   it('RFC 9449 §4.3 (7) the jwk must not hold a private key', async () => {

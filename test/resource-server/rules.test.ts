@@ -268,3 +268,43 @@ describe.each(ADAPTERS)('options through %s', (_name, start) => {
     }
   });
 });
+
+describe('dpop.threadpool: where proof signatures are checked', () => {
+  it('by default on the threadpool, inline with threadpool: false; the same outcomes either way (accepted, bad_signature)', async () => {
+    const { backend } = await import('../../src/core/crypto/node.js');
+    const { vi } = await import('vitest');
+    const offThread = vi.spyOn(backend, 'verifyCompactOffThread');
+    const inline = vi.spyOn(backend, 'verifyCompact');
+    try {
+      const key = await newKey();
+      const token = await as.mint({ cnf: { jkt: key.jkt } });
+      for (const [threadpool, expected] of [[undefined, 'offThread'], [false, 'inline']] as const) {
+        const t = testRs(as, threadpool === undefined ? {} : { dpop: { threadpool } });
+        const api = await startNodeApi(t.rs);
+        try {
+          offThread.mockClear();
+          inline.mockClear();
+          expect((await call(api.base, '/resource', token, { key })).status).toBe(200);
+          // A proof made with another key for the same token: signature checked, and refused.
+          const other = await newKey();
+          const forged = await createProof(other, { htm: 'GET', htu: `${api.base}/resource`, accessToken: token });
+          const legit = await createProof(key, { htm: 'GET', htu: `${api.base}/resource`, accessToken: token });
+          // The bound key's header on the other key's payload and signature.
+          const swapped = `${legit.split('.')[0]}.${forged.split('.')[1]}.${forged.split('.')[2]}`;
+          const res = await raw(api.base, '/resource', 'GET', [['authorization', `DPoP ${token}`], ['dpop', swapped]]);
+          expect(res.status).toBe(401);
+          expect(t.lastReason()).toBe('bad_signature');
+          // Two proofs; the access token's own signature is checked inline, once (then cached).
+          expect({ threadpool, offThread: offThread.mock.calls.length, inline: inline.mock.calls.length })
+            .toEqual({ threadpool, offThread: expected === 'offThread' ? 2 : 0, inline: expected === 'inline' ? 3 : 1 });
+        } finally {
+          await api.close();
+        }
+      }
+      expect(() => testRs(as, { dpop: { threadpool: 1 as unknown as boolean } })).toThrow(/dpop\.threadpool must be a boolean/);
+    } finally {
+      offThread.mockRestore();
+      inline.mockRestore();
+    }
+  });
+});

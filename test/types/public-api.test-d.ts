@@ -58,7 +58,7 @@ expectTypeOf(createMemoryStorage()).toEqualTypeOf<Storage>();
 // One vocabulary across the roles (v0.x renames; the old names are gone, not aliased).
 // The DPoP group: the same members in both servers, with one NonceOptions and one Logger.
 expectTypeOf<NonceOptions>().toEqualTypeOf<false | NonceSource | { secret?: string | Uint8Array; stepSeconds?: number }>();
-expectTypeOf<DPoPOptions>().toEqualTypeOf<{ algs?: readonly string[]; nonce?: NonceOptions; maxAge?: number; maxFuture?: number }>();
+expectTypeOf<DPoPOptions>().toEqualTypeOf<{ algs?: readonly string[]; nonce?: NonceOptions; maxAge?: number; maxFuture?: number; threadpool?: boolean }>();
 expectTypeOf<NonNullable<ResourceServerOptions['dpop']>>().toEqualTypeOf<DPoPOptions>();
 expectTypeOf<NonNullable<AuthorizationServerOptions['dpop']>>().toMatchTypeOf<DPoPOptions>();
 expectTypeOf<RsNonceOptions>().toEqualTypeOf<NonceOptions>();

@@ -78,6 +78,7 @@ export async function tokenEndpoint(ctx: AsContext, request: Request): Promise<R
       acr: grant.acr,
       amr: grant.amr,
       grantReference: grant.grantId === undefined ? undefined : grantReference(grant.grantId),
+      offThread: ctx.dpop.threadpool,
     });
     // RFC 9449 §5: token_type DPoP tells the client the token is bound (and must be sent with proofs).
     const body: Record<string, unknown> = {

@@ -83,13 +83,14 @@ const nonce: z.ZodType<NonceConfig, z.ZodTypeDef, unknown> = z.unknown().transfo
 
 /**
  * DPoP proof checks, the same members on both servers and in the library (`dpop` of
- * createAuthorizationServer and createResourceServer): algs, nonce, maxAge, maxFuture.
+ * createAuthorizationServer and createResourceServer): algs, nonce, maxAge, maxFuture, threadpool.
  */
 const dpopShape = {
   algs: z.array(algorithm).min(1).optional(),
   nonce,
   maxAge: seconds.optional(),
   maxFuture: z.number().int().nonnegative().optional(),
+  threadpool: z.boolean().optional(),
 };
 
 /** Keys that moved into `dpop` (and `dpop.nonce`): the error says where. */

@@ -59,8 +59,16 @@ export interface CryptoBackend {
    * `signature` the third segment (base64url). Lets Node decode into reused buffers.
    */
   verifyCompact(alg: string, key: unknown, signingInput: string, signature: string): MaybePromise<boolean>;
+  /**
+   * `verifyCompact` run off the JavaScript thread (Node: OpenSSL on libuv's threadpool), so one
+   * process checks signatures on several cores while its event loop goes on; absent where every
+   * verification is asynchronous already (WebCrypto).
+   */
+  verifyCompactOffThread?(alg: string, key: unknown, signingInput: string, signature: string): Promise<boolean>;
   /** Sign with a private key (KeyObject or CryptoKey, including non-extractable ones). */
   sign(alg: string, privateKey: unknown, data: Uint8Array | string): MaybePromise<Uint8Array>;
+  /** `sign` run off the JavaScript thread (Node: libuv's threadpool); absent where `sign` is asynchronous anyway. */
+  signOffThread?(alg: string, privateKey: unknown, data: Uint8Array | string): Promise<Uint8Array>;
   /** Generate a key pair for `alg` (which it carries); `extractable` applies to the private key only. */
   generateKeyPair(alg: DPoPAlgorithm, options: { extractable: boolean; modulusLength?: number }): MaybePromise<DPoPKeyPair>;
   /** Export a public key (KeyObject or CryptoKey) as a JWK with only its public members. */

@@ -123,12 +123,32 @@ export const backend: CryptoBackend = {
     return crypto.verify(p.hash, signingInputScratch.view(dataLength), p.keyArgument(key as crypto.KeyObject), signatureScratch.view(sigLength));
   },
 
+  verifyCompactOffThread(alg, key, signingInput, signature): Promise<boolean> {
+    const p = params(alg);
+    // Fresh buffers (not the scratch ones): the job reads them on another thread, later.
+    const data = Buffer.from(signingInput, 'latin1');
+    const sig = Buffer.from(signature, 'base64url');
+    return new Promise((resolve, reject) => {
+      crypto.verify(p.hash, data, p.keyArgument(key as crypto.KeyObject), sig, (err, ok) => (err ? reject(err) : resolve(ok)));
+    });
+  },
+
   sign(alg, privateKey, data): Uint8Array | Promise<Uint8Array> {
     // A non-extractable CryptoKey stays inside WebCrypto: converting it to a KeyObject would
     // make it exportable again (Node's KeyObject.from does not carry the flag over).
     if (isCryptoKey(privateKey) && !privateKey.extractable) return webBackend.sign(alg, privateKey, toBytes(data));
     const p = params(alg);
     return crypto.sign(p.hash, toBytes(data), p.keyArgument(toKeyObject(privateKey)) as crypto.SignKeyObjectInput);
+  },
+
+  async signOffThread(alg, privateKey, data): Promise<Uint8Array> {
+    if (isCryptoKey(privateKey) && !privateKey.extractable) return webBackend.sign(alg, privateKey, toBytes(data));
+    const p = params(alg);
+    const key = p.keyArgument(toKeyObject(privateKey)) as crypto.SignKeyObjectInput;
+    const bytes = toBytes(data);
+    return new Promise((resolve, reject) => {
+      crypto.sign(p.hash, bytes, key, (err, signature) => (err ? reject(err) : resolve(signature)));
+    });
   },
 
   generateKeyPair(alg, { extractable, modulusLength = 2048 }): DPoPKeyPair | Promise<DPoPKeyPair> {
