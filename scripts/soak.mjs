@@ -69,9 +69,19 @@ const apiUrl = `http://localhost:${api}/api/hello`;
 const keyPair = await generateKeyPair('ES256');
 const auth = `Basic ${Buffer.from(`demo-service:${SECRET}`).toString('base64')}`;
 const tokenBody = 'grant_type=client_credentials&scope=api:read';
-const issued = await fetch(token, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: auth, dpop: await createProof(keyPair, { htm: 'POST', htu: token }) }, body: tokenBody });
-if (issued.status !== 200) throw new Error(`token: ${issued.status} ${await issued.text()}`);
-const accessToken = (await issued.json()).access_token;
+/** A fresh access token (and its lifetime, seconds). */
+async function issue() {
+  const issued = await fetch(token, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: auth, dpop: await createProof(keyPair, { htm: 'POST', htu: token }) }, body: tokenBody });
+  if (issued.status !== 200) throw new Error(`token: ${issued.status} ${await issued.text()}`);
+  const body = await issued.json();
+  return { accessToken: body.access_token, expiresIn: body.expires_in };
+}
+// The client renews its access token at half its lifetime, as a real one does; each API proof
+// carries the `ath` of the token it is sent with.
+let { accessToken, expiresIn } = await issue();
+const renewal = setInterval(() => {
+  issue().then((t) => { accessToken = t.accessToken; }, (err) => console.error(`token renewal failed: ${err.message}`));
+}, (expiresIn * 1000) / 2);
 
 // Proof pools kept full while the load runs (proofs stay seconds old, never minutes).
 const pools = { api: [], token: [] };
@@ -79,8 +89,10 @@ let filling = true;
 let target = 4000;
 const refill = (async () => {
   while (filling) {
-    if (pools.api.length < target) pools.api.push(await createProof(keyPair, { htm: 'GET', htu: apiUrl, accessToken }));
-    else if (pools.token.length < target / 10) pools.token.push(await createProof(keyPair, { htm: 'POST', htu: token }));
+    if (pools.api.length < target) {
+      const current = accessToken;
+      pools.api.push({ proof: await createProof(keyPair, { htm: 'GET', htu: apiUrl, accessToken: current }), accessToken: current });
+    } else if (pools.token.length < target / 10) pools.token.push({ proof: await createProof(keyPair, { htm: 'POST', htu: token }) });
     else await new Promise((r) => setTimeout(r, 20));
   }
 })();
@@ -88,15 +100,16 @@ while (pools.api.length < target) await new Promise((r) => setTimeout(r, 50));
 
 let dropped = 0;
 const requests = [
-  ...Array.from({ length: 10 }, () => ({ method: 'GET', headers: { authorization: `DPoP ${accessToken}` }, path: '/api/hello', pool: 'api' })),
+  ...Array.from({ length: 10 }, () => ({ method: 'GET', headers: {}, path: '/api/hello', pool: 'api' })),
   { method: 'POST', path: '/token', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: auth }, body: tokenBody, pool: 'token' },
 ].map(({ pool, path, ...request }) => ({
   ...request,
   setupRequest: (req) => {
-    const proof = pools[pool].pop();
-    if (!proof) dropped++;
+    const entry = pools[pool].pop();
+    if (!entry) dropped++;
+    const credentials = entry?.accessToken ? { authorization: `DPoP ${entry.accessToken}` } : {};
     // autocannon's url is the API; token requests go to the authorization server's port.
-    return { ...req, path, headers: { ...req.headers, dpop: proof ?? 'exhausted', host: `localhost:${pool === 'api' ? api : as}` } };
+    return { ...req, path, headers: { ...req.headers, ...credentials, dpop: entry?.proof ?? 'exhausted', host: `localhost:${pool === 'api' ? api : as}` } };
   },
 }));
 
@@ -124,6 +137,7 @@ dropped = 0;
 const soak = await load(minutes * 60, rate);
 const rssEnd = rssMb(child.pid);
 filling = false;
+clearInterval(renewal);
 await refill;
 
 const errors = soak.api.errors + soak.token.errors + soak.api.non2xx + soak.token.non2xx;

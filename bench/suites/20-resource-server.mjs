@@ -81,24 +81,16 @@ if (process.argv.includes('--server')) {
 } else {
   // ---- driver process ----
   const { default: autocannon } = await import('autocannon');
-  const { SignJWT } = await import('jose');
-  const { createProof, generateKeyPair, keyThumbprint } = await import('../../dist/index.js');
+  const { createProof } = await import('../../dist/index.js');
 
   const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
   const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
   const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
   const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 
-  const issuerKey = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const issuerJwk = { ...issuerKey.publicKey.export({ format: 'jwk' }), kid: 'bench', alg: 'ES256', use: 'sig' };
-  const client = await generateKeyPair('ES256', { extractable: true });
-  const jkt = await keyThumbprint(client);
-  const now = Math.floor(Date.now() / 1000);
-  const token = await new SignJWT({ iss: ISSUER, aud: AUDIENCE, sub: 'bench', client_id: 'bench', scope: 'read', cnf: { jkt }, iat: now, exp: now + 3600 })
-    .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'bench' })
-    .sign(issuerKey.privateKey);
+  const { boundToken } = await import('../support/bound-token.mjs');
+  const { issuerJwk, client, clientJwk, token } = await boundToken({ issuer: ISSUER, audience: AUDIENCE });
 
-  const clientJwk = client.publicKey.export({ format: 'jwk' });
   const child = fork(fileURLToPath(import.meta.url), ['--server'], {
     execArgv: process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [],
     env: { ...process.env, BENCH_JWK: JSON.stringify(issuerJwk), BENCH_CLIENT_JWK: JSON.stringify(clientJwk) },

@@ -67,23 +67,16 @@ if (variantArg !== -1) {
 } else {
   // ---- driver process ----
   const { default: autocannon } = await import('autocannon');
-  const { SignJWT } = await import('jose');
-  const { createProofSigner, generateKeyPair, keyThumbprint } = await import('../../dist/index.js');
+  const { createProofSigner } = await import('../../dist/index.js');
 
   const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
   const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
   const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
   const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 
-  const issuerKey = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const issuerJwk = { ...issuerKey.publicKey.export({ format: 'jwk' }), kid: 'bench', alg: 'ES256', use: 'sig' };
-  const client = await generateKeyPair('ES256', { extractable: true });
-  const jkt = await keyThumbprint(client);
-  const now = Math.floor(Date.now() / 1000);
-  const token = await new SignJWT({ iss: ISSUER, aud: AUDIENCE, sub: 'bench', client_id: 'bench', scope: 'read', cnf: { jkt }, iat: now, exp: now + 3600 })
-    .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'bench' })
-    .sign(issuerKey.privateKey);
-  const env = { ...process.env, BENCH_JWK: JSON.stringify(issuerJwk), BENCH_CLIENT_JWK: JSON.stringify(client.publicKey.export({ format: 'jwk' })) };
+  const { boundToken } = await import('../support/bound-token.mjs');
+  const { issuerJwk, client, clientJwk, token } = await boundToken({ issuer: ISSUER, audience: AUDIENCE });
+  const env = { ...process.env, BENCH_JWK: JSON.stringify(issuerJwk), BENCH_CLIENT_JWK: JSON.stringify(clientJwk) };
 
   const variants = ['open', 'limit', 'dpopkit', 'peer'];
   const servers = {};
