@@ -134,8 +134,14 @@ while (pools.api.length < target / 2) await new Promise((r) => setTimeout(r, 50)
 const rssStart = rssMb(child.pid);
 console.log(`maximum ${Math.round(max.total)} req/s (API + token, ${WORKERS} workers); soaking ${minutes} min at ${rate} req/s; RSS at start ${rssStart.mb} MB (${rssStart.processes} processes)`);
 dropped = 0;
+// RSS once a minute: growth that levels off (heap and allocator arenas reaching their working
+// size) reads differently from growth that keeps going (a leak).
+const rssSeries = [rssStart.mb];
+const sampler = setInterval(() => rssSeries.push(rssMb(child.pid).mb), 60_000);
 const soak = await load(minutes * 60, rate);
+clearInterval(sampler);
 const rssEnd = rssMb(child.pid);
+rssSeries.push(rssEnd.mb);
 filling = false;
 clearInterval(renewal);
 await refill;
@@ -158,8 +164,8 @@ const result = {
     api: { p50: soak.api.latency.p50, p99: soak.api.latency.p99 },
     token: { p50: soak.token.latency.p50, p99: soak.token.latency.p99 },
   },
-  rssMb: { start: rssStart.mb, end: rssEnd.mb },
-  note: 'shared 2-core machine, loaded by other work while this ran',
+  rssMb: { start: rssStart.mb, end: rssEnd.mb, everyMinute: rssSeries, growthPercent: Math.round(((rssEnd.mb - rssStart.mb) / rssStart.mb) * 1000) / 10 },
+  note: 'shared 2-core machine; the load generator (which also makes the proofs) runs on it too',
 };
 console.log(JSON.stringify(result, null, 2));
 mkdirSync(join(ROOT, 'test-output'), { recursive: true });

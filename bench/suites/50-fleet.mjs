@@ -71,11 +71,16 @@ async function accessToken(f) {
 
 async function rate(url, pool, request, seconds) {
   let ranOut = false;
+  let refused;
   const result = await autocannon({
     url, connections: CONNECTIONS, duration: seconds,
-    requests: [{ ...request, setupRequest: (req) => { const proof = pool.pop(); if (!proof) ranOut = true; return { ...req, headers: { ...req.headers, dpop: proof ?? 'exhausted' } }; } }],
+    requests: [{
+      ...request,
+      setupRequest: (req) => { const proof = pool.pop(); if (!proof) ranOut = true; return { ...req, headers: { ...req.headers, dpop: proof ?? 'exhausted' } }; },
+      onResponse: (status, body, _context, headers) => { if (status >= 300 && refused === undefined) refused = `${status} ${JSON.stringify(headers)} ${body}`; },
+    }],
   });
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors (${JSON.stringify(result.statusCodeStats)})`);
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx, ${result.errors} errors (${JSON.stringify(result.statusCodeStats)}); first refusal: ${refused}`);
   if (ranOut) throw new Error(`${url}: ran out of proofs`);
   return result.requests.total / seconds;
 }

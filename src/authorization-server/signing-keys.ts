@@ -54,6 +54,8 @@ interface Loaded {
 }
 
 const CACHE_SECONDS = 30;
+/** After creating a key: how soon to read the keys again (another process may have created one too). */
+const SETTLE_SECONDS = 2;
 
 function generate(alg: SigningAlg): { privateJwk: Record<string, unknown>; publicJwk: Record<string, unknown> } {
   const pair = alg === 'ES256'
@@ -114,25 +116,35 @@ export function createSigningKeys(storage: Storage, options: SigningKeyOptions, 
   async function load(now: number): Promise<Loaded> {
     // A weak key in storage (written by hand or by an attacker: a small-order Ed25519 point,
     // RSA e = 1) would verify tokens nobody signed: never published, never used.
-    const records = (await storage.listSigningKeys(now)).filter((k) => k.expiresAt > now && keyWeakness(k.publicJwk) === undefined);
+    const usable = async () => (await storage.listSigningKeys(now)).filter((k) => k.expiresAt > now && keyWeakness(k.publicJwk) === undefined);
+    let records = await usable();
     const signing = (at: number) => records.filter((k) => k.activatesAt <= at && at < k.retiresAt && k.alg === alg)
       // Deterministic choice when two processes created keys together: latest start, then kid.
       .sort((a, b) => b.activatesAt - a.activatesAt || (a.kid < b.kid ? -1 : 1))[0];
     let current = signing(now);
+    let created = false;
     if (!current) {
       // No usable key (first start, alg changed, or the server was down past a rotation).
-      current = await create(now, now);
-      records.push(current);
+      // Processes of a fleet starting together may each create one: read them all back, so
+      // each chooses by the same order, and look again within SETTLE_SECONDS (a process that
+      // read before another had saved its key sees it then), so every process publishes every
+      // key and signs with the same one.
+      const own = await create(now, now);
+      created = true;
+      records = await usable();
+      if (!records.some((k) => k.kid === own.kid)) records.push(own);
+      current = signing(now)!;
     }
     const newest = records.filter((k) => k.alg === alg).reduce((a, b) => (b.activatesAt > a.activatesAt ? b : a), current);
     if (newest.retiresAt - publishAhead <= now) {
       // Publish the successor now; it starts signing when the newest key retires.
       records.push(await create(now, newest.retiresAt));
+      created = true;
     }
     const obj = objects(current);
     const header = backend.base64urlEncode(JSON.stringify({ alg: current.alg, typ: 'at+jwt', kid: current.kid }));
     const boundaries = records.flatMap((k) => [k.activatesAt, k.retiresAt, k.expiresAt, k.retiresAt - publishAhead]).filter((t) => t > now);
-    const until = Math.min(now + CACHE_SECONDS, ...boundaries);
+    const until = Math.min(now + (created ? SETTLE_SECONDS : CACHE_SECONDS), ...boundaries);
     return { records, active: { kid: current.kid, alg: current.alg, privateKey: obj.privateKey, headerSegment: header }, until };
   }
 
