@@ -1,4 +1,4 @@
-// Core benchmark (issue 2): a verifier's verify (createProofVerifier, the path the resource and
+// Core benchmark: a verifier's verify (createProofVerifier, the path the resource and
 // authorization servers take) and a signer's sign (createProofSigner, the DPoP client's) against raw node:crypto and against the
 // jose EmbeddedJWK + calculateJwkThumbprint path node-oidc-provider uses; replay-cache memory.
 // Every ratio comes from many short back-to-back windows of the two sides, alternating which goes

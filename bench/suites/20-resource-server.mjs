@@ -1,4 +1,4 @@
-// Resource-server HTTP benchmark (issue 3): the node:http adapter on loopback, driven by
+// Resource-server HTTP benchmark: the node:http adapter on loopback, driven by
 // autocannon. Protected route: ES256 JWT access token (RFC 9068) + ES256 proof, a distinct proof
 // per request (pre-generated pools), in-memory replay cache. Per round, medians over rounds:
 //   protected ÷ unprotected (same server), and

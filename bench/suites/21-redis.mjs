@@ -1,4 +1,4 @@
-// Redis replay cache benchmark (issue 3 "Speed"): a verifier's verify throughput with the Redis replay
+// Redis replay cache benchmark: a verifier's verify throughput with the Redis replay
 // cache divided by the same with the in-memory one. ES256 proofs, distinct jti, 64 verifications
 // in flight so Redis round trips overlap (the cache sends the SETs of one tick as one script call).
 // Also printed: this process's CPU time per proof, steadier than throughput on a shared machine.
