@@ -15,6 +15,7 @@ import { spendProofJti, type VerifiedProof } from '../core/proof/verify.js';
 import type { AsContext } from './context.js';
 import { OAuthError } from './errors.js';
 import type { ClientRecord, RefreshKeyCheck } from './storage.js';
+import type { AsRequest } from './as-request.js';
 
 /**
  * Check the `DPoP` header of a request to `endpointUrl`, if there is one (RFC 9449 §4.3 and,
@@ -25,7 +26,7 @@ import type { ClientRecord, RefreshKeyCheck } from './storage.js';
  * @returns the verified proof, or `undefined` when the request carries no `DPoP` header.
  * @throws DPoPError (`invalid_dpop_proof`, `use_dpop_nonce`, …), answered 400 by `errors.ts`.
  */
-export async function proofOf(ctx: AsContext, request: Request, endpointUrl: string): Promise<VerifiedProof | undefined> {
+export async function proofOf(ctx: AsContext, request: AsRequest, endpointUrl: string): Promise<VerifiedProof | undefined> {
   const header = request.headers.get('dpop');
   if (header === null) return undefined;
   return ctx.verifier.verify(header, {

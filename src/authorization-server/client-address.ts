@@ -16,6 +16,7 @@
  * @module
  */
 import { invalidArgument } from '../core/argument-error.js';
+import type { AsRequest } from './as-request.js';
 
 export interface TrustProxyOptions {
   /**
@@ -33,7 +34,7 @@ export interface TrustProxyOptions {
 }
 
 /** A request's client address, already bucketed (see the module comment), or undefined. */
-export type AddressResolver = (request: Request, peer: string | undefined) => string | undefined;
+export type AddressResolver = (request: AsRequest, peer: string | undefined) => string | undefined;
 
 /**
  * What the transport knows about a request's connection, passed as `as.fetch(request, info)`:

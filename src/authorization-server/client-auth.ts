@@ -14,6 +14,7 @@ import { OAuthError, type AuthorizationServerReason } from './errors.js';
 import type { FormParams } from './form.js';
 import type { ClientAuthMethod, ClientRecord } from './storage.js';
 import { ThrottledError, throttledOAuthError } from './throttle.js';
+import type { AsRequest } from './as-request.js';
 
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -60,7 +61,7 @@ function parseBasic(header: string, realmHeaders: Record<string, string>): Basic
  * @throws OAuthError `invalid_client` (401, with `WWW-Authenticate: Basic` when Basic was used)
  *   or `invalid_request` (more than one method, conflicting `client_id`).
  */
-export async function authenticateClient(ctx: AsContext, request: Request, params: FormParams, audiences: readonly string[]): Promise<AuthenticatedClient> {
+export async function authenticateClient(ctx: AsContext, request: AsRequest, params: FormParams, audiences: readonly string[]): Promise<AuthenticatedClient> {
   const now = ctx.now();
   const authorization = request.headers.get('authorization');
   const usesBasic = authorization !== null && /^basic /i.test(authorization);

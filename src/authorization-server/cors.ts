@@ -6,20 +6,21 @@
  *
  * @module
  */
+import type { AsRequest } from './as-request.js';
 
 const ALLOW_HEADERS = 'DPoP, Content-Type, Authorization';
 const EXPOSE_HEADERS = 'DPoP-Nonce, WWW-Authenticate';
 
 export interface Cors {
   /** The answer to a preflight, or `undefined` when the request is not one (or not allowed). */
-  preflight(request: Request, methods: string): Response | undefined;
+  preflight(request: AsRequest, methods: string): Response | undefined;
   /** Add the CORS headers for an allowed origin to an actual response. */
-  decorate(request: Request, response: Response): Response;
+  decorate(request: AsRequest, response: Response): Response;
 }
 
 export function createCors(origins: readonly string[]): Cors {
   const allowed = new Set(origins);
-  const originOf = (request: Request): string | undefined => {
+  const originOf = (request: AsRequest): string | undefined => {
     const origin = request.headers.get('origin');
     return origin !== null && allowed.has(origin) ? origin : undefined;
   };

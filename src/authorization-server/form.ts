@@ -6,6 +6,7 @@
  */
 import { readCapped } from '../core/read-capped.js';
 import { OAuthError } from './errors.js';
+import type { AsRequest } from './as-request.js';
 
 /** Largest form body accepted: token requests are a few hundred bytes; PAR a few KiB. */
 export const MAX_FORM_BYTES = 64 * 1024;
@@ -18,14 +19,16 @@ export type FormParams = ReadonlyMap<string, string>;
  * `Content-Length`: every endpoint that reads a body (forms here, JSON at registration) reads it
  * through this.
  */
-export async function readBodyBytes(request: Request, max: number): Promise<Uint8Array> {
+export async function readBodyBytes(request: AsRequest, max: number): Promise<Uint8Array> {
   const length = request.headers.get('content-length');
   if (length !== null && Number(length) > max) {
     throw new OAuthError('invalid_request', 'body_too_large', `the request body is larger than ${max} bytes`, { status: 413 });
   }
-  if (!request.body) return new Uint8Array(0);
   let bytes: Uint8Array | undefined;
   try {
+    // A transport that reads the body itself (the node adapter) enforces `max` there.
+    if (request.readBody) return await request.readBody(max);
+    if (!request.body) return new Uint8Array(0);
     bytes = await readCapped(request.body, max);
   } catch (err) {
     // A transport's own refusal (the node adapter's size limit) stands as it is.
@@ -37,7 +40,7 @@ export async function readBodyBytes(request: Request, max: number): Promise<Uint
 }
 
 /** A body of at most `max` bytes as UTF-8 text. */
-async function readLimited(request: Request, max: number): Promise<string> {
+async function readLimited(request: AsRequest, max: number): Promise<string> {
   return decodeUtf8(await readBodyBytes(request, max));
 }
 
@@ -55,7 +58,7 @@ function decodeUtf8(bytes: Uint8Array): string {
  *
  * @throws OAuthError `invalid_request` (400, or 413 for a body over the cap).
  */
-export async function readForm(request: Request, max = MAX_FORM_BYTES): Promise<FormParams> {
+export async function readForm(request: AsRequest, max = MAX_FORM_BYTES): Promise<FormParams> {
   const type = request.headers.get('content-type');
   const mediaType = type?.split(';', 1)[0]?.trim().toLowerCase();
   if (mediaType !== 'application/x-www-form-urlencoded') {

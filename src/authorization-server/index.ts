@@ -39,6 +39,7 @@ import { createRouter } from './router.js';
 import { createSigningKeys } from './signing-keys.js';
 import { guardStorage } from './storage-guard.js';
 import { createThrottle } from './throttle.js';
+import type { AsRequest } from './as-request.js';
 
 export { hashPassword, verifyPassword } from './passwords.js';
 export { OAuthError, type AuthorizationServerReason, type OAuthErrorCode, type OAuthErrorOptions } from './errors.js';
@@ -52,6 +53,7 @@ export type { DPoPOptions } from '../core/dpop-options.js';
 export type { NonceOptions, NonceSource } from '../core/nonce.js';
 export { THROTTLE_DEFAULTS, type AttemptResult, type AttemptState, type AttemptStore, type ThrottleOptions, type ThrottleRule } from './throttle.js';
 export type { ConnectionInfo, TrustProxyOptions } from './client-address.js';
+export type { AsRequest, AsRequestHeaders } from './as-request.js';
 
 /**
  * Create the authorization server: migrates the storage, seeds the configured clients, makes
@@ -171,7 +173,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
 
   return {
     issuer,
-    fetch: (request: Request, info?: ConnectionInfo) => {
+    fetch: (request: AsRequest, info?: ConnectionInfo) => {
       // The client address, for throttling guesses by address.
       ctx.throttle.observe(request, info);
       return router.fetch(request);

@@ -11,6 +11,7 @@ import type { RegistrationOptions } from './registration.js';
 import type { SigningAlg } from './signing-keys.js';
 import type { ClientAuthMethod, GrantType, Storage } from './storage.js';
 import type { ThrottleOptions } from './throttle.js';
+import type { AsRequest } from './as-request.js';
 
 /** A client as configured (its secret in clear; it is stored as a scrypt hash). */
 export interface ClientConfig {
@@ -151,7 +152,7 @@ export interface AuthorizationServer {
    * (TCP peer's) address, used to throttle guessing by address; without it only accounts are
    * counted (see `throttle.trustProxy`). It never throws: every failure is an HTTP answer.
    */
-  fetch(request: Request, info?: ConnectionInfo): Promise<Response>;
+  fetch(request: AsRequest, info?: ConnectionInfo): Promise<Response>;
   /**
    * Whether a request for `pathname` (as sent, not percent-decoded) is this server's: its
    * endpoints under the issuer's path and the well-known metadata URLs. Adapters mounted in a

@@ -20,8 +20,9 @@ import { registerEndpoint } from './endpoints/register.js';
 import { revokeEndpoint } from './endpoints/revoke.js';
 import { tokenEndpoint } from './endpoints/token.js';
 import { errorResponse, OAuthError } from './errors.js';
+import type { AsRequest } from './as-request.js';
 
-type Handler = (ctx: AsContext, request: Request) => Response | Promise<Response>;
+type Handler = (ctx: AsContext, request: AsRequest) => Response | Promise<Response>;
 
 interface Route {
   methods: Readonly<Record<string, Handler>>;
@@ -32,7 +33,7 @@ interface Route {
 }
 
 export interface Router {
-  fetch(request: Request): Promise<Response>;
+  fetch(request: AsRequest): Promise<Response>;
   /** Whether `pathname` is one of the routes (adapters pass other paths on). */
   handles(pathname: string): boolean;
 }
@@ -75,7 +76,7 @@ export function createRouter(ctx: AsContext, cors: Cors): Router {
   // First-party apps (native, CLI): no CORS, single-page apps are not its users (draft §9.8).
   route(p + '/authorize-challenge', { POST: authorizeChallengeEndpoint }, false);
 
-  async function answer(r: Route, request: Request): Promise<Response> {
+  async function answer(r: Route, request: AsRequest): Promise<Response> {
     // RFC 9110 §9.3.2: HEAD is GET without the content.
     const handler = r.methods[request.method] ?? (request.method === 'HEAD' ? r.methods.GET : undefined);
     if (!handler) {

@@ -26,6 +26,7 @@ import type { Logger } from './context.js';
 import { OAuthError } from './errors.js';
 import { createScryptGate, ScryptBusyError, type ScryptGate, type ScryptGateOptions } from './passwords.js';
 import { invalidArgument } from '../core/argument-error.js';
+import type { AsRequest } from './as-request.js';
 
 /** How one kind of key is throttled. All durations in seconds. */
 export interface ThrottleRule {
@@ -173,20 +174,20 @@ export interface Attempt {
 
 export interface Throttle {
   /** Remember the peer address the transport passed with a request (`as.fetch(request, info)`). */
-  observe(request: Request, info: ConnectionInfo | undefined): void;
+  observe(request: AsRequest, info: ConnectionInfo | undefined): void;
   /**
    * The sign-in form and the authorization challenge endpoint: keys are the username (known or
    * not), the client address and, for a first-party flow under way, its flow id.
    */
-  signIn(request: Request, username: string, now: number, flow?: string): Attempt;
+  signIn(request: AsRequest, username: string, now: number, flow?: string): Attempt;
   /** Client authentication: keys are the `client_id` and the client address. */
-  client(request: Request, clientId: string, now: number): Attempt;
+  client(request: AsRequest, clientId: string, now: number): Attempt;
   /**
    * Count one event of kind `name` from the request's client address under `rule` (client
    * registrations, RFC 7591); throws {@link ThrottledError} while that address is blocked. A
    * request whose address is unknown, or throttling off, is not counted.
    */
-  perAddress(request: Request, name: string, rule: ThrottleRule, now: number): Promise<void>;
+  perAddress(request: AsRequest, name: string, rule: ThrottleRule, now: number): Promise<void>;
   purge(now: number): Promise<void>;
   /** The scrypt gate (also used where no throttling applies). */
   readonly gate: ScryptGate;
@@ -275,10 +276,10 @@ export function createThrottle(options: ThrottleOptions | undefined, deps: Throt
     clean.set(key, now + CLEAN_READ_LIFETIME);
   };
 
-  const peers = new WeakMap<Request, string>();
+  const peers = new WeakMap<AsRequest, string>();
   let warnedNoAddress = false;
   let warnedProxy = false;
-  const addressOf = (request: Request): string | undefined => {
+  const addressOf = (request: AsRequest): string | undefined => {
     const peer = peers.get(request);
     const address = resolveAddress(request, peer);
     if (!o.trustProxy && !warnedProxy && (request.headers.has('x-forwarded-for') || request.headers.has('forwarded'))) {
@@ -292,7 +293,7 @@ export function createThrottle(options: ThrottleOptions | undefined, deps: Throt
     return address;
   };
 
-  const attempt = (request: Request, kind: 'username' | 'client', value: string, now: number, flow?: string): Attempt => {
+  const attempt = (request: AsRequest, kind: 'username' | 'client', value: string, now: number, flow?: string): Attempt => {
     if (!store) {
       return {
         check: async () => {},

@@ -5,7 +5,7 @@
  * `req.body`). On the memory storage: the transports, not the storage, are under test.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import express from 'express';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { toExpressHandler } from '../../src/authorization-server/adapters/express.js';
@@ -251,6 +251,29 @@ describe('the adapters on their own', () => {
     expect(res.status).toBe(200);
     expect(decodeJwt(JSON.parse(res.text).access_token).payload.iss).toBe('http://127.0.0.1');
     expect((await raw(base, 'OPTIONS', '*')).status).toBe(404);
+  });
+
+  it('node: repeated header fields read as a web Request reads them (joined): two Authorization fields are not a valid Basic credential', async () => {
+    const base = await listen(toNodeHandler(as));
+    const { port } = new URL(base);
+    const form = 'grant_type=client_credentials';
+    // Written by hand: Node's client would merge the two fields.
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.end(`POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\n`
+          + `Authorization: ${basic('confidential', SECRET)}\r\nauthorization: ${basic('confidential', 'wrong')}\r\nContent-Length: ${form.length}\r\n\r\n${form}`);
+      });
+      let text = '';
+      socket.setEncoding('utf8').on('data', (d) => (text += d)).on('end', () => resolve(text)).on('error', reject);
+    });
+    const status = { status: Number(reply.split(' ')[1]), text: reply.slice(reply.indexOf('\r\n\r\n') + 4) };
+    // Node's req.headers would keep only the first (and issue a token); Headers joins them, and
+    // the answer is the one a web Request with the same two fields gets.
+    const web = await as.fetch(new Request('http://127.0.0.1/token', { method: 'POST', body: 'grant_type=client_credentials', headers: [
+      ['content-type', 'application/x-www-form-urlencoded'], ['authorization', basic('confidential', SECRET)], ['authorization', basic('confidential', 'wrong')],
+    ] }));
+    expect({ status: status.status, body: JSON.parse(status.text) }).toEqual({ status: web.status, body: await web.json() });
+    expect(JSON.parse(status.text).access_token).toBeUndefined();
   });
 
   it('node: a client that goes away in the middle of its body leaves no request waiting forever', async () => {

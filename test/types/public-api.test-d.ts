@@ -23,7 +23,7 @@ import {
   type NonceOptions as AsNonceOptions, type OAuthErrorCode,
 } from 'dpopkit/authorization-server';
 import { createMemoryReplayCache, createMemoryStorage } from 'dpopkit/stores/memory';
-import type { AuthorizationServer, ConnectionInfo, Storage } from 'dpopkit/authorization-server';
+import type { AsRequest, AuthorizationServer, ConnectionInfo, Storage } from 'dpopkit/authorization-server';
 import { toNodeHandler } from 'dpopkit/authorization-server/node';
 import { toExpressHandler } from 'dpopkit/authorization-server/express';
 import type { RequestListener } from 'node:http';
@@ -48,7 +48,10 @@ expectTypeOf(createMemoryReplayCache).toBeFunction();
 
 // The authorization server: one fetch entry with the address as a plain value; its adapters fit
 // node:http and Express as they are; the memory storage is a Storage.
-expectTypeOf<AuthorizationServer['fetch']>().parameters.toEqualTypeOf<[Request, (ConnectionInfo | undefined)?]>();
+expectTypeOf<AuthorizationServer['fetch']>().parameters.toEqualTypeOf<[AsRequest, (ConnectionInfo | undefined)?]>();
+// A web Request is an AsRequest: as.fetch(request) works in any fetch runtime.
+expectTypeOf<Request>().toMatchTypeOf<AsRequest>();
+expectTypeOf<ReturnType<AuthorizationServer['fetch']>>().toEqualTypeOf<Promise<Response>>();
 expectTypeOf<ConnectionInfo>().toEqualTypeOf<{ remoteAddress?: string }>();
 declare const as: AuthorizationServer;
 expectTypeOf(toNodeHandler(as)).toMatchTypeOf<RequestListener>();

@@ -1,6 +1,7 @@
 /**
- * The conversion the node:http and Express adapters share: `IncomingMessage` to `Request` (its
- * body a stream read from the socket on demand, at most {@link MAX_FORM_BYTES}), the client
+ * The conversion the node:http and Express adapters share: `IncomingMessage` to the request the
+ * server reads (`AsRequest`: headers from `rawHeaders`, the body read from the socket on demand,
+ * at most what the endpoint allows), the client
  * address to `as.fetch`'s `remoteAddress`, and the `Response` written back (headers as given,
  * several `Set-Cookie` kept apart; no body for HEAD). Every status, including 404, 405 and 413,
  * is the authorization server's own answer.
@@ -9,7 +10,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorResponse, OAuthError } from '../errors.js';
-import { MAX_FORM_BYTES } from '../form.js';
+import type { AsRequest, AsRequestHeaders } from '../as-request.js';
 import type { AuthorizationServer } from '../options.js';
 
 export interface NodeHandlerOptions {
@@ -43,93 +44,85 @@ function targetOf(req: NodeRequest): string {
   }
 }
 
-/**
- * The request body as a web stream that reads the socket only when pulled (so an unread body
- * is left to Node, which discards it after the answer) and errors with 413 past `max` bytes.
- */
-function bodyStream(req: IncomingMessage, max = MAX_FORM_BYTES): ReadableStream<Uint8Array> {
-  let total = 0;
-  let attached = false;
-  let done = false;
-  const detach = () => {
-    done = true;
-    req.removeListener('data', onData).removeListener('end', onEnd).removeListener('error', onError).removeListener('close', onClose);
-    req.resume(); // the rest is discarded
-  };
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
-  function onData(chunk: Buffer): void {
-    total += chunk.byteLength;
-    if (total > max) {
-      detach();
-      controller.error(new OAuthError('invalid_request', 'body_too_large', `the request body is larger than ${max} bytes`, { status: 413 }));
-      return;
+/** Header lookups over `rawHeaders`, as `Headers` answers them (names case-insensitive, repeats joined with ", "). */
+class RawHeaders implements AsRequestHeaders {
+  readonly #fields = new Map<string, string>();
+  constructor(raw: readonly string[], bodyReplaced: boolean) {
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      if (name.charCodeAt(0) === 58 /* ':' HTTP/2 pseudo-header */) continue;
+      if (bodyReplaced && (name === 'content-length' || name === 'transfer-encoding')) continue; // framing of the body replaced
+      const seen = this.#fields.get(name);
+      this.#fields.set(name, seen === undefined ? raw[i + 1]! : `${seen}, ${raw[i + 1]!}`);
     }
-    controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    if ((controller.desiredSize ?? 0) <= 0) req.pause();
   }
-  function onEnd(): void {
-    if (done) return;
-    done = true;
-    req.removeListener('data', onData).removeListener('end', onEnd).removeListener('error', onError).removeListener('close', onClose);
-    controller.close();
+  get(name: string): string | null {
+    return this.#fields.get(name.toLowerCase()) ?? null;
   }
-  function onError(err: unknown): void {
-    if (done) return;
-    detach();
-    controller.error(err);
+  has(name: string): boolean {
+    return this.#fields.has(name.toLowerCase());
   }
-  /** The connection closed before the body ended (the client went away): never wait forever. */
-  function onClose(): void {
-    if (done) return; // (every request closes: no Error, no stack trace, unless it matters)
-    onError(new Error('the request body was cut short'));
+  set(name: string, value: string): void {
+    this.#fields.set(name, value);
   }
-  return new ReadableStream<Uint8Array>(
-    {
-      start(c) {
-        controller = c;
-      },
-      pull() {
-        if (!attached) {
-          attached = true;
-          req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
-        }
-        req.resume();
-      },
-      cancel() {
-        if (!done) detach();
-      },
-    },
-    { highWaterMark: 0 }, // read nothing before someone asks
-  );
 }
 
 /**
- * The `Request` for `req`. `body` replaces the socket's body (the Express adapter passes one a
- * body parser already read). The origin is the issuer's: routing uses the path only, and the
- * authorization server never trusts `Host`.
+ * The body of `req`, read only when asked (an unread body is left to Node, which discards it
+ * after the answer), at most `max` bytes: past it 413, and the rest is discarded.
  */
-export function toRequest(origin: string, req: NodeRequest, body?: Uint8Array): Request {
-  // Pairs, not Headers.append one by one (a third cheaper); repeated fields are joined the same way.
-  const headers: [string, string][] = [];
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.charCodeAt(0) === 58 /* ':' HTTP/2 pseudo-header */) continue;
-    if (body && /^(?:content-length|transfer-encoding)$/i.test(name)) continue; // framing of the body replaced
-    headers.push([name, raw[i + 1]!]);
-  }
-  const method = req.method ?? 'GET';
-  const init: RequestInit & { duplex?: 'half' } = { method, headers };
-  if (method !== 'GET' && method !== 'HEAD') {
-    if (body) {
-      headers.push(['content-length', String(body.byteLength)]);
-      init.body = body as Uint8Array<ArrayBuffer>;
-    } else {
-      init.body = bodyStream(req);
-      init.duplex = 'half';
+function readNodeBody(req: IncomingMessage, max: number): Promise<Uint8Array> {
+  if (req.readableEnded) return Promise.resolve(new Uint8Array(0));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const finish = (err: unknown, bytes?: Uint8Array): void => {
+      req.removeListener('data', onData).removeListener('end', onEnd).removeListener('error', onError).removeListener('close', onClose);
+      if (err === undefined) resolve(bytes!);
+      else {
+        req.resume(); // the rest is discarded
+        reject(err);
+      }
+    };
+    function onData(chunk: Buffer): void {
+      total += chunk.byteLength;
+      if (total > max) finish(new OAuthError('invalid_request', 'body_too_large', `the request body is larger than ${max} bytes`, { status: 413 }));
+      else chunks.push(chunk);
     }
-  }
-  return new Request(origin + targetOf(req), init);
+    function onEnd(): void {
+      finish(undefined, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    }
+    function onError(err: unknown): void {
+      finish(err ?? new Error('the request body could not be read'));
+    }
+    /** The connection closed before the body ended (the client went away): never wait forever. */
+    function onClose(): void {
+      finish(new Error('the request body was cut short'));
+    }
+    req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  });
+}
+
+/**
+ * What the server reads of `req` (see as-request.ts): no undici `Request`, `Headers` or body
+ * stream. `body` replaces the socket's body (the Express adapter passes one a body parser
+ * already read). The origin is the issuer's: routing uses the path only, and the authorization
+ * server never trusts `Host`.
+ *
+ * @throws TypeError when the target cannot make a URL (answered 400).
+ */
+export function toAsRequest(origin: string, req: NodeRequest, body?: Uint8Array): AsRequest {
+  const url = origin + targetOf(req);
+  if (!URL.canParse(url)) throw new TypeError('the request target is not a URL');
+  const headers = new RawHeaders(req.rawHeaders, body !== undefined);
+  if (body) headers.set('content-length', String(body.byteLength));
+  const readBody = body
+    ? async (max: number) => {
+        if (body.byteLength > max) throw new OAuthError('invalid_request', 'body_too_large', `the request body is larger than ${max} bytes`, { status: 413 });
+        return body;
+      }
+    : (max: number) => readNodeBody(req, max);
+  return { method: req.method ?? 'GET', url, headers, body: null, readBody };
 }
 
 /** Write a `Response` to `res` (buffered: the server's answers are small). */
@@ -169,9 +162,9 @@ export function served(as: AuthorizationServer, options: NodeHandlerOptions): Se
 
 /** Answer `req` through `as.fetch`; a request that cannot be converted is refused (400). */
 export async function handle(s: Served, req: NodeRequest, res: ServerResponse, body?: Uint8Array): Promise<void> {
-  let request: Request;
+  let request: AsRequest;
   try {
-    request = toRequest(s.origin, req, body);
+    request = toAsRequest(s.origin, req, body);
   } catch {
     await sendResponse(res, errorResponse(new OAuthError('invalid_request', 'body_unreadable', 'the request could not be read')));
     return;

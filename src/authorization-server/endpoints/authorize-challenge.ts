@@ -72,6 +72,7 @@ import { ThrottledError, type Attempt } from '../throttle.js';
 import { matchTotp } from '../totp.js';
 import { REQUEST_URI_PREFIX } from './authorize.js';
 import { nonceHeaders } from './token.js';
+import type { AsRequest } from '../as-request.js';
 
 /** RFC 7636 §4.2: an S256 challenge is 43 base64url characters. */
 const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
@@ -197,20 +198,20 @@ function flowResources(ctx: AsContext, client: ClientRecord, params: FormParams,
 }
 
 /** Whether the request identifies its client by itself (client_id, Basic, a secret or an assertion). */
-function namesClient(request: Request, params: FormParams): boolean {
+function namesClient(request: AsRequest, params: FormParams): boolean {
   const authorization = request.headers.get('authorization');
   return params.has('client_id') || params.has('client_secret') || params.has('client_assertion') || (authorization !== null && /^basic /i.test(authorization));
 }
 
 /** The parameters with `client_id` taken from the session, when the request does not name its client (§5.1). */
-function withSessionClient(params: FormParams, request: Request, session: AuthSessionRecord | undefined): FormParams {
+function withSessionClient(params: FormParams, request: AsRequest, session: AuthSessionRecord | undefined): FormParams {
   if (!session || namesClient(request, params)) return params;
   const copy = new Map(params);
   copy.set('client_id', session.clientId);
   return copy;
 }
 
-export async function authorizeChallengeEndpoint(ctx: AsContext, request: Request): Promise<Response> {
+export async function authorizeChallengeEndpoint(ctx: AsContext, request: AsRequest): Promise<Response> {
   try {
     return await handle(ctx, request);
   } catch (err) {
@@ -229,7 +230,7 @@ export async function authorizeChallengeEndpoint(ctx: AsContext, request: Reques
   }
 }
 
-async function handle(ctx: AsContext, request: Request): Promise<Response> {
+async function handle(ctx: AsContext, request: AsRequest): Promise<Response> {
   const params = await readForm(request);
   // The proof first, unspent (a nonce challenge spends nothing), htu = this endpoint.
   const proof = await proofOf(ctx, request, ctx.endpoints.authorizationChallenge);
@@ -351,7 +352,7 @@ async function handle(ctx: AsContext, request: Request): Promise<Response> {
 
 interface Step {
   ctx: AsContext;
-  request: Request;
+  request: AsRequest;
   client: ClientRecord;
   proof: VerifiedProof;
   session: AuthSessionRecord | undefined;

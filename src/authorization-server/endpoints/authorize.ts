@@ -15,6 +15,7 @@ import { parseParams, type FormParams } from '../form.js';
 import { errorPage, loginPage } from '../login-page.js';
 import { credentialHash, randomToken } from '../secrets.js';
 import type { ClientRecord } from '../storage.js';
+import type { AsRequest } from '../as-request.js';
 
 const INTERACTION_COOKIE = 'dpopkit_interaction_';
 
@@ -30,7 +31,7 @@ export function interactionCookie(ctx: AsContext, csrf: string, value: string, m
   return `${interactionCookieName(csrf)}=${value}; Path=${ctx.basePath}/login; Max-Age=${maxAge}; HttpOnly; SameSite=Lax${secure}`;
 }
 
-export async function authorizeEndpoint(ctx: AsContext, request: Request): Promise<Response> {
+export async function authorizeEndpoint(ctx: AsContext, request: AsRequest): Promise<Response> {
   let params: FormParams;
   try {
     const url = new URL(request.url);

@@ -20,10 +20,11 @@ import { errorResponse, jsonResponse, OAuthError } from '../errors.js';
 import { readForm, required } from '../form.js';
 import { grantMarker } from '../grants/grant-revocation.js';
 import { credentialHash } from '../secrets.js';
+import type { AsRequest } from '../as-request.js';
 
 const INACTIVE = { active: false };
 
-export async function introspectEndpoint(ctx: AsContext, request: Request): Promise<Response> {
+export async function introspectEndpoint(ctx: AsContext, request: AsRequest): Promise<Response> {
   try {
     const params = await readForm(request);
     const { client, method } = await authenticateClient(ctx, request, params, [ctx.issuer, ctx.endpoints.introspection]);

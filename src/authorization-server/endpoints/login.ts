@@ -23,8 +23,9 @@ import { credentialHash, randomToken } from '../secrets.js';
 import { ThrottledError } from '../throttle.js';
 import { matchTotp } from '../totp.js';
 import { interactionCookie, interactionCookieName } from './authorize.js';
+import type { AsRequest } from '../as-request.js';
 
-function cookie(request: Request, name: string): string | undefined {
+function cookie(request: AsRequest, name: string): string | undefined {
   const header = request.headers.get('cookie');
   if (!header) return undefined;
   for (const part of header.split(';')) {
@@ -40,7 +41,7 @@ function sameHash(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-export async function loginEndpoint(ctx: AsContext, request: Request): Promise<Response> {
+export async function loginEndpoint(ctx: AsContext, request: AsRequest): Promise<Response> {
   let form: FormParams;
   try {
     form = await readForm(request, 8192);

@@ -22,8 +22,9 @@ import { readForm } from '../form.js';
 import { credentialHash, randomToken } from '../secrets.js';
 import { REQUEST_URI_PREFIX } from './authorize.js';
 import { nonceHeaders } from './token.js';
+import type { AsRequest } from '../as-request.js';
 
-export async function parEndpoint(ctx: AsContext, request: Request): Promise<Response> {
+export async function parEndpoint(ctx: AsContext, request: AsRequest): Promise<Response> {
   try {
     const params = await readForm(request);
     // RFC 9126 §2.1: request_uri MUST NOT be provided here.

@@ -22,9 +22,10 @@ import { checkClientMetadata, isInitialAccessToken, registeredMetadata } from '.
 import { randomToken } from '../secrets.js';
 import type { ClientRecord } from '../storage.js';
 import { ThrottledError } from '../throttle.js';
+import type { AsRequest } from '../as-request.js';
 
 /** Read a JSON body of at most `max` bytes. */
-async function readJson(request: Request, max: number): Promise<unknown> {
+async function readJson(request: AsRequest, max: number): Promise<unknown> {
   const type = request.headers.get('content-type')?.split(';', 1)[0]?.trim().toLowerCase();
   if (type !== 'application/json') throw new OAuthError('invalid_client_metadata', 'invalid_client_metadata', 'the request body must be application/json (RFC 7591 §3.1)');
   const bytes = await readBodyBytes(request, max);
@@ -36,13 +37,13 @@ async function readJson(request: Request, max: number): Promise<unknown> {
 }
 
 /** RFC 6750 §2.1 Bearer credentials, or undefined. */
-function bearerToken(request: Request): string | undefined {
+function bearerToken(request: AsRequest): string | undefined {
   const header = request.headers.get('authorization');
   const match = header === null ? null : /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
   return match?.[1];
 }
 
-export async function registerEndpoint(ctx: AsContext, request: Request): Promise<Response> {
+export async function registerEndpoint(ctx: AsContext, request: AsRequest): Promise<Response> {
   const config = ctx.registration;
   if (!config) return errorResponse(new OAuthError('invalid_request', 'not_found', 'not found', { status: 404 }));
   try {

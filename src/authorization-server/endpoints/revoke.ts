@@ -12,8 +12,9 @@ import { errorResponse, OAuthError } from '../errors.js';
 import { readForm, required } from '../form.js';
 import { revokeGrantAccessTokens } from '../grants/grant-revocation.js';
 import { credentialHash } from '../secrets.js';
+import type { AsRequest } from '../as-request.js';
 
-export async function revokeEndpoint(ctx: AsContext, request: Request): Promise<Response> {
+export async function revokeEndpoint(ctx: AsContext, request: AsRequest): Promise<Response> {
   try {
     const params = await readForm(request);
     const { client } = await authenticateClient(ctx, request, params, [ctx.issuer, ctx.endpoints.revocation]);

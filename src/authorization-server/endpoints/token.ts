@@ -26,6 +26,7 @@ import { grantReference } from '../grants/grant-revocation.js';
 import type { GrantResult } from '../grants/types.js';
 import { credentialHash, randomToken } from '../secrets.js';
 import type { GrantType } from '../storage.js';
+import type { AsRequest } from '../as-request.js';
 
 export const GRANT_TYPES: readonly GrantType[] = ['authorization_code', 'refresh_token', 'client_credentials'];
 const SUPPORTED = new Set<string>(GRANT_TYPES);
@@ -35,7 +36,7 @@ export async function nonceHeaders(ctx: AsContext): Promise<Record<string, strin
   return ctx.nonce ? { 'DPoP-Nonce': await ctx.nonce.current(ctx.now()) } : {};
 }
 
-export async function tokenEndpoint(ctx: AsContext, request: Request): Promise<Response> {
+export async function tokenEndpoint(ctx: AsContext, request: AsRequest): Promise<Response> {
   try {
     const params = await readForm(request);
     const grantType = params.get('grant_type');
