@@ -105,7 +105,7 @@ const requests = [
 ].map(({ pool, path, ...request }) => ({
   ...request,
   setupRequest: (req) => {
-    const entry = pools[pool].pop();
+    const entry = pools[pool].shift(); // oldest first: a proof never waits in the pool for minutes
     if (!entry) dropped++;
     const credentials = entry?.accessToken ? { authorization: `DPoP ${entry.accessToken}` } : {};
     // autocannon's url is the API; token requests go to the authorization server's port.
