@@ -19,10 +19,15 @@ export type FormParams = ReadonlyMap<string, string>;
  * `Content-Length`: every endpoint that reads a body (forms here, JSON at registration) reads it
  * through this.
  */
+/** 413: a body past `max` bytes, however the transport found out. */
+export function bodyTooLarge(max: number): OAuthError {
+  return new OAuthError('invalid_request', 'body_too_large', `the request body is larger than ${max} bytes`, { status: 413 });
+}
+
 export async function readBodyBytes(request: AsRequest, max: number): Promise<Uint8Array> {
   const length = request.headers.get('content-length');
   if (length !== null && Number(length) > max) {
-    throw new OAuthError('invalid_request', 'body_too_large', `the request body is larger than ${max} bytes`, { status: 413 });
+    throw bodyTooLarge(max);
   }
   let bytes: Uint8Array | undefined;
   try {
@@ -35,7 +40,7 @@ export async function readBodyBytes(request: AsRequest, max: number): Promise<Ui
     if (err instanceof OAuthError) throw err;
     throw new OAuthError('invalid_request', 'body_unreadable', 'the request body could not be read');
   }
-  if (bytes === undefined) throw new OAuthError('invalid_request', 'body_too_large', `the request body is larger than ${max} bytes`, { status: 413 });
+  if (bytes === undefined) throw bodyTooLarge(max);
   return bytes;
 }
 

@@ -23,7 +23,7 @@ import { createJwtValidator, isJwtShaped } from './access-token/jwt.js';
 import { createMetadataSource } from './access-token/metadata.js';
 import type { FetchLike, TokenInfo } from './access-token/types.js';
 import { invalidToken } from './errors.js';
-import { createMetrics, type ResourceServerMetrics, type ResourceServerMetricsHook } from './metrics.js';
+import { createMetrics, timed, type ResourceServerMetrics, type ResourceServerMetricsHook } from './metrics.js';
 import { createUrlResolver, ORIGIN_REQUIRED, originRequiredMessage, type RequestUrlOptions, type TrustProxyOptions } from './request-url.js';
 import type { ChallengeOptions } from './respond.js';
 import { answerMetadata, createResourceMetadata, type MetadataAnswer, type ResourceMetadata, type ResourceMetadataOptions } from './resource-metadata.js';
@@ -197,17 +197,9 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     return Promise.reject(invalidToken('token_malformed', 'the access token is not a JWT and no introspection endpoint is configured'));
   };
   // Timed only for a hook that wants the duration: otherwise no clock is read.
-  const token = hook?.tokenVerified === undefined ? validate : async (value: string): Promise<TokenInfo> => {
+  const token = hook?.tokenVerified === undefined ? validate : (value: string): Promise<TokenInfo> => {
     const kind = isJwtShaped(value) || !introspection ? 'jwt' : 'introspection';
-    const started = performance.now();
-    let ok = false;
-    try {
-      const info = await validate(value);
-      ok = true;
-      return info;
-    } finally {
-      hook.tokenVerified!((performance.now() - started) / 1000, kind, ok);
-    }
+    return timed(() => validate(value), (seconds, ok) => hook.tokenVerified!(seconds, kind, ok));
   };
 
   const dpop = resolveDPoPOptions(options.dpop, 'dpop', clock);

@@ -15,7 +15,7 @@ import type { TokenInfo } from './access-token/types.js';
 import { invalidRequest, invalidToken, ResourceServerError } from './errors.js';
 import { EXPOSE_HEADER, EXPOSED_ON_SUCCESS } from './expose.js';
 import { headerValues } from './headers.js';
-import type { MetricsRecorder, ResourceServerMetricsHook } from './metrics.js';
+import { timed, type MetricsRecorder, type ResourceServerMetricsHook } from './metrics.js';
 import { reject, type ChallengeOptions, type UsedScheme } from './respond.js';
 import { checkAuthentication } from './step-up.js';
 import type { UrlResolver } from './request-url.js';
@@ -78,7 +78,8 @@ export function createVerifier(config: VerifierConfig): (request: RequestLike, o
   const { proof: p, metrics, logger } = config;
   // This server's own header cache: nothing is shared with another server in the process.
   const verifier = createProofVerifier({ threadpool: p.threadpool });
-  const timed = config.metricsHook?.proofVerified !== undefined ? config.metricsHook : undefined;
+  const hook = config.metricsHook;
+  const reportProof = hook?.proofVerified ? (seconds: number, ok: boolean) => hook.proofVerified!(seconds, ok) : undefined;
 
   /** Check the proof against the request; binds it to `jkt` when the token is bound. */
   async function checkProof(request: RequestLike, url: string, proofs: string[], token: string, jkt: string | undefined): Promise<void> {
@@ -98,18 +99,8 @@ export function createVerifier(config: VerifierConfig): (request: RequestLike, o
       now: config.clock?.(),
     };
     // Without a hook that wants the duration, no clock is read.
-    if (timed === undefined) {
-      await verifier.verify(proofs, expectations);
-      return;
-    }
-    const started = performance.now();
-    let ok = false;
-    try {
-      await verifier.verify(proofs, expectations);
-      ok = true;
-    } finally {
-      timed.proofVerified!((performance.now() - started) / 1000, ok);
-    }
+    if (reportProof === undefined) await verifier.verify(proofs, expectations);
+    else await timed(() => verifier.verify(proofs, expectations), reportProof);
   }
 
   async function authenticate(request: RequestLike, used: { scheme: UsedScheme }): Promise<Principal> {

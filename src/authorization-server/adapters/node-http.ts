@@ -11,6 +11,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorResponse, OAuthError } from '../errors.js';
 import type { AsRequest, AsRequestHeaders } from '../as-request.js';
+import { bodyTooLarge } from '../form.js';
 import type { AuthorizationServer } from '../options.js';
 
 export interface NodeHandlerOptions {
@@ -86,7 +87,7 @@ function readNodeBody(req: IncomingMessage, max: number): Promise<Uint8Array> {
     };
     function onData(chunk: Buffer): void {
       total += chunk.byteLength;
-      if (total > max) finish(new OAuthError('invalid_request', 'body_too_large', `the request body is larger than ${max} bytes`, { status: 413 }));
+      if (total > max) finish(bodyTooLarge(max));
       else chunks.push(chunk);
     }
     function onEnd(): void {
@@ -118,7 +119,7 @@ export function toAsRequest(origin: string, req: NodeRequest, body?: Uint8Array)
   if (body) headers.set('content-length', String(body.byteLength));
   const readBody = body
     ? async (max: number) => {
-        if (body.byteLength > max) throw new OAuthError('invalid_request', 'body_too_large', `the request body is larger than ${max} bytes`, { status: 413 });
+        if (body.byteLength > max) throw bodyTooLarge(max);
         return body;
       }
     : (max: number) => readNodeBody(req, max);

@@ -8,6 +8,7 @@
  * @module
  */
 import { backend } from '#crypto';
+import { timed } from '../metrics.js';
 import { BoundedCache } from '../../core/proof/parse.js';
 import { invalidToken, unavailable } from '../errors.js';
 import { checkAudience, checkIssuer, checkTimes, readBinding, type ClaimPolicy } from './claims.js';
@@ -68,16 +69,11 @@ export function createIntrospectionValidator(options: IntrospectionValidatorOpti
       body.set('client_id', options.clientId);
       body.set('client_secret', options.clientSecret);
     }
-    const started = options.onIntrospect !== undefined ? performance.now() : 0;
-    let ok = false;
+    const call = () => fetchJson(options.fetch, endpoint, { method: 'POST', headers, body: body.toString() });
     try {
-      const answer = await fetchJson(options.fetch, endpoint, { method: 'POST', headers, body: body.toString() });
-      ok = true;
-      return answer;
+      return await (options.onIntrospect ? timed(call, options.onIntrospect) : call());
     } catch (err) {
       throw unavailable('introspection_unavailable', 'the token introspection endpoint cannot be reached', err);
-    } finally {
-      options.onIntrospect?.((performance.now() - started) / 1000, ok);
     }
   }
 
