@@ -7,6 +7,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +24,7 @@ const SECRET = 'demo-service-secret-change-me';
 const tag = `soak_${process.pid}`;
 
 const { default: autocannon } = await import('autocannon');
-const { createProof, generateKeyPair } = await import('../dist/index.js');
+const { pacedLoad } = await import('./soak/paced-load.mjs');
 const freePort = () => new Promise((ok) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => ok(port)); }); });
 
 /** RSS in MB of a process and its children (the cluster's workers). */
@@ -66,106 +67,101 @@ while (!out.includes('Press Ctrl+C to stop.')) {
 
 const token = `http://localhost:${as}/token`;
 const apiUrl = `http://localhost:${api}/api/hello`;
-const keyPair = await generateKeyPair('ES256');
 const auth = `Basic ${Buffer.from(`demo-service:${SECRET}`).toString('base64')}`;
 const tokenBody = 'grant_type=client_credentials&scope=api:read';
-/** A fresh access token (and its lifetime, seconds). */
-async function issue() {
-  const issued = await fetch(token, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: auth, dpop: await createProof(keyPair, { htm: 'POST', htu: token }) }, body: tokenBody });
-  if (issued.status !== 200) throw new Error(`token: ${issued.status} ${await issued.text()}`);
-  const body = await issued.json();
-  return { accessToken: body.access_token, expiresIn: body.expires_in };
-}
-// The client renews its access token at half its lifetime, as a real one does; each API proof
-// carries the `ath` of the token it is sent with.
-let { accessToken, expiresIn } = await issue();
-const renewal = setInterval(() => {
-  issue().then((t) => { accessToken = t.accessToken; }, (err) => console.error(`token renewal failed: ${err.message}`));
-}, (expiresIn * 1000) / 2);
 
-// Proof pools kept full while the load runs (proofs stay seconds old, never minutes).
+// Proof pools kept full by the signer thread while the load runs (first in, first out: proofs
+// stay seconds old, never minutes).
 const pools = { api: [], token: [] };
-let filling = true;
-let target = 4000;
-const refill = (async () => {
-  while (filling) {
-    if (pools.api.length < target) {
-      const current = accessToken;
-      pools.api.push({ proof: await createProof(keyPair, { htm: 'GET', htu: apiUrl, accessToken: current }), accessToken: current });
-    } else if (pools.token.length < target / 10) pools.token.push({ proof: await createProof(keyPair, { htm: 'POST', htu: token }) });
-    else await new Promise((r) => setTimeout(r, 20));
-  }
-})();
-while (pools.api.length < target) await new Promise((r) => setTimeout(r, 50));
+let target = 6000;
+const signer = new Worker(new URL('./soak/proof-signer.mjs', import.meta.url), {
+  workerData: { dist: new URL('../dist/index.js', import.meta.url).href, tokenUrl: token, apiUrl, authorization: auth, tokenBody },
+});
+let asking = false;
+const topUp = () => {
+  const wanted = { api: Math.min(500, target - pools.api.length), token: Math.min(50, Math.ceil(target / 10) - pools.token.length) };
+  if (asking || (wanted.api <= 0 && wanted.token <= 0)) return;
+  asking = true;
+  signer.postMessage({ api: Math.max(0, wanted.api), token: Math.max(0, wanted.token) });
+};
+const signerReady = new Promise((resolve, reject) => {
+  signer.once('error', reject);
+  signer.on('message', (m) => {
+    if (m.error) return console.error(m.error);
+    if (m.ready) return resolve();
+    pools.api.push(...m.api);
+    pools.token.push(...m.token);
+    asking = false;
+    topUp();
+  });
+});
+await signerReady;
+const topping = setInterval(topUp, 20);
+const filled = async (n) => { while (pools.api.length < n) await new Promise((r) => setTimeout(r, 50)); };
 
 let dropped = 0;
-const requests = [
-  ...Array.from({ length: 10 }, () => ({ method: 'GET', headers: {}, path: '/api/hello', pool: 'api' })),
-  { method: 'POST', path: '/token', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: auth }, body: tokenBody, pool: 'token' },
-].map(({ pool, path, ...request }) => ({
-  ...request,
-  setupRequest: (req) => {
-    const entry = pools[pool].shift(); // oldest first: a proof never waits in the pool for minutes
-    if (!entry) dropped++;
-    const credentials = entry?.accessToken ? { authorization: `DPoP ${entry.accessToken}` } : {};
-    // autocannon's url is the API; token requests go to the authorization server's port.
-    return { ...req, path, headers: { ...req.headers, ...credentials, dpop: entry?.proof ?? 'exhausted', host: `localhost:${pool === 'api' ? api : as}` } };
-  },
-}));
+const take = (pool) => {
+  const entry = pools[pool].shift(); // oldest first
+  if (!entry) dropped++;
+  return { dpop: entry?.proof ?? 'exhausted', ...(entry?.accessToken ? { authorization: `DPoP ${entry.accessToken}` } : {}) };
+};
+const tokenHeaders = { 'content-type': 'application/x-www-form-urlencoded', authorization: auth };
 
-// The mix goes through one URL per autocannon run, so run two: API (10 in 11) and token (1 in 11).
-async function load(seconds, rate) {
-  const apiRate = rate === undefined ? undefined : Math.max(1, Math.round((rate * 10) / 11));
-  const tokenRate = rate === undefined ? undefined : Math.max(1, Math.round(rate / 11));
-  const [r1, r2] = await Promise.all([
-    autocannon({ url: apiUrl, connections: CONNECTIONS, duration: seconds, ...(apiRate ? { overallRate: apiRate } : {}), requests: [requests[0]] }),
-    autocannon({ url: token, connections: Math.max(2, CONNECTIONS / 8), duration: seconds, ...(tokenRate ? { overallRate: tokenRate } : {}), requests: [requests[10]] }),
-  ]);
-  return { api: r1, token: r2, total: (r1.requests.total + r2.requests.total) / seconds };
-}
+// 1. The maximum: 5 s flat out through autocannon (closed loop, 16 + 2 connections), the mix
+//    going through one URL per autocannon run, so two runs: API (10 in 11) and token (1 in 11).
+await filled(target);
+const [maxApi, maxToken] = await Promise.all([
+  autocannon({ url: apiUrl, connections: CONNECTIONS, duration: 5, requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, headers: { ...take('api'), host: `localhost:${api}` } }) }] }),
+  autocannon({ url: token, connections: 2, duration: 5, requests: [{ method: 'POST', body: tokenBody, setupRequest: (req) => ({ ...req, headers: { ...tokenHeaders, ...take('token'), host: `localhost:${as}` } }) }] }),
+]);
+const maxTotal = (maxApi.requests.total + maxToken.requests.total) / 5;
+const maxErrors = maxApi.errors + maxApi.non2xx + maxToken.errors + maxToken.non2xx;
+const rate = Math.floor(maxTotal * 0.8);
 
-// 1. The maximum (5 s flat out), then 80 % of it.
-target = 6000;
-while (pools.api.length < target) await new Promise((r) => setTimeout(r, 50));
-const max = await load(5);
-const rate = Math.floor(max.total * 0.8);
-target = Math.max(2000, Math.ceil(rate * 4));
-while (pools.api.length < target / 2) await new Promise((r) => setTimeout(r, 50));
+// 2. The soak: `rate` requests per second, evenly spaced (scripts/soak/paced-load.mjs), one
+//    token request in every eleven.
+target = Math.max(2000, Math.ceil(rate * 3));
+await filled(target / 2);
 const rssStart = rssMb(child.pid);
-console.log(`maximum ${Math.round(max.total)} req/s (API + token, ${WORKERS} workers); soaking ${minutes} min at ${rate} req/s; RSS at start ${rssStart.mb} MB (${rssStart.processes} processes)`);
+console.log(`maximum ${Math.round(maxTotal)} req/s (API + token, ${WORKERS} workers${maxErrors ? `, ${maxErrors} errors` : ''}); soaking ${minutes} min at ${rate} req/s, evenly spaced; RSS at start ${rssStart.mb} MB (${rssStart.processes} processes)`);
 dropped = 0;
 // RSS once a minute: growth that levels off (heap and allocator arenas reaching their working
 // size) reads differently from growth that keeps going (a leak).
 const rssSeries = [rssStart.mb];
 const sampler = setInterval(() => rssSeries.push(rssMb(child.pid).mb), 60_000);
-const soak = await load(minutes * 60, rate);
+const soak = await pacedLoad({
+  rate,
+  seconds: minutes * 60,
+  next: (i) =>
+    i % 11 === 10
+      ? { kind: 'token', port: as, method: 'POST', path: '/token', headers: { ...tokenHeaders, ...take('token'), host: `localhost:${as}` }, body: tokenBody }
+      : { kind: 'api', port: api, method: 'GET', path: '/api/hello', headers: { ...take('api'), host: `localhost:${api}` } },
+});
 clearInterval(sampler);
 const rssEnd = rssMb(child.pid);
 rssSeries.push(rssEnd.mb);
-filling = false;
-clearInterval(renewal);
-await refill;
+clearInterval(topping);
+signer.postMessage('stop');
 
-const errors = soak.api.errors + soak.token.errors + soak.api.non2xx + soak.token.non2xx;
+const errors = soak.kinds.api.errors + soak.kinds.token.errors;
 const result = {
   date: new Date().toISOString(),
   minutes,
   workers: WORKERS,
   storage: 'postgres',
   replayCache: 'redis',
-  maxRequestsPerSecond: Math.round(max.total),
+  mallocArenaMax: process.env.MALLOC_ARENA_MAX ?? null,
+  maxRequestsPerSecond: Math.round(maxTotal),
   targetRequestsPerSecond: rate,
-  achievedRequestsPerSecond: Math.round(soak.total),
-  requests: soak.api.requests.total + soak.token.requests.total,
+  achievedRequestsPerSecond: soak.requestsPerSecond,
+  generatorBehindMs: soak.generatorBehindMs,
+  requests: soak.kinds.api.requests + soak.kinds.token.requests,
   errors,
-  statusCodes: { api: soak.api.statusCodeStats, token: soak.token.statusCodeStats },
   proofsRunOut: dropped,
-  latencyMs: {
-    api: { p50: soak.api.latency.p50, p99: soak.api.latency.p99 },
-    token: { p50: soak.token.latency.p50, p99: soak.token.latency.p99 },
-  },
+  api: soak.kinds.api,
+  token: soak.kinds.token,
   rssMb: { start: rssStart.mb, end: rssEnd.mb, everyMinute: rssSeries, growthPercent: Math.round(((rssEnd.mb - rssStart.mb) / rssStart.mb) * 1000) / 10 },
-  note: 'shared 2-core machine; the load generator (which also makes the proofs) runs on it too',
+  note: 'shared 2-core machine: the load generator and the proof-signing thread run on it too',
 };
 console.log(JSON.stringify(result, null, 2));
 mkdirSync(join(ROOT, 'test-output'), { recursive: true });

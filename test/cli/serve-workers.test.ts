@@ -14,6 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { basic, dpopKey, PG_URL, postForm, dropSchemas } from '../authorization-server/support/harness.js';
 import { dropPrefix, REDIS_URL, uniquePrefix } from '../support/redis.js';
 import { CLI, freePort, freePorts, ROOT, writeDemoConfig } from '../support/serve-process.js';
+import { workerEnvironment } from '../../src/cli/serve/workers.js';
 
 /** Pids of the processes whose parent is `pid` (the workers of a primary). */
 function childrenOf(pid: number): number[] {
@@ -48,8 +49,15 @@ const SCHEMA = `workers_${Math.random().toString(36).slice(2, 8)}`;
 const prefix = uniquePrefix('workers');
 const dir = mkdtempSync(join(tmpdir(), 'dpopkit-workers-'));
 
+/** A process's environment variable, read from /proc (what it started with). */
+function environmentOf(pid: number, name: string): string | undefined {
+  const entry = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').find((e) => e.startsWith(`${name}=`));
+  return entry?.slice(name.length + 1);
+}
+
 function run(args: string[]) {
-  const child = spawn(process.execPath, [CLI, 'serve', ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', DPOPKIT_LOG_FORMAT: 'json', DPOPKIT_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const { MALLOC_ARENA_MAX: _, ...env } = process.env;
+  const child = spawn(process.execPath, [CLI, 'serve', ...args], { cwd: ROOT, env: { ...env, NO_COLOR: '1', DPOPKIT_LOG_FORMAT: 'json', DPOPKIT_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -70,6 +78,11 @@ const only = (config: any) => {
 };
 
 describe('dpopkit serve --workers', () => {
+  it('gives each worker MALLOC_ARENA_MAX=2 (the threadpool threads\' malloc arenas), unless the user set it', () => {
+    expect(workerEnvironment({})).toEqual({ MALLOC_ARENA_MAX: '2' });
+    expect(workerEnvironment({ MALLOC_ARENA_MAX: '4' })).toEqual({});
+  });
+
   it('refuses N > 1 with PGlite or a memory replay cache, saying what to use', async () => {
     const file = writeDemoConfig(dir, await freePorts(), only);
     const proc = run(['--config', file, '--workers', '2']);
@@ -138,6 +151,8 @@ describe('dpopkit serve --workers', () => {
       // counter reset), and the primary's replacement adds its own from zero.
       const workers = childrenOf(proc.child.pid!);
       expect(workers).toHaveLength(2);
+      for (const pid of workers) expect(environmentOf(pid, 'MALLOC_ARENA_MAX')).toBe('2');
+      expect(environmentOf(proc.child.pid!, 'MALLOC_ARENA_MAX')).toBeUndefined();
       process.kill(workers[0]!, 'SIGKILL');
       const deadline = Date.now() + 60_000;
       while (!proc.output().includes('starting another')) {
