@@ -1,9 +1,15 @@
-// `npm run soak -- --minutes N` (not part of `npm test`): a 2-worker `dpopkit serve` on
-// PostgreSQL + Redis under steady load at 80 % of a maximum measured first, for N minutes
-// (default 2). The load is DPoP-protected API calls (each with its own fresh ES256 proof, made
-// while the soak runs so none is older than a few seconds) plus a token request for every ten.
-// Prints errors, p50/p99 latency and the fleet's RSS (primary + workers) at the start and the
-// end, and writes them to test-output/soak.json. Needs `npm run build` first.
+// `npm run soak -- --minutes N [--load F]` (not part of `npm test`): a 2-worker `dpopkit serve`
+// on PostgreSQL + Redis under steady load at F (default 0.8) of a maximum measured first, for N
+// minutes (default 2).
+// - The maximum: 5 s flat out through autocannon (closed loop).
+// - The soak: requests at evenly spaced moments (an open loop, scripts/soak/paced-load.mjs):
+//   DPoP-protected API calls, each with its own fresh ES256 proof made by a signer thread while
+//   the soak runs (scripts/soak/proof-signer.mjs), and one token request in eleven.
+// - The floor: the same generator at the same rate for 30 s against a server that checks
+//   nothing (scripts/soak/floor-server.mjs): what this host gives any server.
+// Prints errors, p50/p99 latency as the generator saw it and as the server timed it (from its
+// /metrics histograms), the floor's, and the fleet's RSS (primary + workers) every minute; writes
+// them to test-output/soak.json. Needs `npm run build` first.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -18,6 +24,7 @@ const PG_URL = process.env.SOAK_DATABASE_URL ?? process.env.DATABASE_URL ?? 'pos
 const REDIS_URL = process.env.SOAK_REDIS_URL ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const args = process.argv.slice(2);
 const minutes = Number(args[args.indexOf('--minutes') + 1] ?? 2) || 2;
+const load = args.includes('--load') ? Number(args[args.indexOf('--load') + 1]) : 0.8; // share of the maximum
 const WORKERS = 2;
 const CONNECTIONS = 16;
 const SECRET = 'demo-service-secret-change-me';
@@ -26,6 +33,52 @@ const tag = `soak_${process.pid}`;
 const { default: autocannon } = await import('autocannon');
 const { pacedLoad } = await import('./soak/paced-load.mjs');
 const freePort = () => new Promise((ok) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => ok(port)); }); });
+
+/** The cumulative buckets of one histogram series in the fleet's /metrics: [[le, count], …]. */
+async function buckets(series, labels = '') {
+  const text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+  const out = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${series}_bucket{`) || (labels && !line.includes(labels))) continue;
+    const m = /le="([^"]+)"[^}]*\} (\d+)$/.exec(line);
+    if (m) out.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
+  }
+  return out;
+}
+
+/**
+ * Quantiles of what the server itself timed (handler entered → response), from the difference of
+ * two scrapes, interpolated within a bucket as Prometheus's histogram_quantile does. Set beside
+ * the generator's figures, it tells how much of the tail is the server's work.
+ */
+function serverQuantiles(before, after) {
+  const counts = after.map(([le, n], i) => [le, n - (before[i]?.[1] ?? 0)]);
+  const total = counts.at(-1)?.[1] ?? 0;
+  const q = (p) => {
+    const rank = p * total;
+    let lower = 0;
+    let below = 0;
+    for (const [le, n] of counts) {
+      if (n >= rank) return le === Infinity ? lower * 1000 : Math.round((lower + ((le - lower) * (rank - below)) / Math.max(1, n - below)) * 1e5) / 100;
+      [lower, below] = [le, n];
+    }
+    return NaN;
+  };
+  const within = Object.fromEntries(counts.filter(([le]) => le <= 0.025).map(([le, n]) => [`${le * 1000}ms`, Math.round((n / total) * 10000) / 100]));
+  return { requests: total, p50: q(0.5), p99: q(0.99), percentWithin: within };
+}
+
+/** CPU seconds (user + system) used so far by a process and its children (the cluster's workers). */
+function cpuSeconds(pid) {
+  const pids = [pid, ...execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number)];
+  let ticks = 0;
+  for (const p of pids) {
+    const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from the 3rd (state) on
+    ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (14th, 15th)
+  }
+  return ticks / 100; // USER_HZ
+}
 
 /** RSS in MB of a process and its children (the cluster's workers). */
 function rssMb(pid) {
@@ -39,7 +92,7 @@ function rssMb(pid) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'dpopkit-soak-'));
-const [as, api] = [await freePort(), await freePort()];
+const [as, api, admin] = [await freePort(), await freePort(), await freePort()];
 const config = JSON.parse(readFileSync(join(ROOT, 'examples/demo.config.json'), 'utf8').replaceAll('localhost:4000', `localhost:${as}`).replaceAll('localhost:4001', `localhost:${api}`));
 const a = config.authorizationServer;
 a.clients = a.clients.filter((c) => c.clientId === 'demo-service').map((c) => ({ ...c, dpopBoundAccessTokens: true }));
@@ -48,14 +101,15 @@ a.storage = { type: 'postgres', url: PG_URL, schema: tag };
 a.replayCache = { type: 'redis', url: REDIS_URL, keyPrefix: `dpopkit:${tag}:` };
 a.throttle = { enabled: false };
 a.dpop = { ...a.dpop, replayQuota: { perClient: 10_000_000, perKey: 10_000_000 } };
-config.api.dpop = { nonce: false };
+config.api.dpop = { nonce: false, ...(process.env.SOAK_THREADPOOL === 'off' ? { threadpool: false } : {}) };
+if (process.env.SOAK_THREADPOOL === 'off') a.dpop.threadpool = false;
 delete config.demo;
-delete config.admin;
+config.admin = { port: admin }; // the server's own latency histograms (below)
 config.log = { level: 'error', format: 'json' };
 const file = join(dir, 'soak.json');
 writeFileSync(file, JSON.stringify(config));
 
-const child = spawn(process.execPath, [CLI, 'serve', '--config', file, '--workers', String(WORKERS)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+const child = spawn(process.execPath, [...(process.env.SOAK_SERVER_NODE_FLAGS ?? '').split(' ').filter(Boolean), CLI, 'serve', '--config', file, '--workers', String(WORKERS)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
 let out = '';
 child.stdout.on('data', (d) => (out += d));
 child.stderr.on('data', (d) => (out += d));
@@ -116,7 +170,7 @@ const [maxApi, maxToken] = await Promise.all([
 ]);
 const maxTotal = (maxApi.requests.total + maxToken.requests.total) / 5;
 const maxErrors = maxApi.errors + maxApi.non2xx + maxToken.errors + maxToken.non2xx;
-const rate = Math.floor(maxTotal * 0.8);
+const rate = Math.floor(maxTotal * load);
 
 // 2. The soak: `rate` requests per second, evenly spaced (scripts/soak/paced-load.mjs), one
 //    token request in every eleven.
@@ -128,6 +182,8 @@ dropped = 0;
 // RSS once a minute: growth that levels off (heap and allocator arenas reaching their working
 // size) reads differently from growth that keeps going (a leak).
 const rssSeries = [rssStart.mb];
+const cpuStart = cpuSeconds(child.pid);
+const serverBefore = { api: await buckets('dpopkit_rs_request_seconds'), token: await buckets('dpopkit_as_request_seconds', 'endpoint="token"') };
 const sampler = setInterval(() => rssSeries.push(rssMb(child.pid).mb), 60_000);
 const soak = await pacedLoad({
   rate,
@@ -138,8 +194,23 @@ const soak = await pacedLoad({
       : { kind: 'api', port: api, method: 'GET', path: '/api/hello', headers: { ...take('api'), host: `localhost:${api}` } },
 });
 clearInterval(sampler);
+const cpuPerRequestUs = Math.round(((cpuSeconds(child.pid) - cpuStart) / (soak.kinds.api.requests + soak.kinds.token.requests)) * 1e6);
+const serverTimed = {
+  api: serverQuantiles(serverBefore.api, await buckets('dpopkit_rs_request_seconds')),
+  token: serverQuantiles(serverBefore.token, await buckets('dpopkit_as_request_seconds', 'endpoint="token"')),
+};
 const rssEnd = rssMb(child.pid);
 rssSeries.push(rssEnd.mb);
+
+// 3. The floor: the same generator at the same rate for 30 s against a server that checks
+//    nothing but spends the fleet's CPU time per request in one synchronous stretch
+//    (scripts/soak/floor-server.mjs), with headers of the same size.
+const floorPort = await freePort();
+const floorServer = spawn(process.execPath, [join(ROOT, 'scripts/soak/floor-server.mjs'), String(floorPort), String(cpuPerRequestUs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+await new Promise((resolve) => floorServer.stdout.on('data', (d) => String(d).includes('listening') && resolve()));
+const sample = { ...take('api'), host: `localhost:${floorPort}` };
+const floor = await pacedLoad({ rate, seconds: 30, next: () => ({ kind: 'floor', port: floorPort, method: 'GET', path: '/api/hello', headers: sample }) });
+floorServer.kill('SIGTERM');
 clearInterval(topping);
 signer.postMessage('stop');
 
@@ -160,10 +231,23 @@ const result = {
   proofsRunOut: dropped,
   api: soak.kinds.api,
   token: soak.kinds.token,
+  serverTimedMs: serverTimed,
+  fleetCpuPerRequestUs: cpuPerRequestUs,
+  floor: { seconds: 30, spinUs: cpuPerRequestUs, requestsPerSecond: floor.requestsPerSecond, errors: floor.kinds.floor.errors, latencyMs: floor.kinds.floor.latencyMs },
   rssMb: { start: rssStart.mb, end: rssEnd.mb, everyMinute: rssSeries, growthPercent: Math.round(((rssEnd.mb - rssStart.mb) / rssStart.mb) * 1000) / 10 },
   note: 'shared 2-core machine: the load generator and the proof-signing thread run on it too',
 };
+const line = (name, l) => `${name} p50 ${l.p50} ms, p99 ${l.p99} ms (${Math.round((l.p99 / l.p50) * 10) / 10}×)`;
 console.log(JSON.stringify(result, null, 2));
+console.log([
+  `${result.requests} requests at ${result.achievedRequestsPerSecond} req/s, ${errors} errors, ${dropped} without a proof`,
+  line('API (generator)', soak.kinds.api.latencyMs.service),
+  line('API (server-timed)', serverTimed.api),
+  line('token (generator)', soak.kinds.token.latencyMs.service),
+  line('token (server-timed)', serverTimed.token),
+  line(`floor, ${cpuPerRequestUs} µs of CPU per request (generator)`, floor.kinds.floor.latencyMs.service),
+  `RSS ${rssStart.mb} → ${rssEnd.mb} MB (${result.rssMb.growthPercent} %), every minute: ${rssSeries.join(', ')}`,
+].join('\n'));
 mkdirSync(join(ROOT, 'test-output'), { recursive: true });
 writeFileSync(join(ROOT, 'test-output', 'soak.json'), `${JSON.stringify(result, null, 2)}\n`);
 
