@@ -16,6 +16,7 @@
  * @module
  */
 import { invalidArgument } from '../core/argument-error.js';
+import { addressBytes, proxyMatcher } from '../core/ip-address.js';
 import type { AsRequest } from './as-request.js';
 
 export interface TrustProxyOptions {
@@ -55,60 +56,6 @@ export function peerAddress(info: ConnectionInfo | undefined): string | undefine
   return typeof address === 'string' && address !== '' ? address : undefined;
 }
 
-function parseIPv4(text: string): number[] | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (!m) return undefined;
-  const parts = m.slice(1).map(Number);
-  return parts.every((p) => p <= 255) ? parts : undefined;
-}
-
-/** Eight 16-bit groups, or undefined. Accepts `::` compression and a trailing dotted IPv4. */
-function parseIPv6(text: string): number[] | undefined {
-  let s = text;
-  const zone = s.indexOf('%');
-  if (zone !== -1) s = s.slice(0, zone);
-  let tail: number[] = [];
-  if (s.includes('.')) {
-    // A trailing dotted IPv4 (`::ffff:192.0.2.1`) stands for the last two groups.
-    const colon = s.lastIndexOf(':');
-    const v4 = parseIPv4(s.slice(colon + 1));
-    if (!v4) return undefined;
-    tail = [(v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!];
-    s = s.slice(0, colon + 1);
-    if (!s.endsWith('::')) s = s.slice(0, -1);
-  }
-  const halves = s.split('::');
-  if (halves.length > 2) return undefined;
-  const group = (part: string) => (part === '' ? [] : part.split(':'));
-  const head = group(halves[0]!);
-  const rest = halves.length === 2 ? group(halves[1]!) : [];
-  const words = [...head, ...rest].map((w) => (/^[0-9a-fA-F]{1,4}$/.test(w) ? parseInt(w, 16) : NaN));
-  if (words.some(Number.isNaN)) return undefined;
-  const total = words.length + tail.length;
-  if (halves.length === 1 ? total !== 8 : total > 7) return undefined;
-  const zeros = new Array<number>(8 - total).fill(0);
-  return [...words.slice(0, head.length), ...zeros, ...words.slice(head.length), ...tail];
-}
-
-/** An address as bytes (4 or 16), brackets and IPv4-mapped prefixes removed; undefined if not an IP. */
-function addressBytes(raw: string): number[] | undefined {
-  let a = raw.trim();
-  if (a.startsWith('[')) {
-    const end = a.indexOf(']');
-    if (end === -1) return undefined;
-    a = a.slice(1, end);
-  } else if (/^\d{1,3}(\.\d{1,3}){3}:\d+$/.test(a)) {
-    a = a.slice(0, a.lastIndexOf(':')); // IPv4 with a port (X-Forwarded-For from some proxies)
-  }
-  const v4 = parseIPv4(a);
-  if (v4) return v4;
-  const v6 = parseIPv6(a);
-  if (!v6) return undefined;
-  // ::ffff:a.b.c.d is an IPv4 client on a dual-stack socket.
-  if (v6.slice(0, 5).every((w) => w === 0) && v6[5] === 0xffff) return [v6[6]! >> 8, v6[6]! & 255, v6[7]! >> 8, v6[7]! & 255];
-  return v6.flatMap((w) => [w >> 8, w & 255]);
-}
-
 /**
  * The throttling bucket of an address: `a.b.c.d` for IPv4, the /64 prefix (`2001:db8:0:1::/64`)
  * for IPv6; undefined when `raw` is not an IP address.
@@ -119,43 +66,6 @@ export function addressBucket(raw: string): string | undefined {
   if (bytes.length === 4) return bytes.join('.');
   const words = [0, 2, 4, 6].map((i) => ((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
   return `${words.join(':')}::/64`;
-}
-
-/** Whether `entry` is an IP address, a CIDR block (IPv4 or IPv6) or `*` (for configuration checks). */
-export function isProxyAddress(entry: string): boolean {
-  if (entry === '*') return true;
-  const slash = entry.indexOf('/');
-  const bytes = addressBytes(slash === -1 ? entry : entry.slice(0, slash));
-  if (!bytes) return false;
-  if (slash === -1) return true;
-  const bits = entry.slice(slash + 1);
-  return /^\d{1,3}$/.test(bits) && Number(bits) <= bytes.length * 8;
-}
-
-/** A predicate "this peer is a trusted proxy" for exact addresses and CIDR blocks (v4 and v6). */
-function proxyMatcher(entries: readonly string[]): (address: string) => boolean {
-  if (entries.includes('*')) return () => true;
-  const blocks = entries.map((entry) => {
-    const slash = entry.indexOf('/');
-    const bytes = addressBytes(slash === -1 ? entry : entry.slice(0, slash));
-    const bits = slash === -1 ? (bytes?.length ?? 0) * 8 : Number(entry.slice(slash + 1));
-    if (!bytes || !Number.isInteger(bits) || bits < 0 || bits > bytes.length * 8) {
-      throw invalidArgument(`throttle.trustProxy.addresses: ${JSON.stringify(entry)} is not an IP address or CIDR block`);
-    }
-    return { bytes, bits };
-  });
-  return (address) => {
-    const bytes = addressBytes(address);
-    if (!bytes) return false;
-    return blocks.some((b) => {
-      if (b.bytes.length !== bytes.length) return false;
-      for (let bit = 0; bit < b.bits; bit += 8) {
-        const mask = b.bits - bit >= 8 ? 0xff : (0xff << (8 - (b.bits - bit))) & 0xff;
-        if ((bytes[bit / 8]! & mask) !== (b.bytes[bit / 8]! & mask)) return false;
-      }
-      return true;
-    });
-  };
 }
 
 /** The `for=` values of RFC 7239 `Forwarded` elements, in order. */
@@ -191,7 +101,7 @@ export function createAddressResolver(trustProxy?: TrustProxyOptions): AddressRe
   }
   const named = trustProxy.header.toLowerCase();
   const header = named === 'x-forwarded' ? 'x-forwarded-for' : named;
-  const trusted = proxyMatcher(trustProxy.addresses);
+  const trusted = proxyMatcher(trustProxy.addresses, 'throttle.trustProxy.addresses');
   const anyPeer = trustProxy.addresses.includes('*');
   return (request, peer) => {
     const direct = peer === undefined ? undefined : addressBucket(peer);

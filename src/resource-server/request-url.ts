@@ -27,6 +27,7 @@
  * @module
  */
 import { invalidArgument, type ArgumentErrorCode } from '../core/argument-error.js';
+import { proxyMatcher } from '../core/ip-address.js';
 import { invalidRequest } from './errors.js';
 import { headerValues } from './headers.js';
 import type { RequestLike } from './types.js';
@@ -35,7 +36,11 @@ import type { RequestLike } from './types.js';
 export type ForwardedHeader = 'forwarded' | 'x-forwarded';
 
 export interface TrustProxyOptions {
-  /** The proxy's addresses as the app sees them: exact IPv4/IPv6 addresses or IPv4 CIDR blocks. */
+  /**
+   * The proxy's addresses as the app sees them: exact addresses or CIDR blocks, IPv4 or IPv6
+   * (`10.0.0.0/8`, `fd00::/8`). `'*'` trusts every peer: only for an app that cannot be reached
+   * except through the proxy.
+   */
   addresses: readonly string[];
   /**
    * The header that proxy SETS (overwriting whatever the client sent): `'x-forwarded'` for
@@ -134,50 +139,6 @@ const AMBIGUOUS_SEPARATOR = /%2f|%5c|\\/i;
 function checkPath(path: string): void {
   if (DOT_SEGMENT.test(path)) throw invalidRequest('dot_segment', 'the request path has a dot segment ("." or "..", possibly percent-encoded)', { path });
   if (AMBIGUOUS_SEPARATOR.test(path)) throw invalidRequest('encoded_separator', 'the request path has an encoded "/" or "\\", or a backslash', { path });
-}
-
-function parseIPv4(text: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (!m) return undefined;
-  const parts = m.slice(1).map(Number);
-  if (parts.some((p) => p > 255)) return undefined;
-  return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
-}
-
-/** Strip an IPv4-mapped IPv6 prefix and brackets, lower-case. */
-function normalizeAddress(address: string): string {
-  let a = address.trim().toLowerCase();
-  if (a.startsWith('[') && a.endsWith(']')) a = a.slice(1, -1);
-  if (a.startsWith('::ffff:') && parseIPv4(a.slice(7)) !== undefined) a = a.slice(7);
-  return a;
-}
-
-/** A predicate for "the immediate peer is a trusted proxy". */
-function addressMatcher(addresses: readonly string[]): (address: string | undefined) => boolean {
-  const exact = new Set<string>();
-  const blocks: Array<{ base: number; mask: number }> = [];
-  for (const entry of addresses) {
-    if (typeof entry !== 'string' || entry.trim() === '') throw invalidArgument('trustProxy.addresses: every entry must be an IP address or an IPv4 CIDR block');
-    const slash = entry.indexOf('/');
-    if (slash === -1) {
-      exact.add(normalizeAddress(entry));
-      continue;
-    }
-    const base = parseIPv4(entry.slice(0, slash));
-    const bits = Number(entry.slice(slash + 1));
-    if (base === undefined || !Number.isInteger(bits) || bits < 0 || bits > 32) {
-      throw invalidArgument(`trustProxy address ${JSON.stringify(entry)}: only exact addresses and IPv4 CIDR blocks are supported`);
-    }
-    const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
-    blocks.push({ base: (base & mask) >>> 0, mask });
-  }
-  return (address) => {
-    if (address === undefined) return false;
-    const a = normalizeAddress(address);
-    if (exact.has(a)) return true;
-    const v4 = parseIPv4(a);
-    return v4 !== undefined && blocks.some((b) => ((v4 & b.mask) >>> 0) === b.base);
-  };
 }
 
 const TOKEN_CHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
@@ -367,7 +328,7 @@ export function createUrlResolver(options: RequestUrlOptions = {}): UrlResolver 
       throw invalidArgument('trustProxy.header must name the header your proxy sets: "x-forwarded" (X-Forwarded-Host/-Proto) or "forwarded" (RFC 7239)');
     }
     if (!Array.isArray(addresses) || addresses.length === 0) throw invalidArgument('trustProxy.addresses must list the proxy\'s addresses');
-    trusted = addressMatcher(addresses);
+    trusted = proxyMatcher(addresses, 'trustProxy.addresses');
     family = header;
   }
   const other: ForwardedHeader = family === 'forwarded' ? 'x-forwarded' : 'forwarded';

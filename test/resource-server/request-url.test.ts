@@ -117,6 +117,26 @@ describe('request URL policy (unit)', () => {
     expect(reasonOf(() => resolve(req({ host: 'internal', 'x-forwarded-proto': 'gopher' }, { remoteAddress: '10.0.0.1' })))).toBe('400 bad_host');
   });
 
+  it('trustProxy addresses: IPv6 CIDR blocks, any spelling of an address, IPv4-mapped peers, "*"; a bad entry is named', () => {
+    const forwarded = { host: 'internal', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com' };
+    const behind = (addresses: string[]) => createUrlResolver({ allowedHosts: ['https://api.example.com', 'internal'], trustProxy: { addresses, header: 'x-forwarded' } });
+    const v6 = behind(['fd00::/8', '2001:0db8:0000:0000:0000:0000:0000:0001']);
+    expect(v6(req(forwarded, { remoteAddress: 'fd12:3456::7' }))).toBe('https://api.example.com/items');
+    expect(v6(req(forwarded, { remoteAddress: '2001:db8::1' }))).toBe('https://api.example.com/items'); // same address, compressed
+    expect(v6(req(forwarded, { remoteAddress: 'fe80::1' }))).toBe('http://internal/items'); // outside fd00::/8
+    expect(v6(req(forwarded, { remoteAddress: '2001:db8::2' }))).toBe('http://internal/items');
+    const v4 = behind(['10.0.0.0/8']);
+    expect(v4(req(forwarded, { remoteAddress: '::ffff:10.9.9.9' }))).toBe('https://api.example.com/items');
+    expect(v4(req(forwarded, { remoteAddress: '11.0.0.1' }))).toBe('http://internal/items');
+    // "*": every peer, and a runtime that gives no peer address
+    const any = behind(['*']);
+    expect(any(req(forwarded, { remoteAddress: '203.0.113.9' }))).toBe('https://api.example.com/items');
+    expect(any(req(forwarded))).toBe('https://api.example.com/items');
+    for (const bad of ['proxy.internal', '10.0.0.0/33', 'fd00::/129', '10.0.0.256', '']) {
+      expect(() => behind([bad]), bad).toThrow(`trustProxy.addresses: ${JSON.stringify(bad)} is not an IP address or CIDR block`);
+    }
+  });
+
   it('Spring gh-16940: publicUrl with a path prefix for gateway-mounted APIs; Host is not used (unless allowedHosts is given too)', () => {
     const resolve = createUrlResolver({ publicUrl: 'https://gw.example.com/svc/orders/' });
     expect(resolve(req({ host: 'pod-7:3000' }))).toBe('https://gw.example.com/svc/orders/items');

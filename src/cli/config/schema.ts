@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { ALGORITHMS } from '../../core/crypto/algorithms.js';
-import { isProxyAddress } from '../../authorization-server/client-address.js';
+import { isProxyAddress } from '../../core/ip-address.js';
 
 /** `text` as a URL, or undefined: a refinement must never throw (zod would lose the key). */
 export function parseUrl(text: string): URL | undefined {
