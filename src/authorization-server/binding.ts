@@ -14,6 +14,7 @@
 import { spendProofJti, type VerifiedProof } from '../core/proof/verify.js';
 import type { AsContext } from './context.js';
 import { OAuthError } from './errors.js';
+import { chargeEntry } from './replay-quota.js';
 import type { ClientRecord, RefreshKeyCheck } from './storage.js';
 import type { AsRequest } from './as-request.js';
 
@@ -62,20 +63,8 @@ export async function spendProof(ctx: AsContext, proof: VerifiedProof | undefine
   const isPublic = client.tokenEndpointAuthMethod === 'none';
   const holder = isPublic ? `key:${proof.jkt}` : `client:${client.clientId}`;
   const limit = isPublic ? ctx.replayQuota.perKey : ctx.replayQuota.perClient;
-  const taken = ctx.replayQuota.counter.take(holder, limit, expiresAt, now);
-  if (!taken.ok) {
-    const whose = isPublic ? 'this DPoP key' : 'this client';
-    throw new OAuthError('temporarily_unavailable', 'replay_quota_exceeded', `${whose} has ${limit} recent DPoP proofs on record; try again in ${taken.retryAfter} s`, { status: 429, headers: {
-      'Retry-After': String(taken.retryAfter),
-    } });
-  }
-  try {
-    await spendProofJti(ctx.replayCache, proof);
-  } catch (err) {
-    // Not recorded (a replay, or a cache that failed closed): nothing is charged to the holder.
-    ctx.replayQuota.counter.release(holder, expiresAt);
-    throw err;
-  }
+  // Not recorded (a replay, or a cache that failed closed): nothing is charged to the holder.
+  await chargeEntry(ctx.replayQuota.counter, { holder, limit, whose: isPublic ? 'this DPoP key' : 'this client', expiresAt, now }, () => spendProofJti(ctx.replayCache, proof));
 }
 
 /** RFC 9449 §5.2 `dpop_bound_access_tokens`: such a client MUST send a proof with every token request. */

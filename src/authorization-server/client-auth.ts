@@ -12,6 +12,7 @@ import { ClientJwksError, remoteClientKeys } from './client-jwks.js';
 import type { AsContext } from './context.js';
 import { OAuthError, type AuthorizationServerReason } from './errors.js';
 import type { FormParams } from './form.js';
+import { chargeEntry } from './replay-quota.js';
 import type { ClientAuthMethod, ClientRecord } from './storage.js';
 import { ThrottledError, throttledOAuthError } from './throttle.js';
 import type { AsRequest } from './as-request.js';
@@ -171,12 +172,20 @@ async function checkAssertion(ctx: AsContext, client: ClientRecord, assertion: s
   }
   const exp = payload.exp!;
   if (exp - now > MAX_ASSERTION_LIFETIME) throw fail('bad_client_assertion', `client_assertion expires too far in the future (at most ${MAX_ASSERTION_LIFETIME} s)`);
-  // RFC 7523 §3 (7): the jti may be used once; spent in the same replay cache as DPoP proofs.
-  let fresh: boolean;
-  try {
-    fresh = await ctx.replayCache.reserve(`private_key_jwt:${client.clientId}:${String(payload.jti)}`, exp + 5);
-  } catch {
-    throw new OAuthError('temporarily_unavailable', 'replay_cache_unavailable', 'the replay cache cannot be reached', { status: 503 });
-  }
+  // RFC 7523 §3 (7): the jti may be used once; spent in the same replay cache as DPoP proofs,
+  // and charged to the client's quota there, as its proofs are: an entry lives until the
+  // assertion expires (up to an hour), so a client's own assertions must not fill the cache.
+  const fresh = await chargeEntry(
+    ctx.replayQuota.counter,
+    { holder: `client:${client.clientId}`, limit: ctx.replayQuota.perClient, whose: 'this client', expiresAt: exp + 5, now },
+    async () => {
+      try {
+        return await ctx.replayCache.reserve(`private_key_jwt:${client.clientId}:${String(payload.jti)}`, exp + 5);
+      } catch {
+        throw new OAuthError('temporarily_unavailable', 'replay_cache_unavailable', 'the replay cache cannot be reached', { status: 503 });
+      }
+    },
+    (reserved) => reserved,
+  );
   if (!fresh) throw fail('client_assertion_replayed', 'client_assertion has been used before (jti seen)');
 }

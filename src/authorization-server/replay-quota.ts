@@ -1,6 +1,8 @@
 /**
  * A quota in front of the authorization server's replay cache (RFC 9449 §11.1): how many live
- * proof `jti`s one holder may have there. The cache must never evict a live entry, so it can
+ * entries one holder may have there: DPoP proof `jti`s, and a confidential client's
+ * `private_key_jwt` assertion `jti`s (RFC 7523 §3), which live until the assertion expires (up
+ * to an hour). The cache must never evict a live entry, so it can
  * fill up, and once full it refuses every proof, everybody's. With a quota per holder (an
  * authenticated client, or, for a public client, one key), one holder that sends proofs as
  * fast as it can is refused on its own (429 with `Retry-After`) while everybody else goes on.
@@ -10,6 +12,7 @@
  *
  * @module
  */
+import { OAuthError } from './errors.js';
 
 export interface ReplayQuota {
   /**
@@ -87,3 +90,40 @@ export function createReplayQuota(): ReplayQuota {
     },
   };
 }
+
+/** Who is charged for one entry, how many live ones it may have, and until when this one lives. */
+export interface Charge {
+  holder: string;
+  limit: number;
+  /** For the refusal: `this client`, `this DPoP key`. */
+  whose: string;
+  expiresAt: number;
+  now: number;
+}
+
+/**
+ * Charge one entry to its holder, then `record` it in the replay cache. Past the quota: 429
+ * `temporarily_unavailable`, reason `replay_quota_exceeded`, with `Retry-After`, and nothing is
+ * recorded. An entry that is not kept (`record` throws, or `kept` says it was a replay) is
+ * uncharged, so only live entries count.
+ */
+export async function chargeEntry<T>(counter: ReplayQuota, charge: Charge, record: () => Promise<T>, kept: (result: T) => boolean = () => true): Promise<T> {
+  const { holder, limit, whose, expiresAt, now } = charge;
+  const taken = counter.take(holder, limit, expiresAt, now);
+  if (!taken.ok) {
+    throw new OAuthError('temporarily_unavailable', 'replay_quota_exceeded', `${whose} has ${limit} live entries in the replay cache (DPoP proofs, client assertions); try again in ${taken.retryAfter} s`, {
+      status: 429,
+      headers: { 'Retry-After': String(taken.retryAfter) },
+    });
+  }
+  let result: T;
+  try {
+    result = await record();
+  } catch (err) {
+    counter.release(holder, expiresAt);
+    throw err;
+  }
+  if (!kept(result)) counter.release(holder, expiresAt);
+  return result;
+}
+

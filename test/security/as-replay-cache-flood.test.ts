@@ -14,9 +14,11 @@
  * `replay_quota_exceeded`, and everybody else goes on. A public client's proof at PAR is never
  * spent (its client is not authenticated; the proof only names the key to bind the code to).
  */
+import * as crypto from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMemoryReplayCache, type MemoryReplayCache } from '../../src/stores/memory.js';
-import { basic, decodeJwt, dpopKey, pkce, postForm, REDIRECT, SECRET, signIn, startServer, STORAGES, type DPoPKey, type Running } from '../authorization-server/support/harness.js';
+import { basic, decodeJwt, defaultClients, dpopKey, pkce, postForm, REDIRECT, SECRET, signIn, startServer, STORAGES, type DPoPKey, type Running } from '../authorization-server/support/harness.js';
 
 const cc = { grant_type: 'client_credentials' };
 
@@ -30,10 +32,10 @@ describe.each(STORAGES)('replay cache flood on $name', (factory) => {
   });
 
   /** A server on a storage of its own (so failed-attempt counters of one test never meet another's). */
-  async function server(cache: MemoryReplayCache, dpop: Record<string, unknown> = {}): Promise<Running> {
+  async function server(cache: MemoryReplayCache, dpop: Record<string, unknown> = {}, clients?: unknown[]): Promise<Running> {
     const opened = await factory.open();
     cleanups.push(opened.cleanup);
-    const s = await startServer(opened.storage, { replayCache: cache, dpop, clock: () => Date.now() / 1000 + skew });
+    const s = await startServer(opened.storage, { replayCache: cache, dpop, clock: () => Date.now() / 1000 + skew, ...(clients ? { clients } : {}) });
     cleanups.push(() => s.close());
     return s;
   }
@@ -181,5 +183,44 @@ describe.each(STORAGES)('replay cache flood on $name', (factory) => {
     expect(cache.size).toBe(1);
     const replay = await postForm(par, form, { auth: basic('confidential', SECRET), dpop: proof });
     expect(await replay.json()).toMatchObject({ error: 'invalid_dpop_proof', error_description: expect.stringMatching(/^replayed:/) });
+  });
+
+  it('RFC 7523 §3: a private_key_jwt client\'s assertion jtis count against its quota (they live until the assertion expires, up to an hour); a replayed assertion is refused and not counted; it recovers when they expire', async () => {
+    const cache = createMemoryReplayCache();
+    const signer = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(signer.publicKey)), kid: 'k1', alg: 'ES256' };
+    const s = await server(cache, { replayQuota: { perClient: 3 } }, [...defaultClients(), { clientId: 'jwt-client', tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [jwk] }, grantTypes: ['client_credentials'], scope: 'read' }]);
+    const token = `${s.url}/token`;
+    const type = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+    const assertion = (offset = 0) => {
+      const now = Math.floor(Date.now() / 1000) + offset;
+      return new SignJWT({ jti: crypto.randomUUID() }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('jwt-client').setSubject('jwt-client')
+        .setAudience(s.url).setIssuedAt(now).setExpirationTime(now + 600).sign(signer.privateKey);
+    };
+    const send = (a: string) => postForm(token, { ...cc, client_assertion_type: type, client_assertion: a });
+    const first = await assertion();
+    expect((await send(first)).status).toBe(200);
+    const replay = await send(first);
+    expect([replay.status, (await replay.json()).error_description]).toEqual([401, expect.stringMatching(/used before/)]);
+    // The replay was not counted: two more fit under the quota of 3.
+    for (let i = 0; i < 2; i++) expect((await send(await assertion())).status).toBe(200);
+    expect(cache.size).toBe(3);
+
+    const over = await send(await assertion());
+    expect(over.status).toBe(429);
+    expect(await over.json()).toMatchObject({ error: 'temporarily_unavailable', error_description: expect.stringMatching(/^replay_quota_exceeded: this client has 3 live entries/) });
+    const retryAfter = Number(over.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThan(590);
+    expect(retryAfter).toBeLessThanOrEqual(606);
+    expect(cache.size).toBe(3); // nothing recorded for the refused request
+
+    // Another client is served; this one is again once its assertions have expired.
+    expect((await postForm(token, cc, { auth: basic('confidential', SECRET) })).status).toBe(200);
+    skew = 610;
+    try {
+      expect((await send(await assertion(610))).status).toBe(200);
+    } finally {
+      skew = 0;
+    }
   });
 });
