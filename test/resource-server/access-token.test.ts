@@ -5,24 +5,17 @@
  */
 import * as crypto from 'node:crypto';
 import { SignJWT } from 'jose';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { createProof, findChallenge } from '../../src/index.js';
 import type { RequestLike, VerifyResult } from '../../src/resource-server/index.js';
-import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer } from './support/auth-server.js';
+import { CLIENT_ID, CLIENT_SECRET, type AuthServer, type AuthServerFixture, useAuthServer } from './support/auth-server.js';
 import { newKey } from './support/http.js';
 import { AUDIENCE, testRs } from './support/rs.js';
 
 const URL_ = 'https://api.example.com/items';
 let as: AuthServer;
-let key: Awaited<ReturnType<typeof newKey>>;
-
-beforeAll(async () => {
-  as = await startAuthServer();
-  key = await newKey();
-});
-afterAll(async () => {
-  await as.close();
-});
+let key: AuthServerFixture['key'];
+useAuthServer((f) => ({ as, key } = f));
 beforeEach(() => {
   as.down = false;
   as.discovery = { oauth: true, openid: true };

@@ -5,24 +5,16 @@
  * request path, one `performance.now()` pair per timed phase when present.
  */
 import * as crypto from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createProof } from '../../src/index.js';
 import type { RequestLike, ResourceServerMetricsHook } from '../../src/resource-server/index.js';
-import { CLIENT_ID, CLIENT_SECRET, startAuthServer, type AuthServer } from './support/auth-server.js';
-import { newKey } from './support/http.js';
+import { CLIENT_ID, CLIENT_SECRET, type AuthServer, type AuthServerFixture, useAuthServer } from './support/auth-server.js';
 import { AUDIENCE, testRs } from './support/rs.js';
 
 const URL_ = 'https://api.example.com/items';
 let as: AuthServer;
-let key: Awaited<ReturnType<typeof newKey>>;
-
-beforeAll(async () => {
-  as = await startAuthServer();
-  key = await newKey();
-});
-afterAll(async () => {
-  await as.close();
-});
+let key: AuthServerFixture['key'];
+useAuthServer((f) => ({ as, key } = f));
 afterEach(() => {
   vi.restoreAllMocks();
 });

@@ -2,26 +2,18 @@
  * Resource-server nonces (RFC 9449 §9), replay (§11.1, Keycloak #43505), a replay cache that
  * cannot be reached (fail closed, 503), metrics and logging.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createNonceSource, createProof, findChallenge, type ReplayCache } from '../../src/index.js';
 import type { RequestLike, VerifyResult } from '../../src/resource-server/index.js';
-import { startAuthServer, type AuthServer } from './support/auth-server.js';
-import { call, newKey, startHonoApi, startNodeApi } from './support/http.js';
+import { type AuthServer, type AuthServerFixture, useAuthServer } from './support/auth-server.js';
+import { call, startHonoApi, startNodeApi } from './support/http.js';
 import { testRs } from './support/rs.js';
 
 const SECRET = 'a nonce secret of at least 32 bytes, shared by the fleet';
 let as: AuthServer;
-let key: Awaited<ReturnType<typeof newKey>>;
+let key: AuthServerFixture['key'];
 let token: string;
-
-beforeAll(async () => {
-  as = await startAuthServer();
-  key = await newKey();
-  token = await as.mint({ cnf: { jkt: key.jkt } });
-});
-afterAll(async () => {
-  await as.close();
-});
+useAuthServer((f) => ({ as, key, token } = f));
 
 describe.each([['node:http', startNodeApi], ['Hono', startHonoApi]] as const)('RFC 9449 §9 resource-server nonces through %s', (_name, start) => {
   it('§9: a proof without a nonce → 401 use_dpop_nonce with DPoP-Nonce; the retry with it succeeds and carries the next nonce', async () => {

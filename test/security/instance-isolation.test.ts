@@ -7,13 +7,12 @@
  * next; an access token hashed by one client is hashed again by the next; each client draws its
  * own jti randomness.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { backend } from '#crypto';
 import { createProof, createProofSigner, createProofVerifier, exportPublicJwk, generateKeyPair, verifyProof } from '../../src/index.js';
 import { createDPoPClient } from '../../src/client/index.js';
 import type { RequestLike } from '../../src/resource-server/index.js';
-import { startAuthServer, type AuthServer } from '../resource-server/support/auth-server.js';
-import { newKey } from '../resource-server/support/http.js';
+import { type AuthServer, type AuthServerFixture, useAuthServer } from '../resource-server/support/auth-server.js';
 import { testRs } from '../resource-server/support/rs.js';
 
 const URL = 'https://api.example.com/items';
@@ -75,16 +74,9 @@ describe('core: createProofVerifier owns its header cache; verifyProof keeps non
 
 describe('two resource servers in one process share nothing', () => {
   let as: AuthServer;
-  let key: Awaited<ReturnType<typeof newKey>>;
+  let key: AuthServerFixture['key'];
   let token: string;
-  beforeAll(async () => {
-    as = await startAuthServer();
-    key = await newKey();
-    token = await as.mint({ cnf: { jkt: key.jkt } });
-  });
-  afterAll(async () => {
-    await as.close();
-  });
+  useAuthServer((f) => ({ as, key, token } = f));
   const request = async (): Promise<RequestLike> => ({
     method: 'GET', url: '/items', protocol: 'https',
     headers: { host: 'api.example.com', authorization: `DPoP ${token}`, dpop: await createProof(key, { htm: 'GET', htu: URL, accessToken: token }) },

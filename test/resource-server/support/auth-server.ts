@@ -7,6 +7,8 @@ import * as crypto from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
+import { afterAll, beforeAll } from 'vitest';
+import { newKey } from './http.js';
 
 export interface SigningKey {
   kid: string;
@@ -119,4 +121,29 @@ export async function startAuthServer(): Promise<AuthServer> {
   as.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   as.addKey('k1');
   return as;
+}
+
+/** What {@link useAuthServer} hands a test file. */
+export interface AuthServerFixture {
+  as: AuthServer;
+  key: Awaited<ReturnType<typeof newKey>>;
+  /** An access token bound to `key` (`cnf.jkt`). */
+  token: string;
+}
+
+/**
+ * Start an authorization server, a DPoP key and a token bound to it before the tests of the
+ * enclosing file or `describe`, and close the server after them; `receive` gets them once ready:
+ * `useAuthServer((f) => ({ as, key, token } = f));`
+ */
+export function useAuthServer(receive: (fixture: AuthServerFixture) => void): void {
+  let as: AuthServer | undefined;
+  beforeAll(async () => {
+    as = await startAuthServer();
+    const key = await newKey();
+    receive({ as, key, token: await as.mint({ cnf: { jkt: key.jkt } }) });
+  });
+  afterAll(async () => {
+    await as?.close();
+  });
 }
