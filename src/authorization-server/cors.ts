@@ -7,15 +7,16 @@
  * @module
  */
 import type { AsRequest } from './as-request.js';
+import { AsResponse } from './as-response.js';
 
 const ALLOW_HEADERS = 'DPoP, Content-Type, Authorization';
 const EXPOSE_HEADERS = 'DPoP-Nonce, WWW-Authenticate';
 
 export interface Cors {
   /** The answer to a preflight, or `undefined` when the request is not one (or not allowed). */
-  preflight(request: AsRequest, methods: string): Response | undefined;
+  preflight(request: AsRequest, methods: string): AsResponse | undefined;
   /** Add the CORS headers for an allowed origin to an actual response. */
-  decorate(request: AsRequest, response: Response): Response;
+  decorate(request: AsRequest, response: AsResponse): AsResponse;
 }
 
 export function createCors(origins: readonly string[]): Cors {
@@ -35,7 +36,7 @@ export function createCors(origins: readonly string[]): Cors {
         headers['Access-Control-Allow-Headers'] = ALLOW_HEADERS;
         headers['Access-Control-Max-Age'] = '600';
       }
-      return new Response(null, { status: 204, headers });
+      return new AsResponse(null, 204, headers);
     },
     decorate(request, response) {
       const origin = originOf(request);

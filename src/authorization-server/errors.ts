@@ -6,6 +6,7 @@
  */
 import { DPoPError, type DPoPReason } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { AsResponse } from './as-response.js';
 
 /** RFC 6749 §5.2, RFC 7009 §2.2.1, RFC 9449 §5/§8 and RFC 9126 error codes this server uses. */
 export type OAuthErrorCode =
@@ -183,8 +184,8 @@ export const NO_STORE: Readonly<Record<string, string>> = {
 };
 
 /** A JSON answer with `Cache-Control: no-store`. */
-export function jsonResponse(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), { status, headers: { ...NO_STORE, ...headers } });
+export function jsonResponse(body: unknown, status = 200, headers: Record<string, string> = {}): AsResponse {
+  return new AsResponse(JSON.stringify(body), status, { ...NO_STORE, ...headers });
 }
 
 /**
@@ -192,7 +193,7 @@ export function jsonResponse(body: unknown, status = 200, headers: Record<string
  * stable reason (never a token, secret or proof), nonce challenges at `debug`; anything
  * unexpected becomes a `server_error` logged at `error`.
  */
-export function errorResponse(err: unknown, extraHeaders: Record<string, string> = {}, log?: Logger, endpoint?: string): Response {
+export function errorResponse(err: unknown, extraHeaders: Record<string, string> = {}, log?: Logger, endpoint?: string): AsResponse {
   let oauth: OAuthError;
   if (err instanceof OAuthError) oauth = err;
   else if (err instanceof DPoPError) oauth = fromDPoPError(err);

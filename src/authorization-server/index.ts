@@ -40,6 +40,7 @@ import { createSigningKeys } from './signing-keys.js';
 import { guardStorage } from './storage-guard.js';
 import { createThrottle } from './throttle.js';
 import type { AsRequest } from './as-request.js';
+import { answerDirectly, type AsResponse } from './as-response.js';
 
 export { hashPassword, verifyPassword } from './passwords.js';
 export { OAuthError, type AuthorizationServerReason, type OAuthErrorCode, type OAuthErrorOptions } from './errors.js';
@@ -171,16 +172,20 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   }, 10 * 60 * 1000);
   purge.unref?.();
 
-  return {
+  const answer = (request: AsRequest, info?: ConnectionInfo): Promise<AsResponse> => {
+    // The client address, for throttling guesses by address.
+    ctx.throttle.observe(request, info);
+    return router.fetch(request);
+  };
+  const server: AuthorizationServer = {
     issuer,
-    fetch: (request: AsRequest, info?: ConnectionInfo) => {
-      // The client address, for throttling guesses by address.
-      ctx.throttle.observe(request, info);
-      return router.fetch(request);
-    },
+    fetch: async (request: AsRequest, info?: ConnectionInfo) => (await answer(request, info)).toResponse(),
     handles: (pathname: string) => router.handles(pathname),
     async close() {
       clearInterval(purge);
     },
   };
+  // The node:http and Express adapters take the answer before it becomes a web Response.
+  Object.defineProperty(server, answerDirectly, { value: answer });
+  return server;
 }

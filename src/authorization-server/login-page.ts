@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { AsResponse } from './as-response.js';
 
 /** HTML-escape text for element content and double-quoted attribute values. */
 export function escapeHtml(value: string): string {
@@ -69,7 +70,7 @@ export interface LoginPageInput {
 }
 
 /** The sign-in form. The CSRF token travels in the form; the interaction id in a cookie. */
-export function loginPage(input: LoginPageInput, status = 200, headers: Record<string, string> = {}): Response {
+export function loginPage(input: LoginPageInput, status = 200, headers: Record<string, string> = {}): AsResponse {
   const error = input.error ? `<p class="error" role="alert">${escapeHtml(input.error)}</p>` : '';
   const scopes = input.scope.split(' ').filter(Boolean);
   const scope = scopes.length ? `<p class="muted">It asks for:</p><ul class="scopes">${scopes.map((s) => `<li>${escapeHtml(s)}</li>`).join('')}</ul>` : '';
@@ -82,7 +83,7 @@ export function loginPage(input: LoginPageInput, status = 200, headers: Record<s
 <label for="otp">One-time code <small>(if your account has one)</small></label><input id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6">
 <div class="actions"><button type="submit" name="action" value="login">Sign in</button><button type="submit" name="action" value="cancel" class="secondary" formnovalidate>Cancel</button></div>
 </form>`);
-  return new Response(html, { status, headers: { ...HEADERS, ...headers } });
+  return new AsResponse(html, status, { ...HEADERS, ...headers });
 }
 
 /** When to try again, in words: `in 1 second`, `in 45 seconds`, `in 3 minutes` (rounded up). */
@@ -93,7 +94,7 @@ export function waitText(seconds: number): string {
 }
 
 /** An error shown to the user instead of redirecting (unknown client, unregistered redirect URI, …). */
-export function errorPage(status: number, error: string, description: string, headers: Record<string, string> = {}): Response {
+export function errorPage(status: number, error: string, description: string, headers: Record<string, string> = {}): AsResponse {
   const html = page('Authorization error', `<h1>Authorization error</h1><p><code>${escapeHtml(error)}</code></p><p>${escapeHtml(description)}</p>`);
-  return new Response(html, { status, headers: { ...HEADERS, ...headers } });
+  return new AsResponse(html, status, { ...HEADERS, ...headers });
 }

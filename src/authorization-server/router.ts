@@ -21,8 +21,9 @@ import { revokeEndpoint } from './endpoints/revoke.js';
 import { tokenEndpoint } from './endpoints/token.js';
 import { errorResponse, OAuthError } from './errors.js';
 import type { AsRequest } from './as-request.js';
+import { AsResponse } from './as-response.js';
 
-type Handler = (ctx: AsContext, request: AsRequest) => Response | Promise<Response>;
+type Handler = (ctx: AsContext, request: AsRequest) => AsResponse | Promise<AsResponse>;
 
 interface Route {
   methods: Readonly<Record<string, Handler>>;
@@ -33,7 +34,7 @@ interface Route {
 }
 
 export interface Router {
-  fetch(request: AsRequest): Promise<Response>;
+  fetch(request: AsRequest): Promise<AsResponse>;
   /** Whether `pathname` is one of the routes (adapters pass other paths on). */
   handles(pathname: string): boolean;
 }
@@ -76,7 +77,7 @@ export function createRouter(ctx: AsContext, cors: Cors): Router {
   // First-party apps (native, CLI): no CORS, single-page apps are not its users (draft §9.8).
   route(p + '/authorize-challenge', { POST: authorizeChallengeEndpoint }, false);
 
-  async function answer(r: Route, request: AsRequest): Promise<Response> {
+  async function answer(r: Route, request: AsRequest): Promise<AsResponse> {
     // RFC 9110 §9.3.2: HEAD is GET without the content.
     const handler = r.methods[request.method] ?? (request.method === 'HEAD' ? r.methods.GET : undefined);
     if (!handler) {
@@ -84,7 +85,7 @@ export function createRouter(ctx: AsContext, cors: Cors): Router {
     }
     try {
       const response = await handler(ctx, request);
-      return request.method === 'HEAD' ? new Response(null, response) : response;
+      return request.method === 'HEAD' ? response.withoutBody() : response;
     } catch (err) {
       return errorResponse(err, {}, ctx.log);
     }

@@ -15,6 +15,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProof } from '../../src/index.js';
+import { AsResponse } from '../../src/authorization-server/as-response.js';
 import { createCors } from '../../src/authorization-server/cors.js';
 import { createResourceServer, type ResourceServer } from '../../src/resource-server/index.js';
 import { dpopKey, SECRET, basic, postForm, startServer, type Running as AsRunning } from '../authorization-server/support/harness.js';
@@ -154,7 +155,7 @@ describe('authorization server token answers (CORS for allowed origins)', () => 
   it('a list the answer already carries is merged, not replaced (no name twice)', () => {
     const cors = createCors([ORIGIN]);
     const request = new Request('http://as.example/token', { method: 'POST', headers: { origin: ORIGIN } });
-    const response = cors.decorate(request, new Response('{}', { headers: { 'Access-Control-Expose-Headers': 'X-Request-Id, dpop-nonce' } }));
+    const response = cors.decorate(request, new AsResponse('{}', 200, { 'Access-Control-Expose-Headers': 'X-Request-Id, dpop-nonce' }));
     expectExposed(response.headers.get('access-control-expose-headers'), ['X-Request-Id', 'DPoP-Nonce', 'WWW-Authenticate']);
   });
 });

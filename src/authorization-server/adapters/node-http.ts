@@ -11,6 +11,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorResponse, OAuthError } from '../errors.js';
 import type { AsRequest, AsRequestHeaders } from '../as-request.js';
+import { answerDirectly, AsResponse } from '../as-response.js';
+import type { ConnectionInfo } from '../client-address.js';
 import { bodyTooLarge } from '../form.js';
 import type { AuthorizationServer } from '../options.js';
 
@@ -126,17 +128,20 @@ export function toAsRequest(origin: string, req: NodeRequest, body?: Uint8Array)
   return { method: req.method ?? 'GET', url, headers, body: null, readBody };
 }
 
-/** Write a `Response` to `res` (buffered: the server's answers are small). */
-export async function sendResponse(res: ServerResponse, response: Response): Promise<void> {
+/**
+ * Write an answer to `res`: the server's own {@link AsResponse} as it is, or a web `Response`
+ * (from a server object that only has `fetch`), buffered: the server's answers are small.
+ */
+export async function sendResponse(res: ServerResponse, response: AsResponse | Response): Promise<void> {
   const headers: Record<string, string | string[]> = {};
   const cookies: string[] = [];
   response.headers.forEach((value, name) => {
-    // Iteration yields each Set-Cookie on its own; every other repeated field comes joined.
+    // Each Set-Cookie comes on its own; every other repeated field comes joined.
     if (name === 'set-cookie') cookies.push(value);
     else headers[name] = value;
   });
   if (cookies.length > 0) headers['set-cookie'] = cookies;
-  const body = response.body ? await readAll(response.body) : undefined;
+  const body = response instanceof AsResponse ? (response.body === null ? undefined : Buffer.from(response.body, 'utf8')) : response.body ? await readAll(response.body) : undefined;
   if (body && headers['content-length'] === undefined) headers['content-length'] = String(body.byteLength);
   res.writeHead(response.status, headers);
   res.end(body); // node:http sends no body for HEAD
@@ -170,7 +175,9 @@ export async function handle(s: Served, req: NodeRequest, res: ServerResponse, b
     await sendResponse(res, errorResponse(new OAuthError('invalid_request', 'body_unreadable', 'the request could not be read')));
     return;
   }
-  await sendResponse(res, await s.as.fetch(request, { remoteAddress: s.remoteAddress(req) }));
+  const info = { remoteAddress: s.remoteAddress(req) };
+  const direct = (s.as as { [answerDirectly]?: (request: AsRequest, info: ConnectionInfo) => Promise<AsResponse> })[answerDirectly];
+  await sendResponse(res, direct ? await direct(request, info) : await s.as.fetch(request, info));
 }
 
 /** After a failure to answer: a 500 if nothing was sent yet, else the connection is cut. */

@@ -73,6 +73,7 @@ import { matchTotp } from '../totp.js';
 import { REQUEST_URI_PREFIX } from './authorize.js';
 import { nonceHeaders } from './token.js';
 import type { AsRequest } from '../as-request.js';
+import { AsResponse } from '../as-response.js';
 
 /** RFC 7636 §4.2: an S256 challenge is 43 base64url characters. */
 const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
@@ -211,7 +212,7 @@ function withSessionClient(params: FormParams, request: AsRequest, session: Auth
   return copy;
 }
 
-export async function authorizeChallengeEndpoint(ctx: AsContext, request: AsRequest): Promise<Response> {
+export async function authorizeChallengeEndpoint(ctx: AsContext, request: AsRequest): Promise<AsResponse> {
   try {
     return await handle(ctx, request);
   } catch (err) {
@@ -230,7 +231,7 @@ export async function authorizeChallengeEndpoint(ctx: AsContext, request: AsRequ
   }
 }
 
-async function handle(ctx: AsContext, request: AsRequest): Promise<Response> {
+async function handle(ctx: AsContext, request: AsRequest): Promise<AsResponse> {
   const params = await readForm(request);
   // The proof first, unspent (a nonce challenge spends nothing), htu = this endpoint.
   const proof = await proofOf(ctx, request, ctx.endpoints.authorizationChallenge);
@@ -450,7 +451,7 @@ async function redirectToWeb(step: Step, reason: string, description: string): P
 }
 
 /** 200 `{"authorization_code"}`: bound to the flow's key, with its PKCE challenge, acr and amr. */
-async function issueCode(step: Step, done: readonly string[], authTime: number): Promise<Response> {
+async function issueCode(step: Step, done: readonly string[], authTime: number): Promise<AsResponse> {
   const { ctx, client, proof, flow, user, now } = step;
   // An authenticated session whose user is no longer configured signs nobody in.
   if (!user) throw new OAuthError('access_denied', 'unknown_user', 'the account of this auth_session no longer exists');

@@ -16,6 +16,7 @@ import { errorPage, loginPage } from '../login-page.js';
 import { credentialHash, randomToken } from '../secrets.js';
 import type { ClientRecord } from '../storage.js';
 import type { AsRequest } from '../as-request.js';
+import { AsResponse } from '../as-response.js';
 
 const INTERACTION_COOKIE = 'dpopkit_interaction_';
 
@@ -31,7 +32,7 @@ export function interactionCookie(ctx: AsContext, csrf: string, value: string, m
   return `${interactionCookieName(csrf)}=${value}; Path=${ctx.basePath}/login; Max-Age=${maxAge}; HttpOnly; SameSite=Lax${secure}`;
 }
 
-export async function authorizeEndpoint(ctx: AsContext, request: AsRequest): Promise<Response> {
+export async function authorizeEndpoint(ctx: AsContext, request: AsRequest): Promise<AsResponse> {
   let params: FormParams;
   try {
     const url = new URL(request.url);
@@ -73,12 +74,12 @@ export async function authorizeEndpoint(ctx: AsContext, request: AsRequest): Pro
     const oauth = err as OAuthError;
     // RFC 6749 §4.1.2.1 with RFC 9207 `iss`: errors go back to the (verified) redirect URI.
     const location = redirectTo(redirectUri, { error: oauth.error, error_description: describe(oauth), state, iss: ctx.issuer });
-    return new Response(null, { status: 302, headers: { Location: location, 'Cache-Control': 'no-store' } });
+    return new AsResponse(null, 302, { Location: location, 'Cache-Control': 'no-store' });
   }
   return startInteraction(ctx, client, kept, now);
 }
 
-async function startInteraction(ctx: AsContext, client: ClientRecord, params: Record<string, string>, now: number): Promise<Response> {
+async function startInteraction(ctx: AsContext, client: ClientRecord, params: Record<string, string>, now: number): Promise<AsResponse> {
   const id = randomToken();
   const csrf = randomToken();
   await ctx.storage.saveInteraction({

@@ -21,10 +21,11 @@ import { readForm, required } from '../form.js';
 import { grantMarker } from '../grants/grant-revocation.js';
 import { credentialHash } from '../secrets.js';
 import type { AsRequest } from '../as-request.js';
+import { AsResponse } from '../as-response.js';
 
 const INACTIVE = { active: false };
 
-export async function introspectEndpoint(ctx: AsContext, request: AsRequest): Promise<Response> {
+export async function introspectEndpoint(ctx: AsContext, request: AsRequest): Promise<AsResponse> {
   try {
     const params = await readForm(request);
     const { client, method } = await authenticateClient(ctx, request, params, [ctx.issuer, ctx.endpoints.introspection]);

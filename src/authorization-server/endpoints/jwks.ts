@@ -5,11 +5,10 @@
  * @module
  */
 import type { AsContext } from '../context.js';
+import { AsResponse } from '../as-response.js';
 
-export async function jwksResponse(ctx: AsContext): Promise<Response> {
+export async function jwksResponse(ctx: AsContext): Promise<AsResponse> {
   const keys = await ctx.keys.published(ctx.now());
-  return new Response(JSON.stringify({ keys }), {
-    // Short enough that a resource server sees a successor key well within publishAhead.
-    headers: { 'Content-Type': 'application/jwk-set+json', 'Cache-Control': 'public, max-age=300' },
-  });
+  // Short enough that a resource server sees a successor key well within publishAhead.
+  return new AsResponse(JSON.stringify({ keys }), 200, { 'Content-Type': 'application/jwk-set+json', 'Cache-Control': 'public, max-age=300' });
 }

@@ -24,6 +24,7 @@ import { ThrottledError } from '../throttle.js';
 import { matchTotp } from '../totp.js';
 import { interactionCookie, interactionCookieName } from './authorize.js';
 import type { AsRequest } from '../as-request.js';
+import { AsResponse } from '../as-response.js';
 
 function cookie(request: AsRequest, name: string): string | undefined {
   const header = request.headers.get('cookie');
@@ -41,7 +42,7 @@ function sameHash(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-export async function loginEndpoint(ctx: AsContext, request: AsRequest): Promise<Response> {
+export async function loginEndpoint(ctx: AsContext, request: AsRequest): Promise<AsResponse> {
   let form: FormParams;
   try {
     form = await readForm(request, 8192);
@@ -68,7 +69,7 @@ export async function loginEndpoint(ctx: AsContext, request: AsRequest): Promise
   if (form.get('action') === 'cancel') {
     if (!(await ctx.storage.consumeInteraction(interactionId, now))) return errorPage(400, 'invalid_request', 'this sign-in was already completed');
     const location = redirectTo(redirectUri, { error: 'access_denied', error_description: 'the user cancelled the sign-in', state: params.state, iss: ctx.issuer });
-    return new Response(null, { status: 303, headers: { Location: location, 'Cache-Control': 'no-store', ...clearCookie } });
+    return new AsResponse(null, 303, { Location: location, 'Cache-Control': 'no-store', ...clearCookie });
   }
 
   const username = form.get('username') ?? '';
@@ -134,5 +135,5 @@ export async function loginEndpoint(ctx: AsContext, request: AsRequest): Promise
     expiresAt: now + ctx.ttl.code,
   });
   const location = redirectTo(redirectUri, { code, state: params.state, iss: ctx.issuer });
-  return new Response(null, { status: 303, headers: { Location: location, 'Cache-Control': 'no-store', ...clearCookie } });
+  return new AsResponse(null, 303, { Location: location, 'Cache-Control': 'no-store', ...clearCookie });
 }

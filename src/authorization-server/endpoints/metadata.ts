@@ -8,6 +8,7 @@ import { ASSERTION_ALGS } from '../client-auth.js';
 import type { AsContext } from '../context.js';
 import { challengeMetadata } from './authorize-challenge.js';
 import { GRANT_TYPES } from './token.js';
+import { AsResponse } from '../as-response.js';
 
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'];
 
@@ -50,8 +51,6 @@ export function metadata(ctx: AsContext): Record<string, unknown> {
 }
 
 /** `GET` of a metadata document: public and cacheable for a short time. */
-export function metadataResponse(ctx: AsContext): Response {
-  return new Response(JSON.stringify(metadata(ctx)), {
-    headers: { 'Content-Type': 'application/json', 'Cache-Control': 'public, max-age=300' },
-  });
+export function metadataResponse(ctx: AsContext): AsResponse {
+  return new AsResponse(JSON.stringify(metadata(ctx)), 200, { 'Content-Type': 'application/json', 'Cache-Control': 'public, max-age=300' });
 }

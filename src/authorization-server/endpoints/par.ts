@@ -23,8 +23,9 @@ import { credentialHash, randomToken } from '../secrets.js';
 import { REQUEST_URI_PREFIX } from './authorize.js';
 import { nonceHeaders } from './token.js';
 import type { AsRequest } from '../as-request.js';
+import { AsResponse } from '../as-response.js';
 
-export async function parEndpoint(ctx: AsContext, request: AsRequest): Promise<Response> {
+export async function parEndpoint(ctx: AsContext, request: AsRequest): Promise<AsResponse> {
   try {
     const params = await readForm(request);
     // RFC 9126 §2.1: request_uri MUST NOT be provided here.

@@ -23,6 +23,7 @@ import { randomToken } from '../secrets.js';
 import type { ClientRecord } from '../storage.js';
 import { ThrottledError } from '../throttle.js';
 import type { AsRequest } from '../as-request.js';
+import { AsResponse } from '../as-response.js';
 
 /** Read a JSON body of at most `max` bytes. */
 async function readJson(request: AsRequest, max: number): Promise<unknown> {
@@ -43,7 +44,7 @@ function bearerToken(request: AsRequest): string | undefined {
   return match?.[1];
 }
 
-export async function registerEndpoint(ctx: AsContext, request: AsRequest): Promise<Response> {
+export async function registerEndpoint(ctx: AsContext, request: AsRequest): Promise<AsResponse> {
   const config = ctx.registration;
   if (!config) return errorResponse(new OAuthError('invalid_request', 'not_found', 'not found', { status: 404 }));
   try {

@@ -13,8 +13,9 @@ import { readForm, required } from '../form.js';
 import { revokeGrantAccessTokens } from '../grants/grant-revocation.js';
 import { credentialHash } from '../secrets.js';
 import type { AsRequest } from '../as-request.js';
+import { AsResponse } from '../as-response.js';
 
-export async function revokeEndpoint(ctx: AsContext, request: AsRequest): Promise<Response> {
+export async function revokeEndpoint(ctx: AsContext, request: AsRequest): Promise<AsResponse> {
   try {
     const params = await readForm(request);
     const { client } = await authenticateClient(ctx, request, params, [ctx.issuer, ctx.endpoints.revocation]);
@@ -34,7 +35,7 @@ export async function revokeEndpoint(ctx: AsContext, request: AsRequest): Promis
         await revokeGrantAccessTokens(ctx, found.family.grantId, now);
       }
     }
-    return new Response(null, { status: 200, headers: { 'Cache-Control': 'no-store', Pragma: 'no-cache' } });
+    return new AsResponse(null, 200, { 'Cache-Control': 'no-store', Pragma: 'no-cache' });
   } catch (err) {
     return errorResponse(err, {}, ctx.log, 'revocation');
   }

@@ -27,6 +27,7 @@ import type { GrantResult } from '../grants/types.js';
 import { credentialHash, randomToken } from '../secrets.js';
 import type { GrantType } from '../storage.js';
 import type { AsRequest } from '../as-request.js';
+import { AsResponse } from '../as-response.js';
 
 export const GRANT_TYPES: readonly GrantType[] = ['authorization_code', 'refresh_token', 'client_credentials'];
 const SUPPORTED = new Set<string>(GRANT_TYPES);
@@ -36,7 +37,7 @@ export async function nonceHeaders(ctx: AsContext): Promise<Record<string, strin
   return ctx.nonce ? { 'DPoP-Nonce': await ctx.nonce.current(ctx.now()) } : {};
 }
 
-export async function tokenEndpoint(ctx: AsContext, request: AsRequest): Promise<Response> {
+export async function tokenEndpoint(ctx: AsContext, request: AsRequest): Promise<AsResponse> {
   try {
     const params = await readForm(request);
     const grantType = params.get('grant_type');
