@@ -15,8 +15,8 @@ const ALLOWED = {
   '': ['core'], // src/index.ts
 };
 /** Files of core that must run anywhere: no node: imports (the Node backend is the one exception). */
-/** Ports a lower layer may implement: the stores implement the authorization server's Storage and AttemptStore. */
-const PORTS = new Set(['authorization-server/storage.ts', 'authorization-server/throttle.ts']);
+/** Ports a lower layer may implement: the stores implement the authorization server's Storage, AttemptStore and ReplayQuota. */
+const PORTS = new Set(['authorization-server/storage.ts', 'authorization-server/throttle.ts', 'authorization-server/replay-quota.ts']);
 const NODE_ALLOWED_IN_CORE = new Set(['core/crypto/node.ts']);
 const BROWSER_LAYERS = new Set(['core', 'client']);
 /**

@@ -55,6 +55,7 @@ export type { NonceOptions, NonceSource } from '../core/nonce.js';
 export { THROTTLE_DEFAULTS, type AttemptResult, type AttemptState, type AttemptStore, type ThrottleOptions, type ThrottleRule } from './throttle.js';
 export type { ConnectionInfo, TrustProxyOptions } from './client-address.js';
 export type { AsRequest, AsRequestHeaders } from './as-request.js';
+export type { QuotaTake, ReplayQuota } from './replay-quota.js';
 
 /**
  * Create the authorization server: migrates the storage, seeds the configured clients, makes
@@ -81,8 +82,11 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   const dpop = resolveDPoPOptions(options.dpop, 'dpop', clock);
 
   const quota = options.dpop?.replayQuota ?? {};
+  if (quota.store !== undefined && (typeof quota.store?.take !== 'function' || typeof quota.store?.release !== 'function')) {
+    throw invalidArgument('dpop.replayQuota.store must be a ReplayQuota (take and release), e.g. createRedisReplayQuota()');
+  }
   const replayQuota = {
-    counter: createReplayQuota(),
+    counter: quota.store ?? createReplayQuota(),
     perClient: positiveCount(quota.perClient, 1000, 'dpop.replayQuota.perClient'),
     perKey: positiveCount(quota.perKey, 100, 'dpop.replayQuota.perKey'),
   };

@@ -12,6 +12,7 @@ import type { SigningAlg } from './signing-keys.js';
 import type { ClientAuthMethod, GrantType, Storage } from './storage.js';
 import type { ThrottleOptions } from './throttle.js';
 import type { AsRequest } from './as-request.js';
+import type { ReplayQuota } from './replay-quota.js';
 
 /** A client as configured (its secret in clear; it is stored as a scrypt hash). */
 export interface ClientConfig {
@@ -89,12 +90,15 @@ export interface AuthorizationServerOptions {
      */
     required?: boolean;
     /**
-     * Live proof `jti`s one holder may have in the replay cache at once, counted by this
-     * process (RFC 9449 §11.1): `perClient` for a confidential client (default 1000),
-     * `perKey` for one DPoP key of a public client (default 100). Past it the holder gets 429
-     * with `Retry-After` until its oldest proofs expire; nobody else is affected.
+     * Live entries one holder may have in the replay cache at once (RFC 9449 §11.1: its proof
+     * `jti`s, and a client's `private_key_jwt` assertion `jti`s): `perClient` for a
+     * confidential client (default 1000), `perKey` for one DPoP key of a public client
+     * (default 100). Past it the holder gets 429 with `Retry-After` until its oldest entries
+     * expire; nobody else is affected. `store` keeps the counts: this process's memory by
+     * default, or one a fleet shares (`createRedisReplayQuota` from `dpopkit/stores/redis`),
+     * without which each server counts only what passes through it.
      */
-    replayQuota?: { perClient?: number; perKey?: number };
+    replayQuota?: { perClient?: number; perKey?: number; store?: ReplayQuota };
   };
   tokens?: {
     /** Access-token lifetime in seconds (default 600). */

@@ -7,23 +7,31 @@
  * authenticated client, or, for a public client, one key), one holder that sends proofs as
  * fast as it can is refused on its own (429 with `Retry-After`) while everybody else goes on.
  *
- * The count is kept in this process: in a fleet each server applies the quota to what passes
- * through it, so a holder can have up to quota × servers entries in a shared cache.
+ * {@link createReplayQuota} keeps the count in this process: in a fleet each server then applies
+ * the quota to what passes through it, so a holder can have up to quota × servers entries in a
+ * shared cache. A store the fleet shares (`createRedisReplayQuota`) bounds it once.
  *
  * @module
  */
 import { OAuthError } from './errors.js';
 
+/** What {@link ReplayQuota.take} answers. */
+export type QuotaTake = { ok: true } | { ok: false; retryAfter: number };
+
+/**
+ * Where the counts are kept: this process's memory ({@link createReplayQuota}, the default), or
+ * a store every server of a fleet shares (`createRedisReplayQuota` in `dpopkit/stores/redis`),
+ * so that a holder has at most `limit` entries in a shared cache, not `limit` per server.
+ */
 export interface ReplayQuota {
   /**
    * Count one more entry for `holder`, live until `expiresAt`, if it has fewer than `limit`
-   * live ones; otherwise say when its oldest one expires.
+   * live ones; otherwise say when its oldest one expires. A store that cannot answer throws:
+   * the request is refused with 503 (fail closed, as the replay cache does).
    */
-  take(holder: string, limit: number, expiresAt: number, now: number): { ok: true } | { ok: false; retryAfter: number };
+  take(holder: string, limit: number, expiresAt: number, now: number): QuotaTake | Promise<QuotaTake>;
   /** Uncount an entry `take` counted (its jti turned out to be a replay, or the cache failed). */
-  release(holder: string, expiresAt: number): void;
-  /** Holders currently tracked (diagnostics, tests). */
-  readonly size: number;
+  release(holder: string, expiresAt: number): void | Promise<void>;
 }
 
 interface Holder {
@@ -35,7 +43,7 @@ interface Holder {
 /** Seconds between sweeps that forget holders with nothing live. */
 const SWEEP_EVERY = 60;
 
-export function createReplayQuota(): ReplayQuota {
+export function createReplayQuota(): ReplayQuota & { readonly size: number } {
   const holders = new Map<string, Holder>();
   let nextSweep = 0;
 
@@ -109,21 +117,32 @@ export interface Charge {
  */
 export async function chargeEntry<T>(counter: ReplayQuota, charge: Charge, record: () => Promise<T>, kept: (result: T) => boolean = () => true): Promise<T> {
   const { holder, limit, whose, expiresAt, now } = charge;
-  const taken = counter.take(holder, limit, expiresAt, now);
+  let taken: QuotaTake;
+  try {
+    taken = await counter.take(holder, limit, expiresAt, now);
+  } catch {
+    throw new OAuthError('temporarily_unavailable', 'replay_cache_unavailable', 'the replay cache cannot be reached', { status: 503 });
+  }
   if (!taken.ok) {
     throw new OAuthError('temporarily_unavailable', 'replay_quota_exceeded', `${whose} has ${limit} live entries in the replay cache (DPoP proofs, client assertions); try again in ${taken.retryAfter} s`, {
       status: 429,
       headers: { 'Retry-After': String(taken.retryAfter) },
     });
   }
+  // An uncount that fails leaves the entry counted until it expires: the holder has one fewer.
+  const uncount = async () => {
+    try {
+      await counter.release(holder, expiresAt);
+    } catch {}
+  };
   let result: T;
   try {
     result = await record();
   } catch (err) {
-    counter.release(holder, expiresAt);
+    await uncount();
     throw err;
   }
-  if (!kept(result)) counter.release(holder, expiresAt);
+  if (!kept(result)) await uncount();
   return result;
 }
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 
 export interface FailFastRedisOptions {
   /** Longest wait for an answer before the command fails. */
@@ -32,3 +32,26 @@ export function createFailFastRedis(url: string | undefined, options: FailFastRe
     enableAutoPipelining: options.autoPipelining ?? false,
   } satisfies RedisOptions);
 }
+
+/**
+ * A wait for the first connection: resolves at once when `redis` is ready, else when it becomes
+ * ready or after `timeoutMs`, whichever is first (the command then fails fast on its own). One
+ * wait is shared by every caller meanwhile.
+ */
+export function whenConnected(redis: Redis | Cluster, timeoutMs: number): () => Promise<void> | undefined {
+  let ready: Promise<void> | undefined;
+  return () =>
+    redis.status === 'ready'
+      ? undefined
+      : (ready ??= new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            redis.off('ready', done);
+            ready = undefined;
+            resolve();
+          };
+          const timer = setTimeout(done, timeoutMs);
+          redis.once('ready', done);
+        }));
+}
+

@@ -12,7 +12,7 @@
  * @module
  */
 import type { Cluster, Redis } from 'ioredis';
-import { createFailFastRedis } from './redis-connection.js';
+import { createFailFastRedis, whenConnected } from './redis-connection.js';
 import type { AttemptState, AttemptStore } from '../authorization-server/throttle.js';
 
 export interface RedisAttemptStoreOptions {
@@ -72,20 +72,7 @@ export function createRedisAttemptStore(options: RedisAttemptStoreOptions = {}):
   const k = (key: string) => prefix + key;
 
   /** Until the first connection is up, wait for it once (bounded), instead of failing at once. */
-  let ready: Promise<void> | undefined;
-  const connected = () =>
-    redis.status === 'ready'
-      ? undefined
-      : (ready ??= new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          redis.off('ready', done);
-          ready = undefined;
-          resolve();
-        };
-        const timer = setTimeout(done, options.commandTimeoutMs ?? 500);
-        redis.once('ready', done);
-      }));
+  const connected = whenConnected(redis, options.commandTimeoutMs ?? 500);
 
   return {
     async peek(keys, now) {

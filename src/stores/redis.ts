@@ -303,3 +303,6 @@ export function evictionIsSafe(maxmemory: number | undefined, policy: string | u
 
 /** The authorization server's failed-attempt counters in Redis (see `redis-throttle.ts`). */
 export { createRedisAttemptStore, type RedisAttemptStore, type RedisAttemptStoreOptions } from './redis-throttle.js';
+
+/** The authorization server's replay-cache quota, shared by a fleet (see `redis-replay-quota.ts`). */
+export { createRedisReplayQuota, type RedisReplayQuota, type RedisReplayQuotaOptions } from './redis-replay-quota.js';

@@ -211,8 +211,11 @@ describe('dpopkit serve on PostgreSQL and a Redis replay cache (the fleet set-up
     const { Redis } = await import('ioredis');
     const redis = new Redis('redis://127.0.0.1:6379');
     const spent = await redis.keys(`${schema}:*`);
+    // The replay-cache quota is counted next to the cache, for the whole fleet: the client's entry.
+    const quota = await redis.zcard(`${schema}:quota:client:demo-service`);
     await redis.quit();
     expect(spent.length).toBeGreaterThanOrEqual(2); // the token request's proof and the API proof
+    expect(quota).toBe(1);
     const pg = await import('pg');
     const db = new pg.default.Client({ connectionString: 'postgres://root@127.0.0.1:5432/test' });
     await db.connect();

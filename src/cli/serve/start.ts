@@ -94,7 +94,12 @@ export async function startServers(config: Config, options: StartOptions = {}): 
       issuer: asConfig.issuer,
       storage: metrics ? timed(storage, metrics.storageSeconds, metrics.storageErrors) : storage,
       replayCache: metrics ? timed(replay.cache, metrics.replayCacheSeconds, metrics.replayCacheErrors, { cache: 'authorization-server' }) : replay.cache,
-      dpop: { ...asConfig.dpop, nonce: asNonce && { ...asNonce, secret: roleNonceSecret(nonceSecret, NONCE_LABELS.authorizationServer) } },
+      dpop: {
+        ...asConfig.dpop,
+        nonce: asNonce && { ...asNonce, secret: roleNonceSecret(nonceSecret, NONCE_LABELS.authorizationServer) },
+        // On Redis, the quota is counted in Redis too: one bound per holder for the whole fleet.
+        ...(replay.quota ? { replayQuota: { ...asConfig.dpop.replayQuota, store: replay.quota } } : {}),
+      },
       tokens: asConfig.tokens,
       signingKeys: asConfig.signingKeys,
       corsOrigins: asConfig.corsOrigins,

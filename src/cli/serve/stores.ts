@@ -20,6 +20,7 @@ import type { Storage } from '../../authorization-server/storage.js';
 import { createMemoryReplayCache } from '../../stores/memory.js';
 import type { EvictionCheck } from '../../stores/redis.js';
 import type { ApiConfig, AuthorizationServerConfig } from '../config/schema.js';
+import type { ReplayQuota } from '../../authorization-server/replay-quota.js';
 
 type ReplayCacheConfig = AuthorizationServerConfig['replayCache'];
 
@@ -40,6 +41,11 @@ export interface OpenReplayCache {
   cache: ReplayCache;
   /** On Redis: the server (`host:port`, never the URL's credentials) and its eviction settings. */
   redis?: { server: string; checkEviction(): Promise<EvictionCheck> };
+  /**
+   * On Redis: the replay-cache quota kept next to the cache (`<keyPrefix>quota:`), so that every
+   * server of a fleet counts a holder's entries together.
+   */
+  quota?: ReplayQuota;
   close(): Promise<void>;
 }
 
@@ -64,9 +70,18 @@ export async function openReplayCache(config: ReplayCacheConfig): Promise<OpenRe
     await cache.migrate();
     return { cache, close: () => cache.close() };
   }
-  const { createRedisReplayCache } = await import('../../stores/redis.js');
+  const { createRedisReplayCache, createRedisReplayQuota } = await import('../../stores/redis.js');
   const cache = createRedisReplayCache({ url: config.url, keyPrefix: config.keyPrefix });
-  return { cache, redis: { server: redisServer(config.url), checkEviction: () => cache.checkEviction() }, close: () => cache.close() };
+  const quota = createRedisReplayQuota({ url: config.url, keyPrefix: `${config.keyPrefix ?? 'dpopkit:'}quota:` });
+  return {
+    cache,
+    quota,
+    redis: { server: redisServer(config.url), checkEviction: () => cache.checkEviction() },
+    close: async () => {
+      await quota.close();
+      await cache.close();
+    },
+  };
 }
 
 /** The Redis server of a URL as `host:port` (what a log may name: no user, password or db). */
