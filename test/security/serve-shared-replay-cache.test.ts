@@ -155,8 +155,11 @@ describe('dpopkit serve: the authorization server and the API share no replay ca
       try {
         const keys = await redis.keys(`${prefix}*`);
         const api = keys.filter((k) => k.startsWith(`${prefix}api:`));
+        const quota = keys.filter((k) => k.startsWith(`${prefix}quota:`));
         expect(api).toHaveLength(1);
-        expect(keys.length - api.length).toBe(1);
+        // The AS's: the token request's proof, and its holder's quota count (none for the API).
+        expect(quota).toEqual([`${prefix}quota:client:demo-service`]);
+        expect(keys.length - api.length - quota.length).toBe(1);
       } finally {
         await redis.quit();
       }

@@ -77,7 +77,7 @@ export async function startServers(config: Config, options: StartOptions = {}): 
 
     const storage = await openStorage(asConfig.storage);
     closers.push(() => storage.close());
-    const replay = await openReplayCache(asConfig.replayCache);
+    const replay = await openReplayCache(asConfig.replayCache, true);
     closers.push(() => replay.close());
     const apiReplay = config.api ? await openReplayCache(apiReplayCacheConfig(asConfig.replayCache, config.api)) : undefined;
     if (apiReplay) closers.push(() => apiReplay.close());

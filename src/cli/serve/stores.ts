@@ -62,7 +62,8 @@ export function apiReplayCacheConfig(asConfig: ReplayCacheConfig, api: Pick<ApiC
   }
 }
 
-export async function openReplayCache(config: ReplayCacheConfig): Promise<OpenReplayCache> {
+/** `withQuota`: on Redis, also open the authorization server's quota store next to the cache. */
+export async function openReplayCache(config: ReplayCacheConfig, withQuota = false): Promise<OpenReplayCache> {
   if (config.type === 'memory') return { cache: createMemoryReplayCache({ maxEntries: config.maxEntries }), close: async () => {} };
   if (config.type === 'postgres') {
     const { createPostgresReplayCache } = await import('../../stores/postgres.js');
@@ -72,13 +73,13 @@ export async function openReplayCache(config: ReplayCacheConfig): Promise<OpenRe
   }
   const { createRedisReplayCache, createRedisReplayQuota } = await import('../../stores/redis.js');
   const cache = createRedisReplayCache({ url: config.url, keyPrefix: config.keyPrefix });
-  const quota = createRedisReplayQuota({ url: config.url, keyPrefix: `${config.keyPrefix ?? 'dpopkit:'}quota:` });
+  const quota = withQuota ? createRedisReplayQuota({ url: config.url, keyPrefix: `${config.keyPrefix ?? 'dpopkit:'}quota:` }) : undefined;
   return {
     cache,
-    quota,
+    ...(quota ? { quota } : {}),
     redis: { server: redisServer(config.url), checkEviction: () => cache.checkEviction() },
     close: async () => {
-      await quota.close();
+      await quota?.close();
       await cache.close();
     },
   };
