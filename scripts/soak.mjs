@@ -34,9 +34,8 @@ const { default: autocannon } = await import('autocannon');
 const { pacedLoad } = await import('./soak/paced-load.mjs');
 const freePort = () => new Promise((ok) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => ok(port)); }); });
 
-/** The cumulative buckets of one histogram series in the fleet's /metrics: [[le, count], …]. */
-async function buckets(series, labels = '') {
-  const text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+/** The cumulative buckets of one histogram series in a /metrics text: [[le, count], …]. */
+function buckets(text, series, labels = '') {
   const out = [];
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${series}_bucket{`) || (labels && !line.includes(labels))) continue;
@@ -44,6 +43,12 @@ async function buckets(series, labels = '') {
     if (m) out.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
   }
   return out;
+}
+
+/** One scrape of the fleet's /metrics: the two latency histograms the soak reads. */
+async function latencyBuckets() {
+  const text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+  return { api: buckets(text, 'dpopkit_rs_request_seconds'), token: buckets(text, 'dpopkit_as_request_seconds', 'endpoint="token"') };
 }
 
 /**
@@ -68,9 +73,12 @@ function serverQuantiles(before, after) {
   return { requests: total, p50: q(0.5), p99: q(0.99), percentWithin: within };
 }
 
-/** CPU seconds (user + system) used so far by a process and its children (the cluster's workers). */
+/** A process and its children (the primary and the cluster's workers). */
+const fleetPids = (pid) => [pid, ...execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number)];
+
+/** CPU seconds (user + system) used so far by a process and its children. */
 function cpuSeconds(pid) {
-  const pids = [pid, ...execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number)];
+  const pids = fleetPids(pid);
   let ticks = 0;
   for (const p of pids) {
     const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
@@ -80,9 +88,9 @@ function cpuSeconds(pid) {
   return ticks / 100; // USER_HZ
 }
 
-/** RSS in MB of a process and its children (the cluster's workers). */
+/** RSS in MB of a process and its children. */
 function rssMb(pid) {
-  const pids = [pid, ...execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number)].filter((p) => p);
+  const pids = fleetPids(pid);
   let kb = 0;
   for (const p of pids) {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
@@ -183,7 +191,7 @@ dropped = 0;
 // size) reads differently from growth that keeps going (a leak).
 const rssSeries = [rssStart.mb];
 const cpuStart = cpuSeconds(child.pid);
-const serverBefore = { api: await buckets('dpopkit_rs_request_seconds'), token: await buckets('dpopkit_as_request_seconds', 'endpoint="token"') };
+const serverBefore = await latencyBuckets();
 const sampler = setInterval(() => rssSeries.push(rssMb(child.pid).mb), 60_000);
 const soak = await pacedLoad({
   rate,
@@ -195,9 +203,10 @@ const soak = await pacedLoad({
 });
 clearInterval(sampler);
 const cpuPerRequestUs = Math.round(((cpuSeconds(child.pid) - cpuStart) / (soak.kinds.api.requests + soak.kinds.token.requests)) * 1e6);
+const serverAfter = await latencyBuckets();
 const serverTimed = {
-  api: serverQuantiles(serverBefore.api, await buckets('dpopkit_rs_request_seconds')),
-  token: serverQuantiles(serverBefore.token, await buckets('dpopkit_as_request_seconds', 'endpoint="token"')),
+  api: serverQuantiles(serverBefore.api, serverAfter.api),
+  token: serverQuantiles(serverBefore.token, serverAfter.token),
 };
 const rssEnd = rssMb(child.pid);
 rssSeries.push(rssEnd.mb);

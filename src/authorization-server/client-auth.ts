@@ -10,7 +10,7 @@ import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JSO
 import { keyWeakness } from '../core/weak-keys.js';
 import { ClientJwksError, remoteClientKeys } from './client-jwks.js';
 import type { AsContext } from './context.js';
-import { OAuthError, type AuthorizationServerReason } from './errors.js';
+import { OAuthError, replayCacheUnavailable, type AuthorizationServerReason } from './errors.js';
 import type { FormParams } from './form.js';
 import { chargeEntry } from './replay-quota.js';
 import type { ClientAuthMethod, ClientRecord } from './storage.js';
@@ -182,7 +182,7 @@ async function checkAssertion(ctx: AsContext, client: ClientRecord, assertion: s
       try {
         return await ctx.replayCache.reserve(`private_key_jwt:${client.clientId}:${String(payload.jti)}`, exp + 5);
       } catch {
-        throw new OAuthError('temporarily_unavailable', 'replay_cache_unavailable', 'the replay cache cannot be reached', { status: 503 });
+        throw replayCacheUnavailable();
       }
     },
     (reserved) => reserved,

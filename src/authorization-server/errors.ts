@@ -183,6 +183,11 @@ export const NO_STORE: Readonly<Record<string, string>> = {
   'Content-Type': 'application/json;charset=UTF-8',
 };
 
+/** 503: the replay cache (or the quota in front of it) cannot be reached; nothing was recorded. */
+export function replayCacheUnavailable(): OAuthError {
+  return new OAuthError('temporarily_unavailable', 'replay_cache_unavailable', 'the replay cache cannot be reached', { status: 503 });
+}
+
 /** A JSON answer with `Cache-Control: no-store`. */
 export function jsonResponse(body: unknown, status = 200, headers: Record<string, string> = {}): AsResponse {
   return new AsResponse(JSON.stringify(body), status, { ...NO_STORE, ...headers });

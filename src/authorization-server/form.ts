@@ -14,16 +14,16 @@ export const MAX_FORM_BYTES = 64 * 1024;
 /** Parameters of one request: each name at most once (RFC 6749 §3.1). */
 export type FormParams = ReadonlyMap<string, string>;
 
-/**
- * The bytes of a body, at most `max` of them, refusing (413) past it even without
- * `Content-Length`: every endpoint that reads a body (forms here, JSON at registration) reads it
- * through this.
- */
 /** 413: a body past `max` bytes, however the transport found out. */
 export function bodyTooLarge(max: number): OAuthError {
   return new OAuthError('invalid_request', 'body_too_large', `the request body is larger than ${max} bytes`, { status: 413 });
 }
 
+/**
+ * The bytes of a body, at most `max` of them, refusing (413) past it even without
+ * `Content-Length`: every endpoint that reads a body (forms here, JSON at registration) reads it
+ * through this.
+ */
 export async function readBodyBytes(request: AsRequest, max: number): Promise<Uint8Array> {
   const length = request.headers.get('content-length');
   if (length !== null && Number(length) > max) {

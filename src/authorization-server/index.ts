@@ -82,7 +82,7 @@ export async function createAuthorizationServer(options: AuthorizationServerOpti
   const dpop = resolveDPoPOptions(options.dpop, 'dpop', clock);
 
   const quota = options.dpop?.replayQuota ?? {};
-  if (quota.store !== undefined && (typeof quota.store?.take !== 'function' || typeof quota.store?.release !== 'function')) {
+  if (quota.store !== undefined && (typeof quota.store.take !== 'function' || typeof quota.store.release !== 'function')) {
     throw invalidArgument('dpop.replayQuota.store must be a ReplayQuota (take and release), e.g. createRedisReplayQuota()');
   }
   const replayQuota = {

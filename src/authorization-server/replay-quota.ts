@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { OAuthError } from './errors.js';
+import { OAuthError, replayCacheUnavailable } from './errors.js';
 
 /** What {@link ReplayQuota.take} answers. */
 export type QuotaTake = { ok: true } | { ok: false; retryAfter: number };
@@ -121,7 +121,7 @@ export async function chargeEntry<T>(counter: ReplayQuota, charge: Charge, recor
   try {
     taken = await counter.take(holder, limit, expiresAt, now);
   } catch {
-    throw new OAuthError('temporarily_unavailable', 'replay_cache_unavailable', 'the replay cache cannot be reached', { status: 503 });
+    throw replayCacheUnavailable();
   }
   if (!taken.ok) {
     throw new OAuthError('temporarily_unavailable', 'replay_quota_exceeded', `${whose} has ${limit} live entries in the replay cache (DPoP proofs, client assertions); try again in ${taken.retryAfter} s`, {
@@ -145,4 +145,3 @@ export async function chargeEntry<T>(counter: ReplayQuota, charge: Charge, recor
   if (!kept(result)) await uncount();
   return result;
 }
-

@@ -21,7 +21,7 @@ import { revokeEndpoint } from './endpoints/revoke.js';
 import { tokenEndpoint } from './endpoints/token.js';
 import { errorResponse, OAuthError } from './errors.js';
 import type { AsRequest } from './as-request.js';
-import { AsResponse } from './as-response.js';
+import type { AsResponse } from './as-response.js';
 
 type Handler = (ctx: AsContext, request: AsRequest) => AsResponse | Promise<AsResponse>;
 

@@ -94,23 +94,24 @@ export function isProxyAddress(entry: string): boolean {
  * @throws TypeError naming the entry that is not an address or block.
  */
 export function proxyMatcher(entries: readonly string[], option: string): (address: string | undefined) => boolean {
-  const blocks = entries.map((entry) => {
-    if (entry === '*') return undefined;
+  const blocks = entries.filter((entry) => entry !== '*').map((entry) => {
     const block = parseBlock(entry);
     if (!block) throw invalidArgument(`${option}: ${JSON.stringify(entry)} is not an IP address or CIDR block (IPv4 or IPv6)`);
     return block;
   });
-  if (blocks.includes(undefined)) return () => true;
+  if (entries.includes('*')) return () => true;
   return (address) => {
     const bytes = address === undefined ? undefined : addressBytes(address);
-    if (!bytes) return false;
-    return blocks.some((b) => {
-      if (b!.bytes.length !== bytes.length) return false;
-      for (let bit = 0; bit < b!.bits; bit += 8) {
-        const mask = b!.bits - bit >= 8 ? 0xff : (0xff << (8 - (b!.bits - bit))) & 0xff;
-        if ((bytes[bit / 8]! & mask) !== (b!.bytes[bit / 8]! & mask)) return false;
-      }
-      return true;
-    });
+    return bytes !== undefined && blocks.some((block) => inBlock(bytes, block));
   };
+}
+
+/** Whether the first `bits` bits of `bytes` are the block's (never across families). */
+function inBlock(bytes: number[], { bytes: prefix, bits }: { bytes: number[]; bits: number }): boolean {
+  if (prefix.length !== bytes.length) return false;
+  for (let bit = 0; bit < bits; bit += 8) {
+    const mask = bits - bit >= 8 ? 0xff : (0xff << (8 - (bits - bit))) & 0xff;
+    if ((bytes[bit / 8]! & mask) !== (prefix[bit / 8]! & mask)) return false;
+  }
+  return true;
 }

@@ -38,7 +38,7 @@ export function createFailFastRedis(url: string | undefined, options: FailFastRe
  * ready or after `timeoutMs`, whichever is first (the command then fails fast on its own). One
  * wait is shared by every caller meanwhile.
  */
-export function whenConnected(redis: Redis | Cluster, timeoutMs: number): () => Promise<void> | undefined {
+function whenConnected(redis: Redis | Cluster, timeoutMs: number): () => Promise<void> | undefined {
   let ready: Promise<void> | undefined;
   return () =>
     redis.status === 'ready'
@@ -53,5 +53,34 @@ export function whenConnected(redis: Redis | Cluster, timeoutMs: number): () => 
           const timer = setTimeout(done, timeoutMs);
           redis.once('ready', done);
         }));
+}
+
+/** How a store reaches Redis (the attempt store and the replay quota take the same). */
+export interface RedisStoreConnection {
+  /** An ioredis `Redis` or `Cluster` you configured; `close()` leaves it open. */
+  redis?: Redis | Cluster;
+  /** `redis://host:6379/0` (used when `redis` is not given; default `redis://127.0.0.1:6379`). */
+  url?: string;
+  /** Longest wait for an answer (default 500 ms). */
+  commandTimeoutMs?: number;
+}
+
+/**
+ * A store's client: the one passed in, or a fail-fast one made from `url` (its connection
+ * errors are swallowed: every command reports its own). `connected` waits, bounded, for the
+ * first connection; `close` disconnects only a client made here.
+ */
+export function storeClient(options: RedisStoreConnection): { redis: Redis | Cluster; connected: () => Promise<void> | undefined; close(): Promise<void> } {
+  const timeoutMs = options.commandTimeoutMs ?? 500;
+  const owned = options.redis === undefined;
+  const redis = options.redis ?? createFailFastRedis(options.url, { commandTimeoutMs: timeoutMs });
+  if (owned) redis.on('error', () => {});
+  return {
+    redis,
+    connected: whenConnected(redis, timeoutMs),
+    async close() {
+      if (owned) await redis.quit().catch(() => redis.disconnect());
+    },
+  };
 }
 

@@ -15,19 +15,12 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import type { Cluster, Redis } from 'ioredis';
 import type { QuotaTake, ReplayQuota } from '../authorization-server/replay-quota.js';
-import { createFailFastRedis, whenConnected } from './redis-connection.js';
+import { storeClient, type RedisStoreConnection } from './redis-connection.js';
 
-export interface RedisReplayQuotaOptions {
-  /** An ioredis `Redis` or `Cluster` you configured; `close()` leaves it open. */
-  redis?: Redis | Cluster;
-  /** `redis://host:6379/0` (used when `redis` is not given; default `redis://127.0.0.1:6379`). */
-  url?: string;
+export interface RedisReplayQuotaOptions extends RedisStoreConnection {
   /** Prefix of every key (default `dpopkit:quota:`). */
   keyPrefix?: string;
-  /** Longest wait for an answer (default 500 ms). */
-  commandTimeoutMs?: number;
 }
 
 export interface RedisReplayQuota extends ReplayQuota {
@@ -56,14 +49,10 @@ type Scripted = { quotaTake(key: string, ...args: Array<number | string>): Promi
 
 export function createRedisReplayQuota(options: RedisReplayQuotaOptions = {}): RedisReplayQuota {
   const prefix = options.keyPrefix ?? 'dpopkit:quota:';
-  const owned = options.redis === undefined;
-  const timeoutMs = options.commandTimeoutMs ?? 500;
-  const redis: Redis | Cluster = options.redis ?? createFailFastRedis(options.url, { commandTimeoutMs: timeoutMs });
-  if (owned) redis.on('error', () => {});
+  const { redis, connected, close } = storeClient(options);
   redis.defineCommand('quotaTake', { numberOfKeys: 1, lua: TAKE });
   redis.defineCommand('quotaRelease', { numberOfKeys: 1, lua: RELEASE });
   const scripted = redis as unknown as Scripted;
-  const connected = whenConnected(redis, timeoutMs);
 
   return {
     async take(holder, limit, expiresAt, now): Promise<QuotaTake> {
@@ -76,8 +65,6 @@ export function createRedisReplayQuota(options: RedisReplayQuotaOptions = {}): R
       await connected();
       await scripted.quotaRelease(prefix + holder, Math.ceil(expiresAt));
     },
-    async close() {
-      if (owned) await redis.quit().catch(() => redis.disconnect());
-    },
+    close,
   };
 }

@@ -11,19 +11,12 @@
  *
  * @module
  */
-import type { Cluster, Redis } from 'ioredis';
-import { createFailFastRedis, whenConnected } from './redis-connection.js';
+import { storeClient, type RedisStoreConnection } from './redis-connection.js';
 import type { AttemptState, AttemptStore } from '../authorization-server/throttle.js';
 
-export interface RedisAttemptStoreOptions {
-  /** An ioredis `Redis` or `Cluster` you configured; `close()` leaves it open. */
-  redis?: Redis | Cluster;
-  /** `redis://host:6379/0` (used when `redis` is not given; default `redis://127.0.0.1:6379`). */
-  url?: string;
+export interface RedisAttemptStoreOptions extends RedisStoreConnection {
   /** Prefix of every key (default `dpopkit:attempts:`). */
   keyPrefix?: string;
-  /** Longest wait for an answer (default 500 ms). */
-  commandTimeoutMs?: number;
 }
 
 export interface RedisAttemptStore extends AttemptStore {
@@ -61,18 +54,11 @@ type Scripted = { attemptsHit(key: string, ...args: number[]): Promise<[number, 
 
 export function createRedisAttemptStore(options: RedisAttemptStoreOptions = {}): RedisAttemptStore {
   const prefix = options.keyPrefix ?? 'dpopkit:attempts:';
-  const owned = options.redis === undefined;
-  const redis: Redis | Cluster =
-    options.redis ??
-    createFailFastRedis(options.url, { commandTimeoutMs: options.commandTimeoutMs ?? 500 });
-  if (owned) redis.on('error', () => {});
+  const { redis, connected, close } = storeClient(options);
   redis.defineCommand('attemptsHit', { numberOfKeys: 1, lua: HIT });
   redis.defineCommand('attemptsRefund', { numberOfKeys: 1, lua: REFUND });
   const scripted = redis as unknown as Scripted;
   const k = (key: string) => prefix + key;
-
-  /** Until the first connection is up, wait for it once (bounded), instead of failing at once. */
-  const connected = whenConnected(redis, options.commandTimeoutMs ?? 500);
 
   return {
     async peek(keys, now) {
@@ -99,8 +85,6 @@ export function createRedisAttemptStore(options: RedisAttemptStoreOptions = {}):
     },
     // Redis collects forgotten entries by their TTL.
     async purge() {},
-    async close() {
-      if (owned) await redis.quit().catch(() => redis.disconnect());
-    },
+    close,
   };
 }

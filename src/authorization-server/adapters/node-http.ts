@@ -2,8 +2,9 @@
  * The conversion the node:http and Express adapters share: `IncomingMessage` to the request the
  * server reads (`AsRequest`: headers from `rawHeaders`, the body read from the socket on demand,
  * at most what the endpoint allows), the client
- * address to `as.fetch`'s `remoteAddress`, and the `Response` written back (headers as given,
- * several `Set-Cookie` kept apart; no body for HEAD). Every status, including 404, 405 and 413,
+ * address to `remoteAddress`, and the server's answer (`AsResponse`, before `as.fetch` would make
+ * it a web `Response`) written back (headers as given, several `Set-Cookie` kept apart; no body
+ * for HEAD). Every status, including 404, 405 and 413,
  * is the authorization server's own answer.
  *
  * @module
@@ -166,7 +167,10 @@ export function served(as: AuthorizationServer, options: NodeHandlerOptions): Se
   return { as, origin: new URL(as.issuer).origin, remoteAddress: options.remoteAddress ?? ((req) => req.socket?.remoteAddress) };
 }
 
-/** Answer `req` through `as.fetch`; a request that cannot be converted is refused (400). */
+/**
+ * Answer `req` with the server's answer taken before it becomes a web `Response` (`as.fetch` for
+ * a server object that has only that); a request that cannot be converted is refused (400).
+ */
 export async function handle(s: Served, req: NodeRequest, res: ServerResponse, body?: Uint8Array): Promise<void> {
   let request: AsRequest;
   try {

@@ -73,7 +73,7 @@ import { matchTotp } from '../totp.js';
 import { REQUEST_URI_PREFIX } from './authorize.js';
 import { nonceHeaders } from './token.js';
 import type { AsRequest } from '../as-request.js';
-import { AsResponse } from '../as-response.js';
+import type { AsResponse } from '../as-response.js';
 
 /** RFC 7636 §4.2: an S256 challenge is 43 base64url characters. */
 const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;

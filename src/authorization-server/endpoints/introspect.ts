@@ -21,7 +21,7 @@ import { readForm, required } from '../form.js';
 import { grantMarker } from '../grants/grant-revocation.js';
 import { credentialHash } from '../secrets.js';
 import type { AsRequest } from '../as-request.js';
-import { AsResponse } from '../as-response.js';
+import type { AsResponse } from '../as-response.js';
 
 const INACTIVE = { active: false };
 

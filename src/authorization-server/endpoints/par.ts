@@ -23,7 +23,7 @@ import { credentialHash, randomToken } from '../secrets.js';
 import { REQUEST_URI_PREFIX } from './authorize.js';
 import { nonceHeaders } from './token.js';
 import type { AsRequest } from '../as-request.js';
-import { AsResponse } from '../as-response.js';
+import type { AsResponse } from '../as-response.js';
 
 export async function parEndpoint(ctx: AsContext, request: AsRequest): Promise<AsResponse> {
   try {

@@ -23,7 +23,7 @@ import { randomToken } from '../secrets.js';
 import type { ClientRecord } from '../storage.js';
 import { ThrottledError } from '../throttle.js';
 import type { AsRequest } from '../as-request.js';
-import { AsResponse } from '../as-response.js';
+import type { AsResponse } from '../as-response.js';
 
 /** Read a JSON body of at most `max` bytes. */
 async function readJson(request: AsRequest, max: number): Promise<unknown> {

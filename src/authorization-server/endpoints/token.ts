@@ -27,7 +27,7 @@ import type { GrantResult } from '../grants/types.js';
 import { credentialHash, randomToken } from '../secrets.js';
 import type { GrantType } from '../storage.js';
 import type { AsRequest } from '../as-request.js';
-import { AsResponse } from '../as-response.js';
+import type { AsResponse } from '../as-response.js';
 
 export const GRANT_TYPES: readonly GrantType[] = ['authorization_code', 'refresh_token', 'client_credentials'];
 const SUPPORTED = new Set<string>(GRANT_TYPES);
