@@ -12,11 +12,11 @@
 // them to test-output/soak.json. Needs `npm run build` first.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { demoConfigOn, freePort } from './demo-config.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CLI = join(ROOT, 'dist/cli/main.js');
@@ -32,7 +32,6 @@ const tag = `soak_${process.pid}`;
 
 const { default: autocannon } = await import('autocannon');
 const { pacedLoad } = await import('./soak/paced-load.mjs');
-const freePort = () => new Promise((ok) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => ok(port)); }); });
 
 /** The cumulative buckets of one histogram series in a /metrics text: [[le, count], …]. */
 function buckets(text, series, labels = '') {
@@ -101,7 +100,7 @@ function rssMb(pid) {
 
 const dir = mkdtempSync(join(tmpdir(), 'dpopkit-soak-'));
 const [as, api, admin] = [await freePort(), await freePort(), await freePort()];
-const config = JSON.parse(readFileSync(join(ROOT, 'examples/demo.config.json'), 'utf8').replaceAll('localhost:4000', `localhost:${as}`).replaceAll('localhost:4001', `localhost:${api}`));
+const config = demoConfigOn({ as, api });
 const a = config.authorizationServer;
 a.clients = a.clients.filter((c) => c.clientId === 'demo-service').map((c) => ({ ...c, dpopBoundAccessTokens: true }));
 a.users = a.users.filter((u) => u.username === 'alice');

@@ -6,11 +6,11 @@
 // ratio is the median of per-round ratios. On a 2-core machine the load generator takes a core
 // of its own, so 2 workers cannot double anything: the figure says what a second core buys.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { demoConfigOn, freePort } from '../../scripts/demo-config.mjs';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'dist/cli/main.js');
@@ -24,13 +24,12 @@ const SECRET = 'demo-service-secret-change-me';
 const { default: autocannon } = await import('autocannon');
 const { createProof, generateKeyPair } = await import('../../dist/index.js');
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
-const freePort = () => new Promise((ok) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => ok(port)); }); });
 const dir = mkdtempSync(join(tmpdir(), 'dpopkit-bench-fleet-'));
 const tag = `${process.pid}`;
 
 async function startFleet(workers) {
   const [as, api] = [await freePort(), await freePort()];
-  const config = JSON.parse(readFileSync(join(ROOT, 'examples/demo.config.json'), 'utf8').replaceAll('localhost:4000', `localhost:${as}`).replaceAll('localhost:4001', `localhost:${api}`));
+  const config = demoConfigOn({ as, api });
   const a = config.authorizationServer;
   a.clients = a.clients.filter((c) => c.clientId === 'demo-service');
   a.clients[0].dpopBoundAccessTokens = true;

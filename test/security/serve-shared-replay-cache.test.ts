@@ -11,8 +11,6 @@
  * server never stops the other and their nonces differ. The servers are built in-process
  * exactly as `dpopkit serve` builds them (`startServers` on a parsed configuration).
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -21,7 +19,8 @@ import { NONCE_LABELS, roleNonceSecret, startServers, type Running } from '../..
 import { apiReplayCacheConfig } from '../../src/cli/serve/stores.js';
 import { basic, dpopKey, PG_URL, postForm, type DPoPKey } from '../authorization-server/support/harness.js';
 import { dropPrefix, REDIS_URL, uniquePrefix } from '../support/redis.js';
-import { freePorts, ROOT } from '../support/serve-process.js';
+import { demoConfigOn } from '../../scripts/demo-config.mjs';
+import { freePorts } from '../support/serve-process.js';
 
 const SERVICE = basic('demo-service', 'demo-service-secret-change-me');
 const NONCE_SECRET = 'serve-test-nonce-secret-0123456789abcdef';
@@ -35,11 +34,7 @@ interface Started {
 /** The shipped demo configuration (AS and API), on free ports, PGlite in memory, silent, with `edit` applied. */
 async function start(edit: (config: any) => void = () => {}): Promise<Started> {
   const ports = await freePorts();
-  const text = readFileSync(join(ROOT, 'examples', 'demo.config.json'), 'utf8')
-    .replaceAll('localhost:4000', `localhost:${ports.as}`)
-    .replaceAll('localhost:4001', `localhost:${ports.api}`)
-    .replaceAll('localhost:4002', `localhost:${ports.demo}`);
-  const raw = JSON.parse(text);
+  const raw = demoConfigOn(ports);
   raw.authorizationServer.storage = { type: 'pglite' };
   raw.authorizationServer.dpop = { ...raw.authorizationServer.dpop, nonce: { secret: NONCE_SECRET } };
   raw.log = { level: 'silent' };

@@ -4,24 +4,14 @@
  * test never clashes with a developer's `npm start`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { demoConfigOn, freePort } from '../../scripts/demo-config.mjs';
+
+export { freePort };
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const CLI = join(ROOT, 'dist', 'cli', 'main.js');
-
-/** A free TCP port on 127.0.0.1, chosen by the kernel. */
-export function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => ok(port));
-    });
-  });
-}
 
 export interface ServePorts {
   as: number;
@@ -36,11 +26,7 @@ export async function freePorts(): Promise<ServePorts> {
 
 /** Write the shipped demo config with its ports moved (and `edit` applied); returns its path. */
 export function writeDemoConfig(dir: string, ports: ServePorts, edit: (config: any) => void = () => {}): string {
-  const moved = readFileSync(join(ROOT, 'examples', 'demo.config.json'), 'utf8')
-    .replaceAll('localhost:4000', `localhost:${ports.as}`)
-    .replaceAll('localhost:4001', `localhost:${ports.api}`)
-    .replaceAll('localhost:4002', `localhost:${ports.demo}`);
-  const config = JSON.parse(moved);
+  const config = demoConfigOn(ports);
   // The admin listener: the port asked for, else one the kernel picks (never the shipped 4009).
   if (config.admin) config.admin.port = ports.admin ?? 0;
   edit(config);
