@@ -16,6 +16,7 @@ import type { Storage } from '../authorization-server/storage.js';
 import { createPgExecutor } from './sql/pg-driver.js';
 import { createPGliteExecutor } from './sql/pglite-driver.js';
 import { createSqlReplayCache, type SqlReplayCache } from './sql/replay-cache.js';
+import { createSqlReplayQuota, type SqlReplayQuota } from './sql/replay-quota.js';
 import { createSqlStorage } from './sql/storage.js';
 import { invalidArgument } from '../core/argument-error.js';
 
@@ -23,6 +24,7 @@ export type { Storage } from '../authorization-server/storage.js';
 export { SCHEMA_VERSION } from './sql/schema.js';
 export { DataDirInUseError } from './sql/data-dir-lock.js';
 export type { SqlReplayCache } from './sql/replay-cache.js';
+export type { SqlReplayQuota } from './sql/replay-quota.js';
 
 /** Default PostgreSQL schema holding dpopkit's tables. */
 export const DEFAULT_SCHEMA = 'dpopkit';
@@ -93,4 +95,16 @@ export interface PostgresReplayCacheOptions extends PostgresStorageOptions {
  */
 export function createPostgresReplayCache(options: PostgresReplayCacheOptions = {}): SqlReplayCache {
   return createSqlReplayCache(pgExecutor(options, 'createPostgresReplayCache'), options.schema ?? DEFAULT_SCHEMA, options.clock);
+}
+
+/**
+ * The authorization server's replay-cache quota (`dpop.replayQuota.store`) on PostgreSQL, shared
+ * by every server on the database: a holder has at most `limit` live entries in the replay cache
+ * however many servers its requests reach, not `limit` per server. One round trip per proof
+ * (a function that counts and adds under a lock on the holder). For fleets whose replay cache is
+ * PostgreSQL; with Redis, use `createRedisReplayQuota`. Call `migrate()` once (or the storage's or
+ * the replay cache's, on the same schema); pass the replay cache's `pool` to share connections.
+ */
+export function createPostgresReplayQuota(options: PostgresStorageOptions = {}): SqlReplayQuota {
+  return createSqlReplayQuota(pgExecutor(options, 'createPostgresReplayQuota'), options.schema ?? DEFAULT_SCHEMA);
 }

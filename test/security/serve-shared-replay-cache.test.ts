@@ -163,7 +163,7 @@ describe('dpopkit serve: the authorization server and the API share no replay ca
     }
   });
 
-  it('on PostgreSQL, the API\'s proofs go to the <schema>_api schema and the AS\'s to its own', async () => {
+  it('on PostgreSQL, the API\'s proofs go to the <schema>_api schema and the AS\'s (and its quota count) to its own', async () => {
     const schema = `dpopkit_t_${Math.random().toString(36).slice(2, 10)}`;
     const db = new pg.Client({ connectionString: PG_URL });
     await db.connect();
@@ -176,6 +176,10 @@ describe('dpopkit serve: the authorization server and the API share no replay ca
       const rows = async (name: string) => Number((await db.query(`SELECT count(*) AS n FROM "${name}".replay_cache`)).rows[0].n);
       expect(await rows(schema)).toBe(1);
       expect(await rows(`${schema}_api`)).toBe(1);
+      // The AS's quota is counted in its schema too (one live entry for the client), the API's nowhere.
+      const quota = async (name: string) => Number((await db.query(`SELECT coalesce(sum(entries), 0) AS n FROM "${name}".replay_quota`)).rows[0].n);
+      expect(await quota(schema)).toBe(1);
+      expect(await quota(`${schema}_api`)).toBe(0);
     } finally {
       await current?.running.close();
       current = undefined;

@@ -97,7 +97,7 @@ export async function startServers(config: Config, options: StartOptions = {}): 
       dpop: {
         ...asConfig.dpop,
         nonce: asNonce && { ...asNonce, secret: roleNonceSecret(nonceSecret, NONCE_LABELS.authorizationServer) },
-        // On Redis, the quota is counted in Redis too: one bound per holder for the whole fleet.
+        // On Redis or PostgreSQL, the quota is counted there too: one bound per holder for the whole fleet.
         ...(replay.quota ? { replayQuota: { ...asConfig.dpop.replayQuota, store: replay.quota } } : {}),
       },
       tokens: asConfig.tokens,

@@ -42,8 +42,9 @@ export interface OpenReplayCache {
   /** On Redis: the server (`host:port`, never the URL's credentials) and its eviction settings. */
   redis?: { server: string; checkEviction(): Promise<EvictionCheck> };
   /**
-   * On Redis: the replay-cache quota kept next to the cache (`<keyPrefix>quota:`), so that every
-   * server of a fleet counts a holder's entries together.
+   * On Redis or PostgreSQL: the replay-cache quota kept next to the cache (Redis: under
+   * `<keyPrefix>quota:`; PostgreSQL: in the cache's schema), so that every server of a fleet
+   * counts a holder's entries together.
    */
   quota?: ReplayQuota;
   close(): Promise<void>;
@@ -62,14 +63,25 @@ export function apiReplayCacheConfig(asConfig: ReplayCacheConfig, api: Pick<ApiC
   }
 }
 
-/** `withQuota`: on Redis, also open the authorization server's quota store next to the cache. */
+/**
+ * `withQuota`: on Redis or PostgreSQL, also open the authorization server's quota store next to
+ * the cache, so that every server of a fleet counts a holder's entries together.
+ */
 export async function openReplayCache(config: ReplayCacheConfig, withQuota = false): Promise<OpenReplayCache> {
   if (config.type === 'memory') return { cache: createMemoryReplayCache({ maxEntries: config.maxEntries }), close: async () => {} };
   if (config.type === 'postgres') {
-    const { createPostgresReplayCache } = await import('../../stores/postgres.js');
+    const { createPostgresReplayCache, createPostgresReplayQuota } = await import('../../stores/postgres.js');
     const cache = createPostgresReplayCache({ connectionString: config.url, schema: config.schema });
-    await cache.migrate();
-    return { cache, close: () => cache.close() };
+    await cache.migrate(); // creates the quota's table and function too (one schema, one migration)
+    const quota = withQuota ? createPostgresReplayQuota({ connectionString: config.url, schema: config.schema }) : undefined;
+    return {
+      cache,
+      ...(quota ? { quota } : {}),
+      close: async () => {
+        await quota?.close();
+        await cache.close();
+      },
+    };
   }
   const { createRedisReplayCache, createRedisReplayQuota } = await import('../../stores/redis.js');
   const cache = createRedisReplayCache({ url: config.url, keyPrefix: config.keyPrefix });

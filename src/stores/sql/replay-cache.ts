@@ -10,11 +10,11 @@
  *
  * @module
  */
-import * as nodeCrypto from 'node:crypto';
 import { DPoPError } from '../../core/errors.js';
 import type { ReplayCache } from '../../core/replay.js';
 import type { SqlExecutor } from './executor.js';
 import { migrate, quoteSchema } from './schema.js';
+import { sha256 } from './sha256.js';
 
 export interface SqlReplayCache extends ReplayCache {
   reserve(key: string, expiresAt: number): Promise<boolean>;
@@ -22,10 +22,6 @@ export interface SqlReplayCache extends ReplayCache {
   migrate(): Promise<void>;
   close(): Promise<void>;
 }
-
-const oneShotHash = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: 'base64url') => string }).hash;
-const sha256 = (data: string): string =>
-  oneShotHash ? oneShotHash('sha256', data, 'base64url') : nodeCrypto.createHash('sha256').update(data).digest('base64url');
 
 /** Seconds between sweeps of expired rows. */
 const SWEEP_EVERY = 60;

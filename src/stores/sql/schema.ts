@@ -19,8 +19,12 @@ export function quoteSchema(schema: string): string {
   return `"${schema}"`;
 }
 
-/** Migration `i` brings the schema to version `i + 1`. Never edit a shipped one: append. */
-export const MIGRATIONS: ReadonlyArray<(s: string) => string> = [
+/**
+ * Migration `i` brings the schema to version `i + 1`. Never edit a shipped one: append. A
+ * migration is SQL statements separated by `;`, or a list of statements when one holds a `;`
+ * itself (a function's body).
+ */
+export const MIGRATIONS: ReadonlyArray<(s: string) => string | string[]> = [
   (s) => `
     CREATE TABLE ${s}.clients (
       client_id text PRIMARY KEY,
@@ -169,6 +173,37 @@ export const MIGRATIONS: ReadonlyArray<(s: string) => string> = [
     CREATE INDEX clients_registered_at ON ${s}.clients (registered_at) WHERE registered_at IS NOT NULL;
     ALTER TABLE ${s}.authorization_codes ADD COLUMN resources jsonb;
     ALTER TABLE ${s}.refresh_families ADD COLUMN resources jsonb;`,
+  // 7: the replay-cache quota (RFC 9449 §11.1) shared by a fleet on PostgreSQL: live entries per
+  // holder (stored as its SHA-256), counted by the second they expire. replay_quota_take runs in
+  // the database, so one round trip counts and adds under a lock on the holder: the lock is
+  // transaction-scoped, and each statement after it (a VOLATILE function's statements each take
+  // a fresh snapshot) sees every take committed before it, so concurrent takes from any number of
+  // servers never pass the limit. It answers 0 (taken) or when the holder's oldest entry expires.
+  (s) => [
+    `CREATE TABLE ${s}.replay_quota (
+      holder text NOT NULL,
+      expires_at bigint NOT NULL,
+      entries integer NOT NULL,
+      PRIMARY KEY (holder, expires_at)
+    )`,
+    `CREATE INDEX replay_quota_expires_at ON ${s}.replay_quota (expires_at)`,
+    `CREATE FUNCTION ${s}.replay_quota_take(p_holder text, p_expires_at bigint, p_now bigint, p_limit integer)
+      RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+    DECLARE
+      live bigint;
+      oldest bigint;
+    BEGIN
+      PERFORM pg_advisory_xact_lock(hashtextextended('dpopkit:replay_quota:' || p_holder, 0));
+      SELECT coalesce(sum(q.entries), 0), min(q.expires_at) INTO live, oldest
+        FROM ${s}.replay_quota q WHERE q.holder = p_holder AND q.expires_at > p_now AND q.entries > 0;
+      IF live >= p_limit THEN
+        RETURN oldest;
+      END IF;
+      INSERT INTO ${s}.replay_quota AS q (holder, expires_at, entries) VALUES (p_holder, p_expires_at, 1)
+        ON CONFLICT (holder, expires_at) DO UPDATE SET entries = q.entries + 1;
+      RETURN 0;
+    END $$`,
+  ],
 ];
 
 /** The schema version this code expects. */
@@ -195,13 +230,14 @@ export async function migrate(executor: SqlExecutor, schema: string): Promise<vo
       throw new Error(`schema ${schema} is at version ${current}, newer than this dpopkit (${SCHEMA_VERSION}); upgrade dpopkit`);
     }
     for (let v = current; v < SCHEMA_VERSION; v++) {
-      for (const statement of splitStatements(MIGRATIONS[v]!(s))) await tx.query(statement);
+      const migration = MIGRATIONS[v]!(s);
+      for (const statement of typeof migration === 'string' ? splitStatements(migration) : migration) await tx.query(statement);
       await tx.query(`INSERT INTO ${s}.schema_migrations (version, applied_at) VALUES ($1, $2)`, [v + 1, Math.floor(Date.now() / 1000)]);
     }
   });
 }
 
-/** Our migrations contain no semicolons inside literals, so a plain split is exact. */
+/** A migration given as one string has no `;` inside a literal or body, so a plain split is exact. */
 function splitStatements(sql: string): string[] {
   return sql
     .split(';')

@@ -1,0 +1,56 @@
+/**
+ * The authorization server's replay-cache quota (`dpop.replayQuota.store`) in SQL, for a fleet
+ * that shares PostgreSQL but has no Redis: a holder (a confidential client, or one DPoP key of a
+ * public client) has at most `limit` live entries in the shared replay cache, however many
+ * servers its requests reach. Counted in each process, the bound would be `limit` per server.
+ *
+ * `take` is one call of the schema's `replay_quota_take` (migration 7): it locks the holder,
+ * counts its live entries and adds one only below the limit, in one round trip, so of any number
+ * of concurrent takes in any number of processes no more than `limit` succeed. `release` takes
+ * one entry of the given expiry back. Holders are stored as their SHA-256 (a holder names a
+ * client or a key thumbprint). Expiry is judged by the callers' clock, like the replay cache's;
+ * expired rows are deleted now and then by the caller that crosses the interval. Errors are
+ * thrown as they are: the authorization server then refuses with 503, as when the replay cache
+ * fails.
+ *
+ * @module
+ */
+import type { QuotaTake, ReplayQuota } from '../../authorization-server/replay-quota.js';
+import type { SqlExecutor } from './executor.js';
+import { migrate, quoteSchema } from './schema.js';
+import { sha256 } from './sha256.js';
+
+export interface SqlReplayQuota extends ReplayQuota {
+  /** Create or migrate the schema (the same migrations as the storage and the replay cache). */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Seconds between sweeps of expired rows. */
+const SWEEP_EVERY = 60;
+
+export function createSqlReplayQuota(executor: SqlExecutor, schema: string): SqlReplayQuota {
+  const s = quoteSchema(schema);
+  const take = `SELECT ${s}.replay_quota_take($1, $2, $3, $4) AS oldest`;
+  const release = `UPDATE ${s}.replay_quota SET entries = entries - 1 WHERE holder = $1 AND expires_at = $2 AND entries > 0`;
+  let nextSweep = 0;
+
+  return {
+    async take(holder, limit, expiresAt, now): Promise<QuotaTake> {
+      // Whole seconds, as the in-process count keeps them.
+      const { rows } = await executor.query<{ oldest: string | number }>(take, [sha256(holder), Math.ceil(expiresAt), Math.floor(now), limit]);
+      if (now >= nextSweep) {
+        nextSweep = now + SWEEP_EVERY;
+        executor.query(`DELETE FROM ${s}.replay_quota WHERE expires_at <= $1`, [Math.floor(now)]).catch(() => {});
+      }
+      const oldest = Number(rows[0]?.oldest);
+      if (!Number.isFinite(oldest)) throw new Error('replay_quota_take gave no answer');
+      return oldest === 0 ? { ok: true } : { ok: false, retryAfter: Math.max(1, Math.ceil(oldest - now)) };
+    },
+    async release(holder, expiresAt) {
+      await executor.query(release, [sha256(holder), Math.ceil(expiresAt)]);
+    },
+    migrate: () => migrate(executor, schema),
+    close: () => executor.close(),
+  };
+}
