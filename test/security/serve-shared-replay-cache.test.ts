@@ -163,12 +163,15 @@ describe('dpopkit serve: the authorization server and the API share no replay ca
     }
   });
 
-  it('on PostgreSQL, the API\'s proofs go to the <schema>_api schema and the AS\'s (and its quota count) to its own', async () => {
+  it.each([true, false])('on PostgreSQL, the API\'s proofs go to the <schema>_api schema and the AS\'s to its own; its quota count too unless replayQuota.shared is false (shared: %s)', async (shared) => {
     const schema = `dpopkit_t_${Math.random().toString(36).slice(2, 10)}`;
     const db = new pg.Client({ connectionString: PG_URL });
     await db.connect();
     try {
-      const s = (current = await start((c) => { c.authorizationServer.replayCache = { type: 'postgres', url: PG_URL, schema }; }));
+      const s = (current = await start((c) => {
+        c.authorizationServer.replayCache = { type: 'postgres', url: PG_URL, schema };
+        if (!shared) c.authorizationServer.dpop = { ...c.authorizationServer.dpop, replayQuota: { shared: false } };
+      }));
       const key = await dpopKey();
       const { accessToken } = await serviceToken(s, key);
       const nonce = await apiNonce(s, key, accessToken);
@@ -176,9 +179,10 @@ describe('dpopkit serve: the authorization server and the API share no replay ca
       const rows = async (name: string) => Number((await db.query(`SELECT count(*) AS n FROM "${name}".replay_cache`)).rows[0].n);
       expect(await rows(schema)).toBe(1);
       expect(await rows(`${schema}_api`)).toBe(1);
-      // The AS's quota is counted in its schema too (one live entry for the client), the API's nowhere.
+      // The AS's quota is counted in its schema (one live entry for the client) unless it is
+      // counted in the process; the API's nowhere.
       const quota = async (name: string) => Number((await db.query(`SELECT coalesce(sum(entries), 0) AS n FROM "${name}".replay_quota`)).rows[0].n);
-      expect(await quota(schema)).toBe(1);
+      expect(await quota(schema)).toBe(shared ? 1 : 0);
       expect(await quota(`${schema}_api`)).toBe(0);
     } finally {
       await current?.running.close();

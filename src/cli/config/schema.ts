@@ -219,8 +219,16 @@ export const authorizationServerSchema = z
       .object({
         /** algs, nonce (RFC 9449 §8: the token endpoint's nonces), maxAge, maxFuture. */
         ...dpopShape,
-        /** Live proof jtis one confidential client (perClient) or one key of a public client (perKey) may hold in the replay cache. */
-        replayQuota: z.object({ perClient: z.number().int().positive().optional(), perKey: z.number().int().positive().optional() }).strict().optional(),
+        /**
+         * Live proof jtis one confidential client (perClient) or one key of a public client (perKey)
+         * may hold in the replay cache. `shared` (default true): on a Redis or PostgreSQL replay
+         * cache, count them there, so the bound holds for the whole fleet; false counts in each
+         * process (a bound of quota × servers, one round trip less per token request).
+         */
+        replayQuota: z
+          .object({ perClient: z.number().int().positive().optional(), perKey: z.number().int().positive().optional(), shared: z.boolean().optional() })
+          .strict()
+          .optional(),
         /** Every token request of every client must carry a proof (metadata dpop_bound_access_tokens_required). */
         required: z.boolean().optional(),
       })

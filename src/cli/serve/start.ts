@@ -77,7 +77,8 @@ export async function startServers(config: Config, options: StartOptions = {}): 
 
     const storage = await openStorage(asConfig.storage);
     closers.push(() => storage.close());
-    const replay = await openReplayCache(asConfig.replayCache, true);
+    const { shared: quotaShared = true, ...quota } = asConfig.dpop.replayQuota ?? {};
+    const replay = await openReplayCache(asConfig.replayCache, quotaShared);
     closers.push(() => replay.close());
     const apiReplay = config.api ? await openReplayCache(apiReplayCacheConfig(asConfig.replayCache, config.api)) : undefined;
     if (apiReplay) closers.push(() => apiReplay.close());
@@ -97,8 +98,9 @@ export async function startServers(config: Config, options: StartOptions = {}): 
       dpop: {
         ...asConfig.dpop,
         nonce: asNonce && { ...asNonce, secret: roleNonceSecret(nonceSecret, NONCE_LABELS.authorizationServer) },
-        // On Redis or PostgreSQL, the quota is counted there too: one bound per holder for the whole fleet.
-        ...(replay.quota ? { replayQuota: { ...asConfig.dpop.replayQuota, store: replay.quota } } : {}),
+        // On Redis or PostgreSQL, the quota is counted there too (unless shared: false): one
+        // bound per holder for the whole fleet.
+        replayQuota: { ...quota, ...(replay.quota ? { store: replay.quota } : {}) },
       },
       tokens: asConfig.tokens,
       signingKeys: asConfig.signingKeys,

@@ -193,6 +193,10 @@ export const MIGRATIONS: ReadonlyArray<(s: string) => string | string[]> = [
       live bigint;
       oldest bigint;
     BEGIN
+      -- A count lost in a database crash only lets a holder briefly past its quota, so this
+      -- transaction does not wait for its commit to reach the disk (and holds the lock that
+      -- much less); the replay cache's own transactions still do.
+      PERFORM set_config('synchronous_commit', 'off', true);
       PERFORM pg_advisory_xact_lock(hashtextextended('dpopkit:replay_quota:' || p_holder, 0));
       SELECT coalesce(sum(q.entries), 0), min(q.expires_at) INTO live, oldest
         FROM ${s}.replay_quota q WHERE q.holder = p_holder AND q.expires_at > p_now AND q.entries > 0;
