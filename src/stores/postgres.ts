@@ -103,7 +103,7 @@ export function createPostgresReplayCache(options: PostgresReplayCacheOptions = 
  * however many servers its requests reach, not `limit` per server. One round trip per proof
  * (a function that counts and adds under a lock on the holder). For fleets whose replay cache is
  * PostgreSQL; with Redis, use `createRedisReplayQuota`. Call `migrate()` once (or the storage's or
- * the replay cache's, on the same schema); pass the replay cache's `pool` to share connections.
+ * the replay cache's, on the same schema); give it and the replay cache one `pool` to share connections.
  */
 export function createPostgresReplayQuota(options: PostgresStorageOptions = {}): SqlReplayQuota {
   return createSqlReplayQuota(pgExecutor(options, 'createPostgresReplayQuota'), options.schema ?? DEFAULT_SCHEMA);
