@@ -28,6 +28,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { DPoPError } from '../core/errors.js';
 import type { ReplayCache } from '../core/replay.js';
 import { createFailFastRedis } from './redis-connection.js';
+import { sha256 } from './sha256.js';
 import { invalidArgument } from '../core/argument-error.js';
 
 export interface RedisReplayCacheOptions {
@@ -109,11 +110,6 @@ for i, k in ipairs(KEYS) do
 end
 return r`;
 const RESERVE_SHA = nodeCrypto.createHash('sha1').update(RESERVE_SCRIPT).digest('hex');
-
-/** One-shot `crypto.hash` (Node ≥ 20.12) is twice as fast as a Hash object for short input. */
-const oneShotHash = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: 'base64url') => string }).hash;
-const sha256 = (data: string): string =>
-  oneShotHash ? oneShotHash('sha256', data, 'base64url') : nodeCrypto.createHash('sha256').update(data).digest('base64url');
 
 /**
  * Create a Redis replay cache. Reconnection is automatic; `reserve` rejects with

@@ -18,7 +18,7 @@
 import type { QuotaTake, ReplayQuota } from '../../authorization-server/replay-quota.js';
 import type { SqlExecutor } from './executor.js';
 import { migrate, quoteSchema } from './schema.js';
-import { sha256 } from './sha256.js';
+import { sha256 } from '../sha256.js';
 
 export interface SqlReplayQuota extends ReplayQuota {
   /** Create or migrate the schema (the same migrations as the storage and the replay cache). */

@@ -1,6 +1,6 @@
 /**
- * SHA-256 in base64url, how the SQL stores keep keys they must not store as they are (a proof's
- * `jkt:jti`, a quota holder's name): fixed length, and nothing readable in the table. Node 20.12+
+ * SHA-256 in base64url, how the stores keep keys they must not store as they are (a proof's
+ * `jkt:jti`, a quota holder's name): fixed length, and nothing readable in a table or a key. Node 20.12+
  * has the one-shot `crypto.hash`, about twice as fast for short inputs; older 20.x hashes the
  * usual way.
  *
