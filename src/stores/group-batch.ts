@@ -18,7 +18,7 @@ interface Waiting<I, O> {
 }
 
 export interface GroupBatchOptions {
-  /** Batches out at once (default 4). */
+  /** Batches out at once (default 2). */
   inFlight?: number;
   /** Most calls in one batch (default 256). */
   max?: number;
@@ -29,7 +29,7 @@ export interface GroupBatchOptions {
  * with the error.
  */
 export function groupBatch<I, O>(send: (items: I[]) => Promise<O[]>, options: GroupBatchOptions = {}): (item: I) => Promise<O> {
-  const inFlight = options.inFlight ?? 4;
+  const inFlight = options.inFlight ?? 2;
   const max = options.max ?? 256;
   let out = 0;
   let waiting: Waiting<I, O>[] = [];

@@ -138,10 +138,13 @@ describe('dpopkit serve: the authorization server and the API share no replay ca
     expect(apiReplayCacheConfig({ type: 'memory' }, { replayCache: own })).toBe(own);
   });
 
-  it('on Redis, the API\'s proofs go under <prefix>api: and the AS\'s do not', async () => {
+  it.each([undefined, false])('on Redis, the API\'s proofs go under <prefix>api: and the AS\'s do not; the AS\'s quota count goes under <prefix>quota: unless replayQuota.shared is false (shared: %s; on by default)', async (shared) => {
     const prefix = uniquePrefix('serve');
     try {
-      const s = (current = await start((c) => { c.authorizationServer.replayCache = { type: 'redis', url: REDIS_URL, keyPrefix: prefix }; }));
+      const s = (current = await start((c) => {
+        c.authorizationServer.replayCache = { type: 'redis', url: REDIS_URL, keyPrefix: prefix };
+        if (shared !== undefined) c.authorizationServer.dpop = { ...c.authorizationServer.dpop, replayQuota: { shared } };
+      }));
       const key = await dpopKey();
       const { accessToken } = await serviceToken(s, key);
       const nonce = await apiNonce(s, key, accessToken);
@@ -153,7 +156,7 @@ describe('dpopkit serve: the authorization server and the API share no replay ca
         const quota = keys.filter((k) => k.startsWith(`${prefix}quota:`));
         expect(api).toHaveLength(1);
         // The AS's: the token request's proof, and its holder's quota count (none for the API).
-        expect(quota).toEqual([`${prefix}quota:client:demo-service`]);
+        expect(quota).toEqual(shared === false ? [] : [`${prefix}quota:client:demo-service`]);
         expect(keys.length - api.length - quota.length).toBe(1);
       } finally {
         await redis.quit();
@@ -163,14 +166,14 @@ describe('dpopkit serve: the authorization server and the API share no replay ca
     }
   });
 
-  it.each([true, false])('on PostgreSQL, the API\'s proofs go to the <schema>_api schema and the AS\'s to its own; its quota count too unless replayQuota.shared is false (shared: %s)', async (shared) => {
+  it.each([undefined, true, false])('on PostgreSQL, the API\'s proofs go to the <schema>_api schema and the AS\'s to its own; its quota count too with replayQuota.shared (shared: %s; off by default)', async (shared) => {
     const schema = `dpopkit_t_${Math.random().toString(36).slice(2, 10)}`;
     const db = new pg.Client({ connectionString: PG_URL });
     await db.connect();
     try {
       const s = (current = await start((c) => {
         c.authorizationServer.replayCache = { type: 'postgres', url: PG_URL, schema };
-        if (!shared) c.authorizationServer.dpop = { ...c.authorizationServer.dpop, replayQuota: { shared: false } };
+        if (shared !== undefined) c.authorizationServer.dpop = { ...c.authorizationServer.dpop, replayQuota: { shared } };
       }));
       const key = await dpopKey();
       const { accessToken } = await serviceToken(s, key);
@@ -179,10 +182,10 @@ describe('dpopkit serve: the authorization server and the API share no replay ca
       const rows = async (name: string) => Number((await db.query(`SELECT count(*) AS n FROM "${name}".replay_cache`)).rows[0].n);
       expect(await rows(schema)).toBe(1);
       expect(await rows(`${schema}_api`)).toBe(1);
-      // The AS's quota is counted in its schema (one live entry for the client) unless it is
-      // counted in the process; the API's nowhere.
+      // The AS's quota is counted in its schema (one live entry for the client) when shared,
+      // else in the process; the API's nowhere.
       const quota = async (name: string) => Number((await db.query(`SELECT coalesce(sum(entries), 0) AS n FROM "${name}".replay_quota`)).rows[0].n);
-      expect(await quota(schema)).toBe(shared ? 1 : 0);
+      expect(await quota(schema)).toBe(shared === true ? 1 : 0);
       expect(await quota(`${schema}_api`)).toBe(0);
     } finally {
       await current?.running.close();

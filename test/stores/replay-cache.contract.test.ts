@@ -98,7 +98,7 @@ describe('PostgreSQL replay cache: proofs sent together', () => {
     const keys = Array.from({ length: 10 }, (_, i) => `jkt-batch:${i}-${Math.random()}`);
     const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => cache.reserve(keys[i % 10]!, later())));
     for (let k = 0; k < 10; k++) expect(answers.filter((fresh, i) => fresh && i % 10 === k)).toHaveLength(1);
-    // Four go alone; the rest wait and leave together, each key once per statement.
+    // Two go alone; the rest wait and leave together, each key once per statement.
     expect(inserts.length).toBeLessThan(20);
     expect(Math.max(...inserts)).toBe(10);
   });

@@ -108,6 +108,20 @@ describe.each(SHARED)('replay quota in %s, shared by a fleet', (_name, open) => 
     const results = await Promise.all(Array.from({ length: 100 }, (_, i) => stores[i % 4]!.take(a, 10, now + 60 + (i % 7), now)));
     expect(results.filter((r) => r.ok)).toHaveLength(10);
   });
+
+  it('400 concurrent takes for five holders from four stores (batches mixing holders, in any order): exactly the limit per holder, never a deadlock', async () => {
+    const stores = [await open(), await open(), await open(), await open()];
+    const holders = Array.from({ length: 5 }, holderName);
+    const now = 4_500_000;
+    // Store i sees the holders in its own order, so batches lock overlapping sets concurrently.
+    const results = await Promise.all(
+      Array.from({ length: 400 }, (_, i) => {
+        const h = i % 4 === 1 ? holders[4 - (i % 5)]! : holders[(i * 3) % 5]!;
+        return stores[i % 4]!.take(h, 10, now + 60, now).then((r) => ({ h, ok: r.ok }));
+      }),
+    );
+    for (const h of holders) expect(results.filter((r) => r.h === h && r.ok)).toHaveLength(10);
+  });
 });
 
 describe('a quota store that cannot be reached: take throws promptly (the server answers 503)', () => {

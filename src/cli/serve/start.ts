@@ -77,8 +77,8 @@ export async function startServers(config: Config, options: StartOptions = {}): 
 
     const storage = await openStorage(asConfig.storage);
     closers.push(() => storage.close());
-    const { shared: quotaShared = true, ...quota } = asConfig.dpop.replayQuota ?? {};
-    const replay = await openReplayCache(asConfig.replayCache, quotaShared);
+    const { shared, ...quota } = asConfig.dpop.replayQuota ?? {};
+    const replay = await openReplayCache(asConfig.replayCache, shared ?? asConfig.replayCache.type === 'redis');
     closers.push(() => replay.close());
     const apiReplay = config.api ? await openReplayCache(apiReplayCacheConfig(asConfig.replayCache, config.api)) : undefined;
     if (apiReplay) closers.push(() => apiReplay.close());
@@ -98,8 +98,8 @@ export async function startServers(config: Config, options: StartOptions = {}): 
       dpop: {
         ...asConfig.dpop,
         nonce: asNonce && { ...asNonce, secret: roleNonceSecret(nonceSecret, NONCE_LABELS.authorizationServer) },
-        // On Redis or PostgreSQL, the quota is counted there too (unless shared: false): one
-        // bound per holder for the whole fleet.
+        // Counted in the shared replay cache's store when one was opened (replayQuota.shared):
+        // one bound per holder for the whole fleet.
         replayQuota: { ...quota, ...(replay.quota ? { store: replay.quota } : {}) },
       },
       tokens: asConfig.tokens,

@@ -65,7 +65,8 @@ export function apiReplayCacheConfig(asConfig: ReplayCacheConfig, api: Pick<ApiC
 
 /**
  * `withQuota`: on Redis or PostgreSQL, also open the authorization server's quota store next to
- * the cache, so that every server of a fleet counts a holder's entries together.
+ * the cache, so that every server of a fleet counts a holder's entries together (ignored for a
+ * memory cache: one process, nothing to share).
  */
 export async function openReplayCache(config: ReplayCacheConfig, withQuota = false): Promise<OpenReplayCache> {
   if (config.type === 'memory') return { cache: createMemoryReplayCache({ maxEntries: config.maxEntries }), close: async () => {} };

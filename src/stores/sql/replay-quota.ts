@@ -6,7 +6,8 @@
  *
  * `take` is one call of the schema's `replay_quota_take` (migration 7): it locks the holder,
  * counts its live entries and adds one only below the limit, in one round trip, so of any number
- * of concurrent takes in any number of processes no more than `limit` succeed. `release` takes
+ * of concurrent takes in any number of processes no more than `limit` succeed. Takes that arrive
+ * while the store is busy go as one call (`group-batch.ts`), as the replay cache's proofs do. `release` takes
  * one entry of the given expiry back. Holders are stored as their SHA-256 (a holder names a
  * client or a key thumbprint). Expiry is judged by the callers' clock, like the replay cache's;
  * expired rows are deleted now and then by the caller that crosses the interval. Errors are
@@ -18,6 +19,7 @@
 import type { QuotaTake, ReplayQuota } from '../../authorization-server/replay-quota.js';
 import type { SqlExecutor } from './executor.js';
 import { migrate, quoteSchema } from './schema.js';
+import { groupBatch } from '../group-batch.js';
 import { sha256 } from '../sha256.js';
 
 export interface SqlReplayQuota extends ReplayQuota {
@@ -29,22 +31,42 @@ export interface SqlReplayQuota extends ReplayQuota {
 /** Seconds between sweeps of expired rows. */
 const SWEEP_EVERY = 60;
 
+interface Take {
+  holder: string;
+  limit: number;
+  expiresAt: number;
+  now: number;
+}
+
 export function createSqlReplayQuota(executor: SqlExecutor, schema: string): SqlReplayQuota {
   const s = quoteSchema(schema);
-  const take = `SELECT ${s}.replay_quota_take($1, $2, $3, $4) AS oldest`;
+  const takeAll = `SELECT ${s}.replay_quota_take($1::text[], $2::bigint[], $3::bigint[], $4::integer[]) AS answers`;
   const release = `UPDATE ${s}.replay_quota SET entries = entries - 1 WHERE holder = $1 AND expires_at = $2 AND entries > 0`;
   let nextSweep = 0;
+
+  /** One call for a batch; per take, 0 (taken) or when the holder's oldest entry expires. */
+  const send = async (takes: Take[]): Promise<number[]> => {
+    const { rows } = await executor.query<{ answers: Array<string | number> }>(takeAll, [
+      takes.map((t) => t.holder),
+      takes.map((t) => t.expiresAt),
+      takes.map((t) => t.now),
+      takes.map((t) => t.limit),
+    ]);
+    const now = Math.max(...takes.map((t) => t.now));
+    if (now >= nextSweep) {
+      nextSweep = now + SWEEP_EVERY;
+      executor.query(`DELETE FROM ${s}.replay_quota WHERE expires_at <= $1`, [now]).catch(() => {});
+    }
+    const answers = rows[0]?.answers;
+    if (!Array.isArray(answers) || answers.length !== takes.length) throw new Error('replay_quota_take gave no answer');
+    return answers.map(Number);
+  };
+  const takeBatched = groupBatch(send);
 
   return {
     async take(holder, limit, expiresAt, now): Promise<QuotaTake> {
       // Whole seconds, as the in-process count keeps them.
-      const { rows } = await executor.query<{ oldest: string | number }>(take, [sha256(holder), Math.ceil(expiresAt), Math.floor(now), limit]);
-      if (now >= nextSweep) {
-        nextSweep = now + SWEEP_EVERY;
-        executor.query(`DELETE FROM ${s}.replay_quota WHERE expires_at <= $1`, [Math.floor(now)]).catch(() => {});
-      }
-      const oldest = Number(rows[0]?.oldest);
-      if (!Number.isFinite(oldest)) throw new Error('replay_quota_take gave no answer');
+      const oldest = await takeBatched({ holder: sha256(holder), limit, expiresAt: Math.ceil(expiresAt), now: Math.floor(now) });
       return oldest === 0 ? { ok: true } : { ok: false, retryAfter: Math.max(1, Math.ceil(oldest - now)) };
     },
     async release(holder, expiresAt) {

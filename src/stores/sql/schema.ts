@@ -175,10 +175,13 @@ export const MIGRATIONS: ReadonlyArray<(s: string) => string | string[]> = [
     ALTER TABLE ${s}.refresh_families ADD COLUMN resources jsonb;`,
   // 7: the replay-cache quota (RFC 9449 §11.1) shared by a fleet on PostgreSQL: live entries per
   // holder (stored as its SHA-256), counted by the second they expire. replay_quota_take runs in
-  // the database, so one round trip counts and adds under a lock on the holder: the lock is
-  // transaction-scoped, and each statement after it (a VOLATILE function's statements each take
-  // a fresh snapshot) sees every take committed before it, so concurrent takes from any number of
-  // servers never pass the limit. It answers 0 (taken) or when the holder's oldest entry expires.
+  // the database, so one round trip takes a whole batch: it locks every holder of the batch
+  // (transaction-scoped advisory locks, taken in one global order, so concurrent batches never
+  // deadlock), then for each take in turn counts the holder's live entries and adds one only
+  // below its limit. Each statement after the locks (a VOLATILE function's statements each take
+  // a fresh snapshot) sees every take committed before them, and the batch's own earlier takes,
+  // so concurrent takes from any number of servers never pass a limit. Per take it answers 0
+  // (taken) or when the holder's oldest entry expires.
   (s) => [
     `CREATE TABLE ${s}.replay_quota (
       holder text NOT NULL,
@@ -187,25 +190,34 @@ export const MIGRATIONS: ReadonlyArray<(s: string) => string | string[]> = [
       PRIMARY KEY (holder, expires_at)
     )`,
     `CREATE INDEX replay_quota_expires_at ON ${s}.replay_quota (expires_at)`,
-    `CREATE FUNCTION ${s}.replay_quota_take(p_holder text, p_expires_at bigint, p_now bigint, p_limit integer)
-      RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+    `CREATE FUNCTION ${s}.replay_quota_take(p_holders text[], p_expires_at bigint[], p_now bigint[], p_limit integer[])
+      RETURNS bigint[] LANGUAGE plpgsql VOLATILE AS $$
     DECLARE
+      answers bigint[] := array_fill(0::bigint, ARRAY[cardinality(p_holders)]);
+      lock_key bigint;
       live bigint;
       oldest bigint;
     BEGIN
       -- A count lost in a database crash only lets a holder briefly past its quota, so this
-      -- transaction does not wait for its commit to reach the disk (and holds the lock that
+      -- transaction does not wait for its commit to reach the disk (and holds the locks that
       -- much less); the replay cache's own transactions still do.
       PERFORM set_config('synchronous_commit', 'off', true);
-      PERFORM pg_advisory_xact_lock(hashtextextended('dpopkit:replay_quota:' || p_holder, 0));
-      SELECT coalesce(sum(q.entries), 0), min(q.expires_at) INTO live, oldest
-        FROM ${s}.replay_quota q WHERE q.holder = p_holder AND q.expires_at > p_now AND q.entries > 0;
-      IF live >= p_limit THEN
-        RETURN oldest;
-      END IF;
-      INSERT INTO ${s}.replay_quota AS q (holder, expires_at, entries) VALUES (p_holder, p_expires_at, 1)
-        ON CONFLICT (holder, expires_at) DO UPDATE SET entries = q.entries + 1;
-      RETURN 0;
+      FOR lock_key IN
+        SELECT DISTINCT hashtextextended('dpopkit:replay_quota:' || h, 0) FROM unnest(p_holders) AS h ORDER BY 1
+      LOOP
+        PERFORM pg_advisory_xact_lock(lock_key);
+      END LOOP;
+      FOR i IN 1 .. cardinality(p_holders) LOOP
+        SELECT coalesce(sum(q.entries), 0), min(q.expires_at) INTO live, oldest
+          FROM ${s}.replay_quota q WHERE q.holder = p_holders[i] AND q.expires_at > p_now[i] AND q.entries > 0;
+        IF live >= p_limit[i] THEN
+          answers[i] := oldest;
+        ELSE
+          INSERT INTO ${s}.replay_quota AS q (holder, expires_at, entries) VALUES (p_holders[i], p_expires_at[i], 1)
+            ON CONFLICT (holder, expires_at) DO UPDATE SET entries = q.entries + 1;
+        END IF;
+      END LOOP;
+      RETURN answers;
     END $$`,
   ],
 ];
