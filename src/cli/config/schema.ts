@@ -225,7 +225,7 @@ export const authorizationServerSchema = z
          * the bound holds for the whole fleet, or (false) in each process: a bound of quota ×
          * servers, one round trip less per token request. Default: true on Redis (whose memory
          * can fill, refusing everybody's proofs), false on PostgreSQL (a table that does not
-         * fill, where the shared count cost 0.5–0.6× the token rate in bench 30).
+         * fill, where the shared count cost 0.67–0.74× the token rate in bench 30).
          */
         replayQuota: z
           .object({ perClient: z.number().int().positive().optional(), perKey: z.number().int().positive().optional(), shared: z.boolean().optional() })
