@@ -6,7 +6,7 @@
  * one batch (at most `max`) the moment a batch comes back. Under load the batches grow by
  * themselves, so one statement and one commit serve many calls; a database pays per statement
  * and per commit far more than per row. Used by the SQL replay cache, where each commit also
- * waits for the disk.
+ * waits for the disk, and by the SQL replay-cache quota.
  *
  * @module
  */
