@@ -95,8 +95,9 @@ export interface AuthorizationServerOptions {
      * confidential client (default 1000), `perKey` for one DPoP key of a public client
      * (default 100). Past it the holder gets 429 with `Retry-After` until its oldest entries
      * expire; nobody else is affected. `store` keeps the counts: this process's memory by
-     * default, or one a fleet shares (`createRedisReplayQuota` from `dpopkit/stores/redis`),
-     * without which each server counts only what passes through it.
+     * default, or one a fleet shares (`createRedisReplayQuota` from `dpopkit/stores/redis`,
+     * `createPostgresReplayQuota` from `dpopkit/stores/postgres`), without which each server
+     * counts only what passes through it.
      */
     replayQuota?: { perClient?: number; perKey?: number; store?: ReplayQuota };
   };

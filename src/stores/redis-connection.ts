@@ -67,16 +67,22 @@ export interface RedisStoreConnection {
 
 /**
  * A store's client: the one passed in, or a fail-fast one made from `url` (its connection
- * errors are swallowed: every command reports its own). `connected` waits, bounded, for the
+ * errors are swallowed: every command reports its own). `scripted` runs the store's Lua
+ * `scripts` (each on one key) as commands of their names; `connected` waits, bounded, for the
  * first connection; `close` disconnects only a client made here.
  */
-export function storeClient(options: RedisStoreConnection): { redis: Redis | Cluster; connected: () => Promise<void> | undefined; close(): Promise<void> } {
+export function storeClient<S extends object>(
+  options: RedisStoreConnection,
+  scripts: Record<keyof S, string>,
+): { redis: Redis | Cluster; scripted: S; connected: () => Promise<void> | undefined; close(): Promise<void> } {
   const timeoutMs = options.commandTimeoutMs ?? 500;
   const owned = options.redis === undefined;
   const redis = options.redis ?? createFailFastRedis(options.url, { commandTimeoutMs: timeoutMs });
   if (owned) redis.on('error', () => {});
+  for (const [name, lua] of Object.entries<string>(scripts)) redis.defineCommand(name, { numberOfKeys: 1, lua });
   return {
     redis,
+    scripted: redis as unknown as S,
     connected: whenConnected(redis, timeoutMs),
     async close() {
       if (owned) await redis.quit().catch(() => redis.disconnect());

@@ -49,10 +49,7 @@ type Scripted = { quotaTake(key: string, ...args: Array<number | string>): Promi
 
 export function createRedisReplayQuota(options: RedisReplayQuotaOptions = {}): RedisReplayQuota {
   const prefix = options.keyPrefix ?? 'dpopkit:quota:';
-  const { redis, connected, close } = storeClient(options);
-  redis.defineCommand('quotaTake', { numberOfKeys: 1, lua: TAKE });
-  redis.defineCommand('quotaRelease', { numberOfKeys: 1, lua: RELEASE });
-  const scripted = redis as unknown as Scripted;
+  const { scripted, connected, close } = storeClient<Scripted>(options, { quotaTake: TAKE, quotaRelease: RELEASE });
 
   return {
     async take(holder, limit, expiresAt, now): Promise<QuotaTake> {

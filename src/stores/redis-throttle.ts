@@ -54,10 +54,7 @@ type Scripted = { attemptsHit(key: string, ...args: number[]): Promise<[number, 
 
 export function createRedisAttemptStore(options: RedisAttemptStoreOptions = {}): RedisAttemptStore {
   const prefix = options.keyPrefix ?? 'dpopkit:attempts:';
-  const { redis, connected, close } = storeClient(options);
-  redis.defineCommand('attemptsHit', { numberOfKeys: 1, lua: HIT });
-  redis.defineCommand('attemptsRefund', { numberOfKeys: 1, lua: REFUND });
-  const scripted = redis as unknown as Scripted;
+  const { redis, scripted, connected, close } = storeClient<Scripted>(options, { attemptsHit: HIT, attemptsRefund: REFUND });
   const k = (key: string) => prefix + key;
 
   return {

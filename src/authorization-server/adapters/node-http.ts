@@ -142,7 +142,7 @@ export async function sendResponse(res: ServerResponse, response: AsResponse | R
     else headers[name] = value;
   });
   if (cookies.length > 0) headers['set-cookie'] = cookies;
-  const body = response instanceof AsResponse ? (response.body === null ? undefined : Buffer.from(response.body, 'utf8')) : response.body ? await readAll(response.body) : undefined;
+  const body = await bodyBytes(response);
   if (body && headers['content-length'] === undefined) headers['content-length'] = String(body.byteLength);
   res.writeHead(response.status, headers);
   res.end(body); // node:http sends no body for HEAD
@@ -182,6 +182,12 @@ export async function handle(s: Served, req: NodeRequest, res: ServerResponse, b
   const info = { remoteAddress: s.remoteAddress(req) };
   const direct = (s.as as { [answerDirectly]?: (request: AsRequest, info: ConnectionInfo) => Promise<AsResponse> })[answerDirectly];
   await sendResponse(res, direct ? await direct(request, info) : await s.as.fetch(request, info));
+}
+
+/** The whole body, or undefined for none. */
+async function bodyBytes(response: AsResponse | Response): Promise<Uint8Array | undefined> {
+  if (response instanceof AsResponse) return response.body === null ? undefined : Buffer.from(response.body, 'utf8');
+  return response.body ? readAll(response.body) : undefined;
 }
 
 /** After a failure to answer: a 500 if nothing was sent yet, else the connection is cut. */

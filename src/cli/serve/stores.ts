@@ -74,23 +74,22 @@ export async function openReplayCache(config: ReplayCacheConfig, withQuota = fal
     const { createPostgresReplayCache, createPostgresReplayQuota } = await import('../../stores/postgres.js');
     const cache = createPostgresReplayCache({ connectionString: config.url, schema: config.schema });
     await cache.migrate(); // creates the quota's table and function too (one schema, one migration)
-    const quota = withQuota ? createPostgresReplayQuota({ connectionString: config.url, schema: config.schema }) : undefined;
-    return {
-      cache,
-      ...(quota ? { quota } : {}),
-      close: async () => {
-        await quota?.close();
-        await cache.close();
-      },
-    };
+    return { cache, ...alongside(cache, withQuota ? createPostgresReplayQuota({ connectionString: config.url, schema: config.schema }) : undefined) };
   }
   const { createRedisReplayCache, createRedisReplayQuota } = await import('../../stores/redis.js');
   const cache = createRedisReplayCache({ url: config.url, keyPrefix: config.keyPrefix });
   const quota = withQuota ? createRedisReplayQuota({ url: config.url, keyPrefix: `${config.keyPrefix ?? 'dpopkit:'}quota:` }) : undefined;
   return {
     cache,
-    ...(quota ? { quota } : {}),
+    ...alongside(cache, quota),
     redis: { server: redisServer(config.url), checkEviction: () => cache.checkEviction() },
+  };
+}
+
+/** The quota store opened next to a cache (if any), and one `close` for both. */
+function alongside(cache: { close(): Promise<void> }, quota: (ReplayQuota & { close(): Promise<void> }) | undefined): Pick<OpenReplayCache, 'quota' | 'close'> {
+  return {
+    ...(quota ? { quota } : {}),
     close: async () => {
       await quota?.close();
       await cache.close();

@@ -24,6 +24,7 @@ import type { SqlExecutor } from './executor.js';
 import { migrate, quoteSchema } from './schema.js';
 import { groupBatch } from '../group-batch.js';
 import { sha256 } from '../sha256.js';
+import { expiredRowsSweeper } from './sweep.js';
 
 export interface SqlReplayCache extends ReplayCache {
   reserve(key: string, expiresAt: number): Promise<boolean>;
@@ -32,16 +33,13 @@ export interface SqlReplayCache extends ReplayCache {
   close(): Promise<void>;
 }
 
-/** Seconds between sweeps of expired rows. */
-const SWEEP_EVERY = 60;
-
 export function createSqlReplayCache(executor: SqlExecutor, schema: string, clock: () => number = () => Date.now() / 1000): SqlReplayCache {
   const s = quoteSchema(schema);
   const insert = `INSERT INTO ${s}.replay_cache AS r (key, expires_at)
     SELECT * FROM unnest($1::text[], $2::bigint[])
     ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE r.expires_at <= $3
     RETURNING key`;
-  let nextSweep = 0;
+  const sweep = expiredRowsSweeper(executor, `${s}.replay_cache`);
 
   const unavailable = (cause: unknown) =>
     new DPoPError('temporarily_unavailable', 'replay_cache_unavailable', 'the replay cache (database) cannot be reached; try again shortly', {
@@ -54,21 +52,21 @@ export function createSqlReplayCache(executor: SqlExecutor, schema: string, cloc
     const now = Math.floor(clock());
     // One row per key (ON CONFLICT may touch a row once per statement): a later copy is a replay.
     const first = new Map<string, number>();
-    for (const [i, e] of entries.entries()) if (!first.has(e.key)) first.set(e.key, i);
-    const keys = [...first.keys()];
-    // Live at least until expiresAt, and never less than a second (Keycloak #43505).
-    const expiries = keys.map((k) => Math.max(Math.ceil(entries[first.get(k)!]!.expiresAt), now + 1));
+    const expiries: number[] = [];
+    for (const [i, e] of entries.entries()) {
+      if (first.has(e.key)) continue;
+      first.set(e.key, i);
+      // Live at least until expiresAt, and never less than a second (Keycloak #43505).
+      expiries.push(Math.max(Math.ceil(e.expiresAt), now + 1));
+    }
     let inserted: Set<string>;
     try {
-      const { rows } = await executor.query<{ key: string }>(insert, [keys, expiries, now]);
+      const { rows } = await executor.query<{ key: string }>(insert, [[...first.keys()], expiries, now]);
       inserted = new Set(rows.map((r) => r.key));
     } catch (err) {
       throw unavailable(err);
     }
-    if (now >= nextSweep) {
-      nextSweep = now + SWEEP_EVERY;
-      executor.query(`DELETE FROM ${s}.replay_cache WHERE expires_at <= $1`, [now]).catch(() => {});
-    }
+    sweep(now);
     return entries.map((e, i) => first.get(e.key) === i && inserted.has(e.key));
   };
   const reserveBatched = groupBatch(reserveAll);

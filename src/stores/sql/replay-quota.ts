@@ -21,15 +21,13 @@ import type { SqlExecutor } from './executor.js';
 import { migrate, quoteSchema } from './schema.js';
 import { groupBatch } from '../group-batch.js';
 import { sha256 } from '../sha256.js';
+import { expiredRowsSweeper } from './sweep.js';
 
 export interface SqlReplayQuota extends ReplayQuota {
   /** Create or migrate the schema (the same migrations as the storage and the replay cache). */
   migrate(): Promise<void>;
   close(): Promise<void>;
 }
-
-/** Seconds between sweeps of expired rows. */
-const SWEEP_EVERY = 60;
 
 interface Take {
   holder: string;
@@ -42,7 +40,7 @@ export function createSqlReplayQuota(executor: SqlExecutor, schema: string): Sql
   const s = quoteSchema(schema);
   const takeAll = `SELECT ${s}.replay_quota_take($1::text[], $2::bigint[], $3::bigint[], $4::integer[]) AS answers`;
   const release = `UPDATE ${s}.replay_quota SET entries = entries - 1 WHERE holder = $1 AND expires_at = $2 AND entries > 0`;
-  let nextSweep = 0;
+  const sweep = expiredRowsSweeper(executor, `${s}.replay_quota`);
 
   /** One call for a batch; per take, 0 (taken) or when the holder's oldest entry expires. */
   const send = async (takes: Take[]): Promise<number[]> => {
@@ -52,13 +50,9 @@ export function createSqlReplayQuota(executor: SqlExecutor, schema: string): Sql
       takes.map((t) => t.now),
       takes.map((t) => t.limit),
     ]);
-    const now = Math.max(...takes.map((t) => t.now));
-    if (now >= nextSweep) {
-      nextSweep = now + SWEEP_EVERY;
-      executor.query(`DELETE FROM ${s}.replay_quota WHERE expires_at <= $1`, [now]).catch(() => {});
-    }
+    sweep(Math.max(...takes.map((t) => t.now)));
     const answers = rows[0]?.answers;
-    if (!Array.isArray(answers) || answers.length !== takes.length) throw new Error('replay_quota_take gave no answer');
+    if (!Array.isArray(answers)) throw new Error('replay_quota_take gave no answer');
     return answers.map(Number);
   };
   const takeBatched = groupBatch(send);
